@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Build the Debian base images the Molecule scenarios and container tests use,
+# when they are missing. No container registry is reachable from CI, so the
+# images are made with debootstrap and `docker import`, then tagged with the
+# names a normal user would pull (debian:bookworm, debian:trixie). They are
+# minimal root file systems, like the official images: the scenarios install
+# python3 and systemd on top (molecule/*/Dockerfile.j2).
+#
+# Usage: scripts/build-base-images.sh [suite ...]   (default: bookworm trixie)
+set -euo pipefail
+
+MIRROR="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
+suites=("$@")
+[ ${#suites[@]} -gt 0 ] || suites=(bookworm trixie)
+
+log() { printf '[base-images] %s\n' "$*"; }
+
+if ! command -v debootstrap >/dev/null 2>&1; then
+  log "installing debootstrap"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null
+fi
+
+for suite in "${suites[@]}"; do
+  tag="debian:${suite}"
+  if docker image inspect "$tag" >/dev/null 2>&1; then
+    log "$tag present"
+    continue
+  fi
+  root="$(mktemp -d "/var/tmp/rootfs-${suite}.XXXXXX")"
+  log "debootstrap $suite into $root"
+  debootstrap --variant=minbase "$suite" "$root" "$MIRROR" >"$root.log" 2>&1 || {
+    tail -n 30 "$root.log" >&2
+    exit 1
+  }
+  # Same trims as the official image: no apt cache, no lists.
+  rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/*
+  tar -C "$root" -c . | docker import \
+    --change 'CMD ["bash"]' \
+    --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+    - "$tag" >/dev/null
+  rm -rf "$root" "$root.log"
+  log "built $tag"
+done
