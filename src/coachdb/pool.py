@@ -1,0 +1,178 @@
+"""The application's connection pool: psycopg_pool, configured from coachdb.config.
+
+Why psycopg_pool and not a hand-written pool: it already bounds the number of
+server connections (``max_size``), closes idle ones (``max_idle``), checks a
+connection before handing it out (``check``) so one killed by the server or by
+a restart is never given to the app, and reconnects in the background with
+exponential back-off after the server comes back. This module only adds what
+the platform agreed on: the limits from the environment, a fail-fast probe at
+start-up, and errors that say what is wrong instead of a bare ``PoolTimeout``.
+
+Usage::
+
+    from coachdb.pool import create_pool
+
+    pool = create_pool()              # reads the environment, fails fast
+    with pool.connection() as conn:   # commit on success, rollback on error
+        conn.execute("INSERT ...")
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+import psycopg
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from coachdb.config import DatabaseConfig, load_config
+
+log = logging.getLogger(__name__)
+
+
+class PoolExhausted(PoolTimeout):
+    """No connection could be handed out within ``DB_POOL_TIMEOUT`` seconds.
+
+    A subclass of ``PoolTimeout`` so existing handlers keep working.
+    ``unreachable`` tells the two causes apart: every connection busy (raise
+    DB_POOL_MAX or shorten transactions) or the database not answering (the pool
+    keeps reconnecting in the background).
+    """
+
+    def __init__(self, message: str, *, unreachable: bool, last_error: str | None) -> None:
+        super().__init__(message)
+        self.unreachable = unreachable
+        self.last_error = last_error
+
+
+class DatabaseUnavailable(psycopg.OperationalError):
+    """The database could not be reached at start-up (raised within the connect timeout)."""
+
+
+class CoachPool(ConnectionPool):
+    """``psycopg_pool.ConnectionPool`` that explains its timeouts.
+
+    It remembers the outcome of its latest connection attempt so that a
+    timeout can say "database unreachable: <libpq error>" rather than only
+    "pool exhausted".
+    """
+
+    def __init__(self, *args: Any, config: DatabaseConfig | None = None, **kwargs: Any) -> None:
+        self.config = config
+        self._attempt_lock = threading.Lock()
+        self.last_connect_error: str | None = None
+        self.last_connect_ok: float | None = None
+        super().__init__(*args, **kwargs)
+
+    # psycopg_pool calls _connect for every new connection (initial fill, growth,
+    # replacement of a broken one, background reconnection).
+    def _connect(self, timeout: float | None = None) -> Any:
+        try:
+            conn = super()._connect(timeout)
+        except Exception as exc:
+            with self._attempt_lock:
+                self.last_connect_error = (
+                    str(exc).strip().splitlines()[0] if str(exc) else repr(exc)
+                )
+            raise
+        with self._attempt_lock:
+            self.last_connect_error = None
+            self.last_connect_ok = time.monotonic()
+        return conn
+
+    def getconn(self, timeout: float | None = None) -> Any:
+        try:
+            return super().getconn(timeout)
+        except PoolTimeout as exc:
+            if isinstance(exc, PoolExhausted):
+                raise
+            raise self._exhausted(self.timeout if timeout is None else timeout) from None
+
+    def _exhausted(self, waited: float) -> PoolExhausted:
+        stats = self.get_stats()
+        with self._attempt_lock:
+            error = self.last_connect_error
+        where = f" ({self.config.describe()})" if self.config else ""
+        if error is not None:
+            return PoolExhausted(
+                f"pool exhausted: no connection within {waited:g} s because the database is "
+                f"unreachable{where}: {error}",
+                unreachable=True,
+                last_error=error,
+            )
+        return PoolExhausted(
+            f"pool exhausted: all {stats.get('pool_max', self.max_size)} connections busy for "
+            f"{waited:g} s ({stats.get('requests_waiting', 0)} requests waiting); raise "
+            "DB_POOL_MAX (within the server's max_connections) or shorten transactions",
+            unreachable=False,
+            last_error=None,
+        )
+
+
+def _on_reconnect_failed(pool: ConnectionPool) -> None:
+    log.error(
+        "pool %s: could not reconnect for %s s; it will try again on the next request",
+        pool.name,
+        pool.reconnect_timeout,
+    )
+
+
+def probe(config: DatabaseConfig) -> None:
+    """Open and close one connection, raising :class:`DatabaseUnavailable` on failure.
+
+    Used at start-up so a wrong host, password or certificate stops the app
+    within the connect timeout with the libpq reason, instead of the pool
+    retrying quietly in the background for minutes.
+    """
+    try:
+        config.connect().close()
+    except psycopg.OperationalError as exc:
+        raise DatabaseUnavailable(
+            f"cannot connect to {config.describe()}: {str(exc).strip()}"
+        ) from None
+
+
+def create_pool(
+    config: DatabaseConfig | None = None,
+    *,
+    open: bool = True,
+    fail_fast: bool = True,
+    name: str = "coachdb",
+) -> CoachPool:
+    """Build the pool from ``config`` (default: :func:`coachdb.config.load_config`).
+
+    ``fail_fast`` probes the database first (see :func:`probe`) and then waits
+    until ``min_size`` connections are open. ``open=False`` returns an unopened
+    pool for frameworks that open it in their own start-up hook.
+    """
+    config = config or load_config()
+    settings = config.pool
+    pool = CoachPool(
+        config.conninfo(),
+        config=config,
+        kwargs=config.connect_kwargs(),
+        min_size=settings.min_size,
+        max_size=settings.max_size,
+        max_idle=settings.max_idle,
+        max_lifetime=settings.max_lifetime,
+        timeout=settings.timeout,
+        reconnect_timeout=settings.reconnect_timeout,
+        reconnect_failed=_on_reconnect_failed,
+        check=ConnectionPool.check_connection,
+        name=name,
+        open=False,
+    )
+    if open:
+        if fail_fast:
+            probe(config)
+        try:
+            pool.open(wait=fail_fast, timeout=max(settings.timeout, 2.0 * config.connect_timeout))
+        except PoolTimeout:
+            pool.close()
+            raise DatabaseUnavailable(
+                f"cannot open {settings.min_size} connections to {config.describe()}: "
+                f"{pool.last_connect_error or 'timed out'}"
+            ) from None
+    return pool

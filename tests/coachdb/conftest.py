@@ -1,0 +1,253 @@
+"""Fixtures for the client package: real PostgreSQL clusters with real TLS.
+
+Every server here is a throwaway cluster from tests/support/pgcluster.py
+(PostgreSQL 14 when its binaries were fetched, else the distribution's 15),
+configured like the deployed ones: ``hostssl ... scram-sha-256`` on TCP, a
+closing ``hostnossl ... reject``, a certificate signed by a test CA that
+clients verify with ``sslmode=verify-full``, and the application role without
+privileges beyond its own data. Passwords are generated per run.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import pwd
+import secrets
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from psycopg import sql
+
+from tests.support.pgcluster import RUN_AS, Cluster, available_bindirs, running_cluster
+
+DBNAME = "elite_trading_coach_ai"
+APP_USER = "trading_coach_user"
+
+TLS_HBA = (
+    "local all all trust\n"
+    "hostssl all all 127.0.0.1/32 scram-sha-256\n"
+    "hostssl all all ::1/128 scram-sha-256\n"
+    "hostnossl all all 0.0.0.0/0 reject\n"
+    "hostnossl all all ::/0 reject\n"
+)
+PLAIN_HBA = "local all all trust\nhost all all 127.0.0.1/32 scram-sha-256\n"
+
+
+def _bindir() -> Path:
+    found = available_bindirs()
+    if not found:
+        pytest.skip("no PostgreSQL server binaries (run scripts/fetch-pg14.sh or install 15)")
+    # 14 is what production runs; fall back to the distribution's major.
+    return found.get(14) or found[max(found)]
+
+
+@dataclass
+class TLSFiles:
+    """A CA, a server certificate for ``localhost`` signed by it, and a foreign CA."""
+
+    directory: Path
+    ca: Path
+    cert: Path
+    key: Path
+    other_ca: Path
+
+    def server_settings(self) -> dict[str, str]:
+        return {
+            "ssl": "on",
+            "ssl_cert_file": str(self.cert),
+            "ssl_key_file": str(self.key),
+            "ssl_min_protocol_version": "TLSv1.2",
+        }
+
+
+def _name(cn: str) -> x509.Name:
+    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+
+
+def _ca(cn: str) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(_name(cn))
+        .issuer_name(_name(cn))
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=2))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    return key, cert
+
+
+def _pem(cert: x509.Certificate) -> bytes:
+    return cert.public_bytes(serialization.Encoding.PEM)
+
+
+@pytest.fixture(scope="session")
+def tls_files() -> Iterator[TLSFiles]:
+    """Certificates generated with `cryptography`; the key belongs to the server's OS user."""
+    directory = Path(tempfile.mkdtemp(prefix="coachdb-tls-"))
+    ca_key, ca_cert = _ca("coachdb test CA")
+    _, other_cert = _ca("some other CA")
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(_name("localhost"))
+        .issuer_name(ca_cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=2))
+        # Only the DNS name: connecting to 127.0.0.1 must fail host-name verification.
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .sign(ca_key, hashes.SHA256())
+    )
+    files = TLSFiles(
+        directory=directory,
+        ca=directory / "ca.crt",
+        cert=directory / "server.crt",
+        key=directory / "server.key",
+        other_ca=directory / "other-ca.crt",
+    )
+    files.ca.write_bytes(_pem(ca_cert))
+    files.other_ca.write_bytes(_pem(other_cert))
+    files.cert.write_bytes(_pem(cert))
+    files.key.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    entry = pwd.getpwnam(RUN_AS)
+    for path in (directory, files.cert, files.key):
+        os.chown(path, entry.pw_uid, entry.pw_gid)
+    directory.chmod(0o755)
+    files.key.chmod(0o600)
+    for path in (files.ca, files.other_ca, files.cert):
+        path.chmod(0o644)
+    yield files
+    shutil.rmtree(directory, ignore_errors=True)
+
+
+@dataclass
+class Server:
+    """A running cluster prepared like a deployed one, plus the app's credentials."""
+
+    cluster: Cluster
+    password: str
+    tls: TLSFiles | None
+
+    @property
+    def port(self) -> int:
+        return self.cluster.port
+
+    def admin(self, dbname: str = DBNAME) -> psycopg.Connection:
+        """Superuser connection over the private unix socket (autocommit)."""
+        return psycopg.connect(self.cluster.dsn(dbname=dbname), autocommit=True)
+
+    def env(self, **extra: str) -> dict[str, str]:
+        """The app env file as the playbook writes it (DB_* form)."""
+        out = {
+            "DB_HOST": "localhost",
+            "DB_PORT": str(self.port),
+            "DB_NAME": DBNAME,
+            "DB_USER": APP_USER,
+            "DB_PASSWORD": self.password,
+        }
+        if self.tls is not None:
+            out.update(DB_SSL="true", DB_SSL_ROOT_CERT=str(self.tls.ca))
+        out.update(extra)
+        return out
+
+    def app_connections(self, application_name: str) -> int:
+        with self.admin("postgres") as conn:
+            row = conn.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s",
+                (application_name,),
+            ).fetchone()
+        assert row is not None
+        return int(row[0])
+
+
+def prepare(cluster: Cluster, password: str) -> None:
+    """Database and least-privileged app role, as the role model designs them."""
+    with psycopg.connect(cluster.dsn(), autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {DBNAME}")
+        conn.execute(
+            sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(
+                sql.Identifier(APP_USER), sql.Literal(password)
+            )
+        )
+        conn.execute(f"REVOKE ALL ON DATABASE {DBNAME} FROM PUBLIC")
+        conn.execute(f"GRANT CONNECT, TEMPORARY ON DATABASE {DBNAME} TO {APP_USER}")
+    with psycopg.connect(cluster.dsn(dbname=DBNAME), autocommit=True) as conn:
+        conn.execute("REVOKE CREATE ON SCHEMA public FROM PUBLIC")
+        conn.execute("CREATE TABLE public.events (id bigint PRIMARY KEY, note text)")
+        conn.execute(f"GRANT USAGE ON SCHEMA public TO {APP_USER}")
+        conn.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON public.events TO {APP_USER}")
+
+
+ServerFactory = Callable[..., AbstractContextManager[Server]]
+
+
+@pytest.fixture(scope="session")
+def server_factory(tls_files: TLSFiles) -> ServerFactory:
+    """``with server_factory(tls=True, settings={...}) as srv:`` a fresh prepared server."""
+    from contextlib import contextmanager
+
+    @contextmanager
+    def make(tls: bool = True, settings: dict[str, str] | None = None) -> Iterator[Server]:
+        password = secrets.token_urlsafe(18)
+        opts = {"max_connections": "60"}
+        if tls:
+            opts.update(tls_files.server_settings())
+        opts.update(settings or {})
+        with running_cluster(_bindir(), settings=opts, hba=TLS_HBA if tls else PLAIN_HBA) as c:
+            prepare(c, password)
+            yield Server(cluster=c, password=password, tls=tls_files if tls else None)
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def tls_server(server_factory: ServerFactory) -> Iterator[Server]:
+    """One shared TLS server for the tests that do not stop or restart it."""
+    with server_factory(tls=True) as srv:
+        yield srv
+
+
+@pytest.fixture
+def fresh_server(server_factory: ServerFactory) -> Iterator[Server]:
+    """A TLS server of its own, for tests that stop, restart or reconfigure it."""
+    with server_factory(tls=True) as srv:
+        yield srv
