@@ -1,0 +1,211 @@
+"""Every GraphQL document the Railway providers can send, in one place.
+
+Why one module: the schema test (tests/railway/test_documents.py) iterates over
+``ALL_DOCUMENTS`` and validates each against Railway's published schema, so a
+renamed field or a wrong input type fails the build instead of a ``pulumi up``.
+Nothing outside this module builds a query string.
+"""
+
+from __future__ import annotations
+
+# --- projects -----------------------------------------------------------------
+
+PROJECT_GET = """
+query CoachdbProjectGet($id: String!) {
+  project(id: $id) {
+    id
+    name
+    description
+    workspaceId
+    environments { edges { node { id name } } }
+  }
+}
+"""
+
+PROJECT_CREATE = """
+mutation CoachdbProjectCreate($input: ProjectCreateInput!) {
+  projectCreate(input: $input) {
+    id
+    name
+    description
+    workspaceId
+    environments { edges { node { id name } } }
+  }
+}
+"""
+
+PROJECT_UPDATE = """
+mutation CoachdbProjectUpdate($id: String!, $input: ProjectUpdateInput!) {
+  projectUpdate(id: $id, input: $input) { id name description }
+}
+"""
+
+PROJECT_DELETE = """
+mutation CoachdbProjectDelete($id: String!) {
+  projectDelete(id: $id)
+}
+"""
+
+# --- environments -------------------------------------------------------------
+
+ENVIRONMENT_GET = """
+query CoachdbEnvironmentGet($id: String!) {
+  environment(id: $id) { id name projectId }
+}
+"""
+
+ENVIRONMENT_CREATE = """
+mutation CoachdbEnvironmentCreate($input: EnvironmentCreateInput!) {
+  environmentCreate(input: $input) { id name projectId }
+}
+"""
+
+ENVIRONMENT_DELETE = """
+mutation CoachdbEnvironmentDelete($id: String!) {
+  environmentDelete(id: $id)
+}
+"""
+
+# --- services -----------------------------------------------------------------
+
+SERVICE_CREATE = """
+mutation CoachdbServiceCreate($input: ServiceCreateInput!) {
+  serviceCreate(input: $input) { id name projectId }
+}
+"""
+
+SERVICE_UPDATE = """
+mutation CoachdbServiceUpdate($id: String!, $input: ServiceUpdateInput!) {
+  serviceUpdate(id: $id, input: $input) { id name }
+}
+"""
+
+SERVICE_DELETE = """
+mutation CoachdbServiceDelete($id: String!, $environmentId: String) {
+  serviceDelete(id: $id, environmentId: $environmentId)
+}
+"""
+
+SERVICE_INSTANCE_GET = """
+query CoachdbServiceInstanceGet($serviceId: String!, $environmentId: String!) {
+  serviceInstance(serviceId: $serviceId, environmentId: $environmentId) {
+    id
+    serviceId
+    serviceName
+    environmentId
+    startCommand
+    restartPolicyType
+    restartPolicyMaxRetries
+    region
+    source { image }
+  }
+}
+"""
+
+SERVICE_INSTANCE_UPDATE = """
+mutation CoachdbServiceInstanceUpdate(
+  $serviceId: String!, $environmentId: String, $input: ServiceInstanceUpdateInput!
+) {
+  serviceInstanceUpdate(serviceId: $serviceId, environmentId: $environmentId, input: $input)
+}
+"""
+
+SERVICE_INSTANCE_DEPLOY = """
+mutation CoachdbServiceInstanceDeploy($serviceId: String!, $environmentId: String!) {
+  serviceInstanceDeployV2(serviceId: $serviceId, environmentId: $environmentId)
+}
+"""
+
+DEPLOYMENT_GET = """
+query CoachdbDeploymentGet($id: String!) {
+  deployment(id: $id) { id status serviceId environmentId }
+}
+"""
+
+# --- volumes ------------------------------------------------------------------
+
+VOLUME_CREATE = """
+mutation CoachdbVolumeCreate($input: VolumeCreateInput!) {
+  volumeCreate(input: $input) { id name projectId }
+}
+"""
+
+VOLUME_INSTANCES_GET = """
+query CoachdbVolumeInstancesGet($environmentId: String!) {
+  environment(id: $environmentId) {
+    id
+    volumeInstances {
+      edges { node { id volumeId serviceId mountPath environmentId } }
+    }
+  }
+}
+"""
+
+VOLUME_INSTANCE_UPDATE = """
+mutation CoachdbVolumeInstanceUpdate(
+  $volumeId: String!, $environmentId: String, $input: VolumeInstanceUpdateInput!
+) {
+  volumeInstanceUpdate(volumeId: $volumeId, environmentId: $environmentId, input: $input)
+}
+"""
+
+VOLUME_DELETE = """
+mutation CoachdbVolumeDelete($volumeId: String!) {
+  volumeDelete(volumeId: $volumeId)
+}
+"""
+
+# --- variables ----------------------------------------------------------------
+
+VARIABLES_GET = """
+query CoachdbVariablesGet($projectId: String!, $environmentId: String!, $serviceId: String) {
+  variables(
+    projectId: $projectId, environmentId: $environmentId, serviceId: $serviceId, unrendered: true
+  )
+}
+"""
+
+VARIABLES_UPSERT = """
+mutation CoachdbVariablesUpsert($input: VariableCollectionUpsertInput!) {
+  variableCollectionUpsert(input: $input)
+}
+"""
+
+VARIABLE_DELETE = """
+mutation CoachdbVariableDelete($input: VariableDeleteInput!) {
+  variableDelete(input: $input)
+}
+"""
+
+# --- TCP proxy ----------------------------------------------------------------
+
+TCP_PROXIES_GET = """
+query CoachdbTcpProxiesGet($serviceId: String!, $environmentId: String!) {
+  tcpProxies(serviceId: $serviceId, environmentId: $environmentId) {
+    id domain proxyPort applicationPort serviceId environmentId
+  }
+}
+"""
+
+TCP_PROXY_CREATE = """
+mutation CoachdbTcpProxyCreate($input: TCPProxyCreateInput!) {
+  tcpProxyCreate(input: $input) {
+    id domain proxyPort applicationPort serviceId environmentId
+  }
+}
+"""
+
+TCP_PROXY_DELETE = """
+mutation CoachdbTcpProxyDelete($id: String!) {
+  tcpProxyDelete(id: $id)
+}
+"""
+
+ALL_DOCUMENTS: dict[str, str] = {
+    name: value
+    for name, value in sorted(globals().items())
+    if name.isupper()
+    and isinstance(value, str)
+    and value.lstrip().startswith(("query", "mutation"))
+}
+"""Name -> document, for the schema test and the fake server's allow-list."""

@@ -1,0 +1,60 @@
+"""Fixtures for the Railway provider tests: the schema, a fake Railway, tokens."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+SCHEMA = REPO.parent / "shared" / "railway" / "schema.json"
+FETCH_HINT = (
+    f"Railway schema not found at {SCHEMA}. Fetch the live one with an account token: "
+    "curl -s https://backboard.railway.com/graphql/v2 -H 'Authorization: Bearer $RAILWAY_TOKEN' "
+    "-H 'Content-Type: application/json' --data "
+    '"$(python -c \'import json,graphql; print(json.dumps({\\"query\\": '
+    "graphql.get_introspection_query()}))')\" > " + str(SCHEMA)
+)
+
+# the Pulumi program's package lives in pulumi/ (it is not installed); the
+# fake server and tests.support are imported from the repository root
+for path in (REPO / "pulumi", REPO):
+    if str(path) not in sys.path:
+        sys.path.insert(0, str(path))
+
+ACCOUNT_TOKEN = "acct-7f3c2d1e-test-token-not-real"
+PROJECT_TOKEN = "proj-9a8b7c6d-test-token-not-real"
+
+
+@pytest.fixture(scope="session")
+def schema():
+    if not SCHEMA.exists():
+        pytest.skip(FETCH_HINT)
+    from tests.railway.fake_railway import load_schema
+
+    return load_schema(SCHEMA)
+
+
+@pytest.fixture
+def fake(schema):
+    from tests.railway.fake_railway import FakeRailway
+
+    server = FakeRailway(schema)
+    server.account_tokens.add(ACCOUNT_TOKEN)
+    server.endpoint = server.serve()
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.fixture
+def api(fake):
+    """Credential inputs for the providers, pointed at the fake server."""
+    return {
+        "token": ACCOUNT_TOKEN,
+        "token_kind": "account",
+        "endpoint": fake.endpoint,
+        "api_timeout": 5.0,
+    }
