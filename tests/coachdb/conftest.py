@@ -228,7 +228,7 @@ def server_factory(tls_files: TLSFiles) -> ServerFactory:
     @contextmanager
     def make(tls: bool = True, settings: dict[str, str] | None = None) -> Iterator[Server]:
         password = secrets.token_urlsafe(18)
-        opts = {"max_connections": "60"}
+        opts = {"max_connections": "60", "timezone": "UTC", "log_timezone": "UTC"}
         if tls:
             opts.update(tls_files.server_settings())
         opts.update(settings or {})

@@ -1,0 +1,462 @@
+"""``coachdb check``: prove the database KPIs against whatever the environment points at.
+
+Why: the same three KPIs hold on every target (dev machine, Docker host,
+Railway) and must be proven from the application's side of the wire, with the
+application's own settings and role:
+
+* connect latency: N fresh connections (TCP, TLS handshake, SCRAM), p95 under
+  100 ms;
+* write/read: M committed writes read back from a TEMPORARY table, 100 % equal
+  (a temporary table leaves nothing behind and needs no CREATE on a schema);
+* pooled load: threads hammer a pool of ``DB_POOL_MAX`` connections with zero
+  errors, and the server never sees more connections than the pool allows.
+
+It also reports what an operator wants to see at a glance (TLS version and
+cipher, server version, encoding, time zone, data checksums), whether the role
+is least-privileged (a failure by default: the app must not run as an
+administrator), and the backup status file when one is readable.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import secrets
+import threading
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from coachdb.config import DatabaseConfig
+from coachdb.pool import PoolExhausted, create_pool
+
+CHECK_APP_NAME = "coachdb-check"
+POOL_APP_NAME = "coachdb-check-pool"
+
+
+@dataclass
+class Item:
+    """One line of the report: ``status`` is ok, fail, warn or info."""
+
+    name: str
+    status: str
+    summary: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Report:
+    target: str
+    items: list[Item] = field(default_factory=list)
+
+    @property
+    def failures(self) -> list[Item]:
+        return [i for i in self.items if i.status == "fail"]
+
+    @property
+    def warnings(self) -> list[Item]:
+        return [i for i in self.items if i.status == "warn"]
+
+    def ok(self, strict: bool = False) -> bool:
+        return not self.failures and not (strict and self.warnings)
+
+    def reason(self, strict: bool = False) -> str | None:
+        """The one-line reason for a non-zero exit (first failure, then first warning)."""
+        bad = self.failures + (self.warnings if strict else [])
+        return f"{bad[0].name}: {bad[0].summary}" if bad else None
+
+    def to_dict(self, strict: bool = False) -> dict[str, Any]:
+        return {
+            "target": self.target,
+            "ok": self.ok(strict),
+            "reason": self.reason(strict),
+            "checks": {
+                i.name: {"status": i.status, "summary": i.summary, **i.data} for i in self.items
+            },
+        }
+
+    def to_json(self, strict: bool = False) -> str:
+        return json.dumps(self.to_dict(strict), indent=2, sort_keys=False, default=str)
+
+    def to_text(self, strict: bool = False) -> str:
+        lines = [f"coachdb check: {self.target}"]
+        for i in self.items:
+            lines.append(f"  {i.status.upper():<5} {i.name:<16} {i.summary}")
+        reason = self.reason(strict)
+        lines.append("result: all KPIs met" if reason is None else f"result: FAILED ({reason})")
+        return "\n".join(lines)
+
+
+def percentile(values: list[float], pct: float) -> float:
+    """Nearest-rank percentile: a value that was actually observed."""
+    ordered = sorted(values)
+    rank = max(1, math.ceil(pct / 100.0 * len(ordered)))
+    return ordered[rank - 1]
+
+
+def measure_connect(config: DatabaseConfig, count: int, kpi_ms: float) -> Item:
+    samples = []
+    for _ in range(count):
+        t0 = time.perf_counter()
+        conn = config.connect(application_name=CHECK_APP_NAME)
+        samples.append((time.perf_counter() - t0) * 1000.0)
+        conn.close()
+    p50, p95, worst = percentile(samples, 50), percentile(samples, 95), max(samples)
+    ok = p95 < kpi_ms
+    summary = (
+        f"p50 {p50:.1f} ms, p95 {p95:.1f} ms, max {worst:.1f} ms over {count} new connections "
+        f"(KPI p95 < {kpi_ms:g} ms)"
+    )
+    if not ok:
+        summary = f"p95 {p95:.1f} ms exceeds {kpi_ms:g} ms (p50 {p50:.1f}, max {worst:.1f})"
+    return Item(
+        "connect latency",
+        "ok" if ok else "fail",
+        summary,
+        {
+            "count": count,
+            "p50_ms": round(p50, 2),
+            "p95_ms": round(p95, 2),
+            "max_ms": round(worst, 2),
+            "kpi_p95_ms": kpi_ms,
+        },
+    )
+
+
+def write_read(conn: psycopg.Connection[Any], iterations: int) -> Item:
+    """Committed write, then read back, ``iterations`` times in a temporary table."""
+    can_temp = conn.execute(
+        "SELECT has_database_privilege(current_user, current_database(), 'TEMPORARY')"
+    ).fetchone()
+    if not (can_temp and can_temp[0]):
+        return Item(
+            "write/read",
+            "fail",
+            "the role may not create temporary tables (GRANT TEMPORARY ON DATABASE ... TO the "
+            "app role)",
+            {"iterations": iterations, "succeeded": 0, "success_pct": 0.0},
+        )
+    conn.execute(
+        "CREATE TEMPORARY TABLE IF NOT EXISTS coachdb_check (id int PRIMARY KEY, payload text)"
+    )
+    succeeded, errors = 0, []
+    for n in range(iterations):
+        payload = secrets.token_hex(16)
+        try:
+            with conn.transaction():
+                conn.execute("INSERT INTO coachdb_check VALUES (%s, %s)", (n, payload))
+            row = conn.execute("SELECT payload FROM coachdb_check WHERE id = %s", (n,)).fetchone()
+            if row is not None and row[0] == payload:
+                succeeded += 1
+            else:
+                errors.append(f"iteration {n}: read back {row!r}")
+        except psycopg.Error as exc:
+            errors.append(f"iteration {n}: {str(exc).strip()}")
+    conn.execute("DROP TABLE IF EXISTS coachdb_check")
+    pct = 100.0 * succeeded / iterations if iterations else 0.0
+    ok = succeeded == iterations and iterations > 0
+    summary = f"{succeeded}/{iterations} committed writes read back (KPI 100 %)"
+    if not ok:
+        summary = f"{succeeded}/{iterations} succeeded ({pct:.1f} %); first error: " + (
+            errors[0] if errors else "none"
+        )
+    return Item(
+        "write/read",
+        "ok" if ok else "fail",
+        summary,
+        {"iterations": iterations, "succeeded": succeeded, "success_pct": round(pct, 2)},
+    )
+
+
+def pooled_load(config: DatabaseConfig, threads: int, ops: int) -> Item:
+    """``threads`` x ``ops`` checkouts through the app's pool, sampling the server side."""
+    pool_cfg = replace(config, application_name=POOL_APP_NAME)
+    pool = create_pool(pool_cfg, name="coachdb-check")
+    errors: list[str] = []
+    done = [0]
+    lock = threading.Lock()
+    stop = threading.Event()
+    peak = [0]
+
+    def work() -> None:
+        for _ in range(ops):
+            try:
+                with pool.connection() as conn:
+                    conn.execute("SELECT 1").fetchone()
+                with lock:
+                    done[0] += 1
+            except (psycopg.Error, PoolExhausted) as exc:
+                with lock:
+                    errors.append(str(exc).strip().splitlines()[0])
+
+    def sample(conn: psycopg.Connection[Any]) -> None:
+        while not stop.is_set():
+            row = conn.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s "
+                "AND usename = current_user",
+                (POOL_APP_NAME,),
+            ).fetchone()
+            peak[0] = max(peak[0], int(row[0]) if row else 0)
+            time.sleep(0.02)
+
+    with config.connect(application_name=CHECK_APP_NAME, autocommit=True) as watcher:
+        sampler = threading.Thread(target=sample, args=(watcher,), daemon=True)
+        sampler.start()
+        try:
+            workers = [threading.Thread(target=work) for _ in range(threads)]
+            t0 = time.perf_counter()
+            for w in workers:
+                w.start()
+            for w in workers:
+                w.join()
+            elapsed = time.perf_counter() - t0
+        finally:
+            stop.set()
+            sampler.join()
+            pool.close()
+
+    limit = config.pool.max_size
+    ok = not errors and peak[0] <= limit
+    summary = (
+        f"{done[0]}/{threads * ops} operations from {threads} threads, 0 errors, at most "
+        f"{peak[0]} server connections (limit {limit}), {done[0] / elapsed:.0f} ops/s"
+    )
+    if errors:
+        summary = f"{len(errors)} of {threads * ops} operations failed; first: {errors[0]}"
+    elif peak[0] > limit:
+        summary = f"{peak[0]} server connections seen, more than the pool limit {limit}"
+    return Item(
+        "pooled load",
+        "ok" if ok else "fail",
+        summary,
+        {
+            "threads": threads,
+            "ops_per_thread": ops,
+            "succeeded": done[0],
+            "errors": len(errors),
+            "peak_server_connections": peak[0],
+            "pool_max": limit,
+            "ops_per_second": round(done[0] / elapsed, 1),
+        },
+    )
+
+
+def tls_item(conn: psycopg.Connection[Any], config: DatabaseConfig) -> Item:
+    row = conn.execute(
+        "SELECT ssl, version, cipher, bits FROM pg_stat_ssl WHERE pid = pg_backend_pid()"
+    ).fetchone()
+    in_use = bool(row and row[0])
+    data = {
+        "in_use": in_use,
+        "version": row[1] if in_use and row else None,
+        "cipher": row[2] if in_use and row else None,
+        "bits": row[3] if in_use and row else None,
+        "sslmode": config.sslmode,
+        "server_verified": in_use and config.tls_verified,
+    }
+    if in_use and config.tls_verified:
+        return Item(
+            "TLS",
+            "ok",
+            f"{data['version']} {data['cipher']} ({data['bits']} bits), "
+            "server certificate and host name verified (verify-full)",
+            data,
+        )
+    if in_use:
+        return Item(
+            "TLS",
+            "warn",
+            f"{data['version']} {data['cipher']}, but the server is NOT "
+            f"authenticated (sslmode={config.sslmode}; set DB_SSL=true)",
+            data,
+        )
+    unix = all(h.startswith("/") for h in config.hosts)
+    if unix:
+        return Item("TLS", "info", "not used (unix socket: traffic never leaves the host)", data)
+    return Item(
+        "TLS",
+        "fail" if config.production else "warn",
+        f"not in use: plaintext TCP (sslmode={config.sslmode})",
+        data,
+    )
+
+
+def server_item(conn: psycopg.Connection[Any]) -> Item:
+    def show(name: str) -> str:
+        row = conn.execute("SELECT current_setting(%s)", (name,)).fetchone()
+        return str(row[0]) if row else "?"
+
+    data = {
+        "version": show("server_version"),
+        "version_num": int(show("server_version_num")),
+        "encoding": show("server_encoding"),
+        "timezone": show("TimeZone"),
+        "data_checksums": show("data_checksums"),
+        "database": conn.info.dbname,
+    }
+    deviations = []
+    if data["encoding"] != "UTF8":
+        deviations.append(f"encoding {data['encoding']} (designed: UTF8)")
+    if data["timezone"] not in ("UTC", "Etc/UTC"):
+        deviations.append(f"time zone {data['timezone']} (designed: UTC)")
+    if data["data_checksums"] != "on":
+        deviations.append("data checksums off (designed: on)")
+    summary = (
+        f"PostgreSQL {data['version']}, encoding {data['encoding']}, time zone "
+        f"{data['timezone']}, data checksums {data['data_checksums']}"
+    )
+    if deviations:
+        return Item("server", "warn", "; ".join(deviations) + f" -- {summary}", data)
+    return Item("server", "info", summary, data)
+
+
+LEAST_PRIVILEGE_SQL = """
+SELECT r.rolname, r.rolsuper, r.rolcreatedb, r.rolcreaterole, r.rolreplication, r.rolbypassrls,
+       has_database_privilege(current_user, current_database(), 'CREATE'),
+       coalesce(has_schema_privilege(current_user, 'public', 'CREATE'), false),
+       pg_has_role(current_user, d.datdba, 'MEMBER'),
+       ARRAY(SELECT g.rolname::text FROM pg_roles g
+             WHERE g.rolname IN ('pg_read_server_files', 'pg_write_server_files',
+                                 'pg_execute_server_program', 'pg_read_all_data',
+                                 'pg_write_all_data')
+               AND pg_has_role(current_user, g.oid, 'MEMBER'))
+FROM pg_roles r, pg_database d
+WHERE r.rolname = current_user AND d.datname = current_database()
+"""
+
+
+def role_item(conn: psycopg.Connection[Any], required: bool) -> Item:
+    if conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = 'public'").fetchone() is None:
+        query = LEAST_PRIVILEGE_SQL.replace(
+            "coalesce(has_schema_privilege(current_user, 'public', 'CREATE'), false)", "false"
+        )
+    else:
+        query = LEAST_PRIVILEGE_SQL
+    row = conn.execute(query).fetchone()
+    assert row is not None
+    (
+        name,
+        superuser,
+        createdb,
+        createrole,
+        replication,
+        bypassrls,
+        create_db,
+        create_public,
+        owns_db,
+        memberships,
+    ) = row
+    data = {
+        "role": name,
+        "superuser": superuser,
+        "createdb": createdb,
+        "createrole": createrole,
+        "replication": replication,
+        "bypassrls": bypassrls,
+        "create_on_database": create_db,
+        "create_on_schema_public": create_public,
+        "owns_database": owns_db,
+        "powerful_memberships": list(memberships),
+    }
+    excess = [
+        k
+        for k in (
+            "superuser",
+            "createdb",
+            "createrole",
+            "replication",
+            "bypassrls",
+            "create_on_database",
+            "create_on_schema_public",
+            "owns_database",
+        )
+        if data[k]
+    ] + [f"member of {m}" for m in memberships]
+    data["least_privileged"] = not excess
+    if not excess:
+        return Item(
+            "least privilege",
+            "ok",
+            f"{name}: no superuser, createdb, createrole, "
+            "replication or bypassrls; no CREATE on the database or schema public; "
+            "not the database owner",
+            data,
+        )
+    return Item(
+        "least privilege",
+        "fail" if required else "warn",
+        f"{name} has more than it needs: {', '.join(excess)}",
+        data,
+    )
+
+
+def backup_item(path: str | None) -> Item:
+    """Summarise the backup status file (written by the postgresql_backup role)."""
+    if not path:
+        return Item(
+            "backup", "info", "unknown (COACHDB_BACKUP_STATUS not set)", {"status": "unknown"}
+        )
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as exc:
+        return Item(
+            "backup",
+            "info",
+            f"unknown ({path}: {exc.__class__.__name__})",
+            {"status": "unknown", "path": path},
+        )
+    if not isinstance(data, dict):
+        return Item(
+            "backup",
+            "info",
+            f"unknown ({path}: not a JSON object)",
+            {"status": "unknown", "path": path},
+        )
+    status = str(data.get("status", data.get("ok", "unknown"))).lower()
+    last = data.get("last_backup") or data.get("last_full_backup") or data.get("last_success")
+    summary = f"{status}" + (f", last backup {last}" if last else "")
+    bad = status in ("error", "failed", "fail", "false", "stale")
+    return Item(
+        "backup",
+        "warn" if bad else "info",
+        summary,
+        {"status": status, "path": path, "details": data},
+    )
+
+
+def run_check(
+    config: DatabaseConfig,
+    *,
+    connects: int = 10,
+    iterations: int = 100,
+    connect_kpi_ms: float = 100.0,
+    pool_threads: int = 40,
+    pool_ops: int = 10,
+    require_least_privilege: bool = True,
+    backup_status: str | None = None,
+) -> Report:
+    """Run every check; connection failures propagate as ``psycopg.OperationalError``."""
+    report = Report(target=config.describe())
+    # one connection first: an unreachable server fails here, once, with libpq's reason
+    with config.connect(application_name=CHECK_APP_NAME, autocommit=True) as conn:
+        tls = tls_item(conn, config)
+        server = server_item(conn)
+        role = role_item(conn, require_least_privilege)
+        rw = write_read(conn, iterations)
+    report.items.append(measure_connect(config, connects, connect_kpi_ms))
+    report.items.append(rw)
+    if pool_threads > 0 and pool_ops > 0:
+        report.items.append(pooled_load(config, pool_threads, pool_ops))
+    report.items += [tls, role, server]
+    status_path = (
+        backup_status if backup_status is not None else os.environ.get("COACHDB_BACKUP_STATUS")
+    )
+    report.items.append(backup_item(status_path))
+    return report
+
+
+__all__ = ["Item", "Report", "percentile", "run_check"]

@@ -1,0 +1,170 @@
+"""The ``coachdb`` command (console script): ``coachdb check`` and ``coachdb config``.
+
+Exit codes are part of the interface (Molecule verify, deploy scripts and CI
+read them):
+
+====  =====================================================================
+0     every KPI met
+1     a KPI or check failed (reason on stderr, one line)
+2     bad command line (argparse)
+3     configuration refused (the variable to fix is named)
+4     the database could not be reached or refused the connection
+====  =====================================================================
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+import psycopg
+
+from coachdb.check import run_check
+from coachdb.config import ConfigError, load_config
+
+EXIT_OK = 0
+EXIT_KPI = 1
+EXIT_USAGE = 2
+EXIT_CONFIG = 3
+EXIT_UNREACHABLE = 4
+
+
+def _positive_int(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return number
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="coachdb", description="Database client tools for Elite Trading Coach AI."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    check = sub.add_parser(
+        "check",
+        help="prove the KPIs against the database the environment points at",
+        description="Connect with the application's settings (DATABASE_URL or DB_*) and "
+        "prove the KPIs: connect latency, write/read success, pooled load; report TLS, "
+        "server settings, least privilege and backup status.",
+    )
+    check.add_argument("--json", action="store_true", help="machine-readable output")
+    check.add_argument(
+        "--connects",
+        type=_positive_int,
+        default=10,
+        metavar="N",
+        help="new connections to time (default 10)",
+    )
+    check.add_argument(
+        "--iterations",
+        type=_positive_int,
+        default=100,
+        metavar="M",
+        help="write/read round trips (default 100)",
+    )
+    check.add_argument(
+        "--max-connect-ms",
+        type=float,
+        default=100.0,
+        metavar="MS",
+        help="KPI: p95 connect latency must be below this (default 100)",
+    )
+    check.add_argument(
+        "--pool-threads",
+        type=int,
+        default=40,
+        metavar="T",
+        help="threads for the pooled-load KPI, 0 to skip (default 40)",
+    )
+    check.add_argument(
+        "--pool-ops",
+        type=int,
+        default=10,
+        metavar="K",
+        help="operations per thread for the pooled-load KPI (default 10)",
+    )
+    check.add_argument(
+        "--allow-privileged-role",
+        action="store_true",
+        help="report an over-privileged role as a warning, not a failure",
+    )
+    check.add_argument(
+        "--strict",
+        action="store_true",
+        help="treat warnings (weak TLS, non-UTC, no checksums, ...) as failures",
+    )
+    check.add_argument(
+        "--backup-status",
+        metavar="PATH",
+        default=None,
+        help="backup status JSON file (default: $COACHDB_BACKUP_STATUS)",
+    )
+
+    sub.add_parser("config", help="print the resolved connection settings (no password)")
+    return parser
+
+
+def _fail(code: int, reason: str, as_json: bool) -> int:
+    if as_json:
+        print(json.dumps({"ok": False, "exit_code": code, "reason": reason}))
+    print(f"coachdb: {reason}", file=sys.stderr)
+    return code
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text or exc.__class__.__name__
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    as_json = bool(getattr(args, "json", False))
+    app_name = "coachdb-check" if args.command == "check" else None
+    try:
+        config = load_config(application_name=app_name)
+    except ConfigError as exc:
+        return _fail(EXIT_CONFIG, f"configuration refused: {exc}", as_json)
+
+    if args.command == "config":
+        print(f"target:  {config.describe()}")
+        print(f"source:  {config.source}{'  (production mode)' if config.production else ''}")
+        print(f"conninfo: {config.conninfo()}")
+        p = config.pool
+        print(
+            f"pool:    max {p.max_size}, min {p.min_size}, idle {p.max_idle:g} s, "
+            f"wait {p.timeout:g} s, lifetime {p.max_lifetime:g} s"
+        )
+        return EXIT_OK
+
+    try:
+        report = run_check(
+            config,
+            connects=args.connects,
+            iterations=args.iterations,
+            connect_kpi_ms=args.max_connect_ms,
+            pool_threads=args.pool_threads,
+            pool_ops=args.pool_ops,
+            require_least_privilege=not args.allow_privileged_role,
+            backup_status=args.backup_status,
+        )
+    except psycopg.OperationalError as exc:
+        return _fail(
+            EXIT_UNREACHABLE, f"cannot connect to {config.describe()}: {_one_line(exc)}", as_json
+        )
+    except psycopg.Error as exc:
+        return _fail(EXIT_KPI, f"check failed: {_one_line(exc)}", as_json)
+
+    print(report.to_json(args.strict) if as_json else report.to_text(args.strict))
+    reason = report.reason(args.strict)
+    if reason is not None:
+        print(f"coachdb check: FAIL: {reason}", file=sys.stderr)
+        return EXIT_KPI
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,203 @@
+"""`coachdb check` end to end: the real command, a real TLS server, output and exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from coachdb.check import percentile
+
+pytestmark = pytest.mark.pg
+
+# Variables the command reads; the test environment must not leak any of them in.
+OWN = ("DATABASE_URL", "PGSSLROOTCERT", "COACHDB_ENV", "APP_ENV", "COACHDB_BACKUP_STATUS")
+
+
+def coachdb(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    base = {k: v for k, v in os.environ.items() if k not in OWN and not k.startswith("DB_")}
+    return subprocess.run(
+        [sys.executable, "-m", "coachdb", *args],
+        env={**base, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def one_line(stderr: str) -> str:
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1, stderr
+    return lines[0]
+
+
+def test_percentile_is_nearest_rank() -> None:
+    values = [float(v) for v in range(1, 21)]
+    assert percentile(values, 50) == 10.0
+    assert percentile(values, 95) == 19.0
+    assert percentile([7.0], 95) == 7.0
+
+
+def test_healthy_tls_server_meets_every_kpi(tls_server) -> None:
+    result = coachdb("check", "--pool-threads", "30", env=tls_server.env())
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    assert "coachdb check: trading_coach_user@localhost:" in out
+    assert "OK    connect latency" in out and "(KPI p95 < 100 ms)" in out
+    assert "OK    write/read       100/100 committed writes read back" in out
+    assert "OK    pooled load      300/300 operations from 30 threads, 0 errors" in out
+    assert "OK    TLS" in out and "verify-full" in out
+    assert "OK    least privilege  trading_coach_user" in out
+    assert "encoding UTF8, time zone UTC, data checksums on" in out
+    assert "INFO  backup           unknown (COACHDB_BACKUP_STATUS not set)" in out
+    assert out.rstrip().endswith("result: all KPIs met")
+    assert result.stderr == ""
+
+
+def test_json_output_for_machines(tls_server, tmp_path: Path) -> None:
+    status = tmp_path / "backup-status.json"
+    status.write_text(json.dumps({"status": "ok", "last_backup": "2026-11-25T03:00:00Z"}))
+    result = coachdb(
+        "check",
+        "--json",
+        "--connects",
+        "5",
+        "--iterations",
+        "20",
+        "--pool-threads",
+        "4",
+        env=tls_server.env(COACHDB_BACKUP_STATUS=str(status)),
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = json.loads(result.stdout)
+    assert report["ok"] is True and report["reason"] is None
+    checks = report["checks"]
+    latency = checks["connect latency"]
+    assert latency["status"] == "ok" and latency["count"] == 5
+    assert 0 < latency["p50_ms"] <= latency["p95_ms"] <= latency["max_ms"]
+    assert checks["write/read"]["succeeded"] == 20 and checks["write/read"]["success_pct"] == 100
+    pooled = checks["pooled load"]
+    assert pooled["errors"] == 0 and 1 <= pooled["peak_server_connections"] <= 20
+    tls = checks["TLS"]
+    assert tls["in_use"] and tls["server_verified"] and tls["version"] in ("TLSv1.2", "TLSv1.3")
+    assert tls["cipher"]
+    assert checks["least privilege"]["least_privileged"] is True
+    server = checks["server"]
+    assert server["version_num"] >= 140000
+    assert (server["encoding"], server["timezone"], server["data_checksums"]) == (
+        "UTF8",
+        "UTC",
+        "on",
+    )
+    assert checks["backup"]["status"] == "ok"
+    assert "2026-11-25T03:00:00Z" in checks["backup"]["summary"]
+
+
+def test_unreadable_backup_status_is_unknown_not_a_failure(tls_server, tmp_path: Path) -> None:
+    result = coachdb(
+        "check",
+        "--json",
+        "--connects",
+        "2",
+        "--iterations",
+        "2",
+        "--pool-threads",
+        "0",
+        env=tls_server.env(COACHDB_BACKUP_STATUS=str(tmp_path / "missing.json")),
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["checks"]["backup"]["status"] == "unknown"
+
+
+def test_kpi_failure_exits_1_with_one_line_reason(tls_server) -> None:
+    result = coachdb(
+        "check", "--max-connect-ms", "0.001", "--pool-threads", "0", env=tls_server.env()
+    )
+    assert result.returncode == 1
+    line = one_line(result.stderr)
+    assert line.startswith("coachdb check: FAIL: connect latency: p95 ")
+    assert "exceeds 0.001 ms" in line
+    assert "result: FAILED" in result.stdout
+
+
+def test_superuser_is_not_least_privileged(tls_server) -> None:
+    with tls_server.admin("postgres") as admin:
+        admin.execute("ALTER ROLE trading_coach_user CREATEDB")
+    try:
+        result = coachdb("check", "--pool-threads", "0", env=tls_server.env())
+        assert result.returncode == 1
+        assert "least privilege: trading_coach_user has more than it needs: createdb" in (
+            one_line(result.stderr)
+        )
+        relaxed = coachdb(
+            "check", "--pool-threads", "0", "--allow-privileged-role", env=tls_server.env()
+        )
+        assert relaxed.returncode == 0, relaxed.stderr
+        assert "WARN  least privilege" in relaxed.stdout
+    finally:
+        with tls_server.admin("postgres") as admin:
+            admin.execute("ALTER ROLE trading_coach_user NOCREATEDB")
+
+
+def test_role_without_temporary_privilege_fails_write_read(tls_server) -> None:
+    with tls_server.admin() as admin:
+        admin.execute("REVOKE TEMPORARY ON DATABASE elite_trading_coach_ai FROM trading_coach_user")
+    try:
+        result = coachdb("check", "--pool-threads", "0", env=tls_server.env())
+        assert result.returncode == 1
+        assert "write/read: the role may not create temporary tables" in one_line(result.stderr)
+    finally:
+        with tls_server.admin() as admin:
+            admin.execute(
+                "GRANT TEMPORARY ON DATABASE elite_trading_coach_ai TO trading_coach_user"
+            )
+
+
+def test_unreachable_server_exits_4(tls_files) -> None:
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {
+        "DB_HOST": "localhost",
+        "DB_PORT": str(port),
+        "DB_PASSWORD": "p" * 12,
+        "DB_SSL": "true",
+        "DB_SSL_ROOT_CERT": str(tls_files.ca),
+    }
+    result = coachdb("check", env=env)
+    assert result.returncode == 4
+    line = one_line(result.stderr)
+    assert line.startswith(f"coachdb: cannot connect to trading_coach_user@localhost:{port}/")
+    assert "refused" in line.lower()
+    as_json = coachdb("check", "--json", env=env)
+    assert as_json.returncode == 4
+    assert json.loads(as_json.stdout) == {"ok": False, "exit_code": 4, "reason": line[9:]}
+
+
+def test_plaintext_in_production_exits_3(tls_server) -> None:
+    env = tls_server.env(COACHDB_ENV="production", DB_SSL="false")
+    result = coachdb("check", env=env)
+    assert result.returncode == 3
+    assert one_line(result.stderr) == (
+        "coachdb: configuration refused: DB_SSL: plaintext connections are refused in "
+        "production mode"
+    )
+
+
+def test_wrong_password_exits_4(tls_server) -> None:
+    result = coachdb("check", env=tls_server.env(DB_PASSWORD="not-" + tls_server.password))
+    assert result.returncode == 4
+    assert "password authentication failed" in one_line(result.stderr)
+
+
+def test_config_command_never_prints_the_password(tls_server) -> None:
+    result = coachdb("config", env=tls_server.env())
+    assert result.returncode == 0
+    assert "sslmode=verify-full" in result.stdout
+    assert "pool:    max 20, min 2, idle 30 s" in result.stdout
+    assert tls_server.password not in result.stdout
