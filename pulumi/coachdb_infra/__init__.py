@@ -1,0 +1,1 @@
+"""coachdb Pulumi program: PostgreSQL 14 for Elite Trading Coach AI on a Docker host or Railway."""

@@ -1,0 +1,358 @@
+"""Stack configuration: read once, validated before any resource is declared.
+
+Why a module of its own: a typo in a stack file (a port of ``54320``, an image
+without a 14 tag, a password set without ``--secret``) must stop ``pulumi up``
+before anything is created, with a message that names the key and says how to
+fix it. Everything here is pure parsing of ``pulumi config``; no resources.
+
+The Railway target (``target: railway``, package ``coachdb_infra.railway``)
+reuses :class:`ConfigError`, :func:`read_str`, :func:`read_secret` and friends
+for its own keys; it receives the common :class:`Settings` from :func:`load`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+
+PROJECT = "coachdb"
+TARGETS = ("docker", "railway")
+DEFAULT_IMAGE = "postgres:14.23-bookworm"
+DEFAULT_DATABASE = "elite_trading_coach_ai"
+RESTART_POLICIES = ("no", "on-failure", "always", "unless-stopped")
+PASSWORD_SOURCES = ("random", "config")
+MIN_PASSWORD_LENGTH = 16
+
+# The login roles of the one role model (src/coachdb/sql/role_model.sql.j2);
+# each gets a password from pulumi-random or from `pulumi config set --secret`.
+PASSWORD_KEYS = {
+    "superuserPassword": "postgres",  # pragma: allowlist secret
+    "migratorPassword": "trading_coach_migrator",  # pragma: allowlist secret
+    "appPassword": "trading_coach_user",  # pragma: allowlist secret
+    "readonlyPassword": "trading_coach_readonly",  # pragma: allowlist secret
+}
+
+_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+_DNS_NAME = re.compile(
+    r"^(?=.{1,253}$)([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)"
+    r"(\.[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*$"
+)
+# [registry[:port]/]path[:tag][@sha256:<64 hex>], per the distribution reference grammar.
+_IMAGE = re.compile(
+    r"^(?P<repo>(?:[a-zA-Z0-9.-]+(?::[0-9]+)?/)?[a-z0-9]+(?:[._-][a-z0-9]+)*"
+    r"(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*)"
+    r"(?::(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))?"
+    r"(?:@(?P<digest>sha256:[0-9a-f]{64}))?$"
+)
+_PG14_TAG = re.compile(r"^14(\.[0-9]+)?(-[a-z0-9.]+)?$")
+
+
+class ConfigError(pulumi.RunError):
+    """A stack setting is wrong: names the key, the problem and the fix.
+
+    A ``pulumi.RunError`` so that ``pulumi up`` prints the message alone,
+    without a Python traceback.
+    """
+
+    def __init__(self, key: str, problem: str, fix: str) -> None:
+        self.key = full_key(key)
+        self.problem = problem
+        self.fix = fix
+        super().__init__(f"{self.key}: {problem}. Fix: {fix}")
+
+
+def full_key(key: str) -> str:
+    return key if ":" in key else f"{PROJECT}:{key}"
+
+
+def _raw(key: str) -> str | None:
+    """The configured string, without the warning Config.get() logs for secrets."""
+    value = pulumi.runtime.get_config(full_key(key))
+    return None if value is None else str(value)
+
+
+def read_str(key: str, default: str | None = None) -> str | None:
+    value = _raw(key)
+    return default if value is None or value == "" else value
+
+
+def read_choice(key: str, choices: tuple[str, ...], default: str) -> str:
+    value = read_str(key, default)
+    assert value is not None
+    if value not in choices:
+        raise ConfigError(
+            key,
+            f"unknown value {value!r}; expected one of {', '.join(choices)}",
+            f"pulumi config set {full_key(key)} {default}",
+        )
+    return value
+
+
+def read_int(key: str, default: int, minimum: int, maximum: int) -> int:
+    value = read_str(key)
+    if value is None:
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        number = None
+    if number is None or not minimum <= number <= maximum:
+        raise ConfigError(
+            key,
+            f"{value!r} is not a whole number between {minimum} and {maximum}",
+            f"pulumi config set {full_key(key)} {default}",
+        )
+    return number
+
+
+def read_bool(key: str, default: bool) -> bool:
+    value = read_str(key)
+    if value is None:
+        return default
+    if value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    raise ConfigError(
+        key,
+        f"{value!r} is not true or false",
+        f"pulumi config set {full_key(key)} {str(default).lower()}",
+    )
+
+
+def read_list(key: str) -> list[str]:
+    """A list set with `pulumi config set --path 'coachdb:key[0]' value` (JSON in the stack)."""
+    value = read_str(key)
+    if value is None:
+        return []
+    try:
+        parsed: Any = json.loads(value)
+    except ValueError:
+        parsed = None
+    if not isinstance(parsed, list) or not all(isinstance(v, str) for v in parsed):
+        raise ConfigError(
+            key,
+            f"{value!r} is not a list of strings",
+            f"pulumi config set --path '{full_key(key)}[0]' <value> (one entry per index)",
+        )
+    return parsed
+
+
+def read_secret(key: str, *, required: bool, why: str = "") -> pulumi.Output[str] | None:
+    """A secret value, refused when it was stored in plain text in the stack file."""
+    value = read_str(key)
+    hint = f"pulumi config set --secret {full_key(key)}"
+    if value is None:
+        if required:
+            raise ConfigError(
+                key, f"is required{why} and not set", f"{hint} (prompts for the value)"
+            )
+        return None
+    if not pulumi.runtime.is_config_secret(full_key(key)):
+        raise ConfigError(
+            key,
+            "is stored in plain text in the stack file",
+            f"pulumi config rm {full_key(key)} && {hint}",
+        )
+    return pulumi.Output.secret(value)
+
+
+def check_host_name(key: str, value: str) -> str:
+    try:
+        ipaddress.ip_address(value)
+        return value
+    except ValueError:
+        pass
+    if not _DNS_NAME.match(value):
+        raise ConfigError(
+            key, f"{value!r} is neither a DNS name nor an IP address", "use e.g. db.example.com"
+        )
+    return value
+
+
+@dataclass(frozen=True)
+class ImageRef:
+    """An image reference whose tag proves the PostgreSQL major (14)."""
+
+    repository: str
+    tag: str
+    digest: str | None
+
+    @property
+    def reference(self) -> str:
+        ref = f"{self.repository}:{self.tag}"
+        return f"{ref}@{self.digest}" if self.digest else ref
+
+
+def parse_image(key: str, value: str) -> ImageRef:
+    match = _IMAGE.match(value)
+    example = "postgres:14.23-bookworm or postgres:14.23-bookworm@sha256:<64 hex digits>"
+    if not match:
+        raise ConfigError(key, f"{value!r} is not a valid image reference", f"use {example}")
+    tag, digest = match.group("tag"), match.group("digest")
+    if tag is None:
+        raise ConfigError(
+            key,
+            f"{value!r} has no tag, so nothing says it is PostgreSQL 14",
+            f"name the tag next to the digest: {example}",
+        )
+    if not _PG14_TAG.match(tag):
+        raise ConfigError(
+            key,
+            f"tag {tag!r} is not a PostgreSQL 14 tag (14, 14.N, 14.N-<variant>)",
+            f"use {example}",
+        )
+    return ImageRef(repository=match.group("repo"), tag=tag, digest=digest)
+
+
+@dataclass(frozen=True)
+class DockerSettings:
+    """Settings of the Docker-host target (docker_target.py)."""
+
+    image: ImageRef
+    docker_host: str | None
+    ssh_opts: list[str]
+    port: int
+    bind_address: str
+    container_name: str
+    volume_name: str
+    network_name: str
+    memory_mb: int
+    restart: str
+    protect_volume: bool
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Settings every target shares; ``docker`` is set for ``target: docker``."""
+
+    target: str
+    stack: str
+    database: str
+    host: str
+    extra_sans: list[str]
+    password_source: str
+    password_rotation: str
+    readonly_role: bool
+    passwords: dict[str, pulumi.Output[str] | None] = field(default_factory=dict)
+    cert_validity_days: int = 365
+    ca_validity_days: int = 3650
+    ca_cert_path: str = "/etc/coachdb/ca.crt"
+    docker: DockerSettings | None = None
+
+
+def _docker_settings() -> DockerSettings:
+    docker_host = read_str("dockerHost")
+    if docker_host is not None and not re.match(r"^(ssh|tcp|unix|npipe)://.+", docker_host):
+        raise ConfigError(
+            "dockerHost",
+            f"{docker_host!r} is not a Docker endpoint URL",
+            "pulumi config set coachdb:dockerHost ssh://deploy@db1.example.com "
+            "(or unset it for the local engine)",
+        )
+    ssh_opts = read_list("dockerSshOpts")
+    if ssh_opts and not (docker_host or "").startswith("ssh://"):
+        raise ConfigError(
+            "dockerSshOpts",
+            "is only used with an ssh:// dockerHost",
+            "set coachdb:dockerHost ssh://user@host or remove it",
+        )
+    bind = read_str("bindAddress", "127.0.0.1")
+    assert bind is not None
+    try:
+        ipaddress.ip_address(bind)
+    except ValueError:
+        raise ConfigError(
+            "bindAddress",
+            f"{bind!r} is not an IP address",
+            "pulumi config set coachdb:bindAddress 127.0.0.1 "
+            "(or the private address clients reach)",
+        ) from None
+    names = {}
+    for key, default in (
+        ("containerName", "coachdb-postgres"),
+        ("volumeName", "coachdb-pgdata"),
+        ("networkName", "coachdb"),
+    ):
+        value = read_str(key, default)
+        assert value is not None
+        if not re.match(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$", value):
+            raise ConfigError(
+                key,
+                f"{value!r} is not a valid Docker object name",
+                f"pulumi config set coachdb:{key} {default}",
+            )
+        names[key] = value
+    return DockerSettings(
+        image=parse_image("image", read_str("image", DEFAULT_IMAGE) or DEFAULT_IMAGE),
+        docker_host=docker_host,
+        ssh_opts=ssh_opts,
+        port=read_int("port", 5432, 1, 65535),
+        bind_address=bind,
+        container_name=names["containerName"],
+        volume_name=names["volumeName"],
+        network_name=names["networkName"],
+        memory_mb=read_int("memoryMb", 1024, 256, 1024 * 1024),
+        restart=read_choice("restartPolicy", RESTART_POLICIES, "unless-stopped"),
+        protect_volume=read_bool("protectVolume", True),
+    )
+
+
+def _ca_cert_path() -> str:
+    path = read_str("caCertPath", "/etc/coachdb/ca.crt") or "/etc/coachdb/ca.crt"
+    if not path.startswith("/"):
+        raise ConfigError(
+            "caCertPath",
+            f"{path!r} is not an absolute path (libpq resolves sslrootcert from the client's cwd)",
+            "pulumi config set coachdb:caCertPath /etc/coachdb/ca.crt",
+        )
+    return path
+
+
+def load() -> Settings:
+    """Read and validate the stack configuration; raise ConfigError on the first problem."""
+    target = read_choice("target", TARGETS, "docker")
+    database = read_str("database", DEFAULT_DATABASE)
+    assert database is not None
+    if not _IDENTIFIER.match(database):
+        raise ConfigError(
+            "database",
+            f"{database!r} is not a lower-case SQL identifier",
+            f"pulumi config set coachdb:database {DEFAULT_DATABASE}",
+        )
+    host = check_host_name("host", read_str("host", "localhost") or "localhost")
+    extra_sans = [check_host_name("extraSans", name) for name in read_list("extraSans")]
+    password_source = read_choice("passwordSource", PASSWORD_SOURCES, "random")
+    readonly_role = read_bool("readonlyRole", False)
+    passwords: dict[str, pulumi.Output[str] | None] = {}
+    for key in PASSWORD_KEYS:
+        needed = password_source == "config" and (  # noqa: S105 - a mode name, no password  # pragma: allowlist secret
+            key != "readonlyPassword" or readonly_role
+        )
+        why = " because coachdb:passwordSource is config" if needed else ""
+        passwords[key] = read_secret(key, required=needed, why=why)
+        value = read_str(key)
+        if value is not None and len(value) < MIN_PASSWORD_LENGTH:
+            raise ConfigError(
+                key,
+                f"is shorter than {MIN_PASSWORD_LENGTH} characters",
+                f'pulumi config set --secret {full_key(key)} "$(openssl rand -base64 24)"',
+            )
+    return Settings(
+        target=target,
+        stack=pulumi.get_stack(),
+        database=database,
+        host=host,
+        extra_sans=extra_sans,
+        password_source=password_source,
+        password_rotation=read_str("passwordRotation", "1") or "1",
+        readonly_role=readonly_role,
+        passwords=passwords,
+        cert_validity_days=read_int("certValidityDays", 365, 1, 825),
+        ca_validity_days=read_int("caValidityDays", 3650, 30, 36500),
+        ca_cert_path=_ca_cert_path(),
+        docker=_docker_settings() if target == "docker" else None,
+    )

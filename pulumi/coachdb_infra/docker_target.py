@@ -1,0 +1,237 @@
+"""The Docker-host target: PostgreSQL 14 in one container on a local or ssh:// engine.
+
+Resources: (provider for a remote engine) -> image (pinned, kept locally) ->
+network -> named data volume (protected, retained on delete) -> CA + server
+certificate -> passwords -> container (official-image contract, TLS-only
+pg_hba, role model as init scripts, healthcheck, restart policy, memory limit).
+"""
+
+from __future__ import annotations
+
+import urllib.parse
+from collections.abc import Mapping
+
+import pulumi_docker as docker
+import pulumi_random as random
+
+import pulumi
+from coachdb_infra import initdb, server, tls
+from coachdb_infra.config import PASSWORD_KEYS, DockerSettings, Settings
+
+APP_ROLE = PASSWORD_KEYS["appPassword"]
+MIGRATOR_ROLE = PASSWORD_KEYS["migratorPassword"]
+LABEL_PREFIX = "com.elitetradingcoach.coachdb"
+
+
+def _labels(settings: Settings, component: str) -> dict[str, str]:
+    return {
+        f"{LABEL_PREFIX}.stack": settings.stack,
+        f"{LABEL_PREFIX}.component": component,
+        f"{LABEL_PREFIX}.managed-by": "pulumi",
+    }
+
+
+def certificate_names(settings: Settings, docker_cfg: DockerSettings) -> list[str]:
+    """Every name a client may dial: the configured host, loopback, the container
+    name on the Docker network, the published address and any extra SANs."""
+    names = [settings.host, "localhost", "127.0.0.1", "::1", docker_cfg.container_name]
+    if docker_cfg.bind_address not in ("0.0.0.0", "::"):  # noqa: S104 - a comparison, not a bind
+        names.append(docker_cfg.bind_address)
+    return names + settings.extra_sans
+
+
+def _passwords(settings: Settings, rotation: str) -> dict[str, pulumi.Output[str]]:
+    """role -> secret password: from `pulumi config set --secret`, else pulumi-random.
+
+    Bumping coachdb:passwordRotation replaces every generated password.
+    """
+    result: dict[str, pulumi.Output[str]] = {}
+    for key, role in PASSWORD_KEYS.items():
+        if key == "readonlyPassword" and not settings.readonly_role:
+            continue
+        configured = settings.passwords.get(key)
+        if configured is not None:
+            result[role] = pulumi.Output.secret(configured)
+            continue
+        generated = random.RandomPassword(
+            f"{role}-password",
+            length=32,
+            special=False,  # URL- and shell-safe; 32 alphanumerics are ~190 bits
+            keepers={"rotation": rotation},
+        )
+        result[role] = pulumi.Output.secret(generated.result)
+    return result
+
+
+def database_url(
+    user: str, password: pulumi.Output[str], host: str, port: int, database: str, ca_path: str
+) -> pulumi.Output[str]:
+    """A libpq URL that verifies the server (verify-full against our CA); secret."""
+
+    def build(pw: str) -> str:
+        netloc_host = f"[{host}]" if ":" in host else host
+        query = urllib.parse.urlencode({"sslmode": "verify-full", "sslrootcert": ca_path})
+        return (
+            f"postgresql://{urllib.parse.quote(user, safe='')}:{urllib.parse.quote(pw, safe='')}"
+            f"@{netloc_host}:{port}/{database}?{query}"
+        )
+
+    return pulumi.Output.secret(password.apply(build))
+
+
+def deploy_docker(settings: Settings) -> Mapping[str, pulumi.Input[object]]:
+    """Declare the Docker-host resources; return the stack outputs."""
+    cfg = settings.docker
+    assert cfg is not None, "deploy_docker needs target: docker"
+    provider_opts = pulumi.ResourceOptions()
+    if cfg.docker_host:
+        provider = docker.Provider(
+            "docker-host", host=cfg.docker_host, ssh_opts=cfg.ssh_opts or None
+        )
+        provider_opts = pulumi.ResourceOptions(provider=provider)
+
+    image = docker.RemoteImage(
+        "postgres-image",
+        name=cfg.image.reference,
+        keep_locally=True,  # destroying the stack must not delete an image other stacks use
+        opts=provider_opts,
+    )
+    network = docker.Network(
+        "network",
+        name=cfg.network_name,
+        driver="bridge",
+        labels=[
+            docker.NetworkLabelArgs(label=k, value=v)
+            for k, v in _labels(settings, "network").items()
+        ],
+        opts=provider_opts,
+    )
+    volume = docker.Volume(
+        "pgdata",
+        name=cfg.volume_name,
+        labels=[
+            docker.VolumeLabelArgs(label=k, value=v) for k, v in _labels(settings, "pgdata").items()
+        ],
+        opts=pulumi.ResourceOptions.merge(
+            provider_opts,
+            # The data outlives the stack: `pulumi destroy` refuses while protected and,
+            # once unprotected, forgets the volume instead of deleting it.
+            pulumi.ResourceOptions(protect=cfg.protect_volume, retain_on_delete=True),
+        ),
+    )
+
+    certs = tls.issue(
+        "coachdb",
+        common_name=settings.host,
+        sans=certificate_names(settings, cfg),
+        cert_validity_days=settings.cert_validity_days,
+        ca_validity_days=settings.ca_validity_days,
+    )
+    passwords = _passwords(settings, settings.password_rotation)
+    roles = sorted(passwords)
+    passwords_script = pulumi.Output.secret(
+        pulumi.Output.all(*[passwords[r] for r in roles]).apply(
+            lambda values: initdb.passwords_sql(
+                initdb.verifiers_for(dict(zip(roles, values, strict=True)))
+            )
+        )
+    )
+    role_model_script = initdb.role_model_sql(settings.database, settings.readonly_role)
+
+    uploads = [
+        docker.ContainerUploadArgs(
+            file=server.WRAPPER, content=server.WRAPPER_SCRIPT, executable=True, permissions="0755"
+        ),
+        docker.ContainerUploadArgs(file=server.HBA_FILE, content=server.PG_HBA, permissions="0644"),
+        docker.ContainerUploadArgs(
+            file=server.CERT_FILE, content=certs.cert_pem, permissions="0644"
+        ),
+        docker.ContainerUploadArgs(
+            file=server.KEY_UPLOAD, content=certs.key_pem, permissions="0600"
+        ),
+        docker.ContainerUploadArgs(
+            file=server.PASSWORD_FILE, content=passwords["postgres"], permissions="0600"
+        ),
+        docker.ContainerUploadArgs(
+            file=f"{server.INITDB_DIR}/{initdb.ROLE_MODEL_SCRIPT}",
+            content=role_model_script,
+            permissions="0600",
+        ),
+        docker.ContainerUploadArgs(
+            file=f"{server.INITDB_DIR}/{initdb.PASSWORDS_SCRIPT}",
+            content=passwords_script,
+            permissions="0600",
+        ),
+    ]
+
+    container = docker.Container(
+        "postgres",
+        name=cfg.container_name,
+        image=image.image_id,
+        hostname=cfg.container_name,
+        entrypoints=[server.WRAPPER],
+        command=server.server_args(cfg.memory_mb),
+        envs=server.container_env(),
+        uploads=uploads,
+        volumes=[
+            docker.ContainerVolumeArgs(volume_name=volume.name, container_path=server.DATA_MOUNT)
+        ],
+        networks_advanced=[
+            docker.ContainerNetworksAdvancedArgs(name=network.name, aliases=[cfg.container_name])
+        ],
+        ports=[
+            docker.ContainerPortArgs(
+                internal=server.INTERNAL_PORT, external=cfg.port, ip=cfg.bind_address
+            )
+        ],
+        healthcheck=docker.ContainerHealthcheckArgs(
+            tests=server.healthcheck_test(settings.database),
+            interval="10s",
+            timeout="5s",
+            retries=5,
+            start_period="60s",
+        ),
+        restart=cfg.restart,
+        memory=cfg.memory_mb,
+        memory_swap=cfg.memory_mb,  # no swap on top: a memory-starved database should fail loudly
+        shm_size=max(64, cfg.memory_mb // 4),
+        stop_signal="SIGINT",  # PostgreSQL's "fast" shutdown
+        stop_timeout=60,
+        destroy_grace_seconds=60,
+        must_run=True,
+        wait=True,  # `pulumi up` ends when the healthcheck passes
+        wait_timeout=300,
+        remove_volumes=False,
+        labels=[
+            docker.ContainerLabelArgs(label=k, value=v)
+            for k, v in _labels(settings, "postgres").items()
+        ],
+        opts=pulumi.ResourceOptions.merge(
+            provider_opts,
+            # Fixed name and port: the old container must go before the new one starts.
+            pulumi.ResourceOptions(delete_before_replace=True),
+        ),
+    )
+
+    ca_path = settings.ca_cert_path
+    return {
+        "host": settings.host,
+        "port": cfg.port,
+        "database": settings.database,
+        "app_user": APP_ROLE,
+        "container_name": container.name,
+        "volume_name": volume.name,
+        "ca_certificate": certs.ca_cert_pem,
+        "ca_cert_path": ca_path,
+        "database_url": database_url(
+            APP_ROLE, passwords[APP_ROLE], settings.host, cfg.port, settings.database, ca_path
+        ),
+        "migrator_database_url": database_url(
+            MIGRATOR_ROLE,
+            passwords[MIGRATOR_ROLE],
+            settings.host,
+            cfg.port,
+            settings.database,
+            ca_path,
+        ),
+    }

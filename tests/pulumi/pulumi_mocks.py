@@ -1,0 +1,279 @@
+"""Run the Pulumi program under Pulumi's mock runtime and record what it declares.
+
+Why a recording monitor: the mock ``new_resource`` hook sees inputs but not the
+resource options (protect, retain_on_delete, delete_before_replace, provider),
+and it sees secrets already unwrapped. The monitor below keeps the raw
+registration, so tests can assert options and which inputs travel as secrets.
+
+The tls and random mocks do the real work (cryptography, secrets), so the
+certificate the program declares is a real one with the SANs it asked for, and
+the real-container proof can do real TLS handshakes against it.
+"""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+import runpy
+import secrets
+import string
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import rpc
+from pulumi.runtime.settings import SETTINGS
+from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.sync_await import _sync_await
+
+import pulumi
+
+REPO = Path(__file__).resolve().parents[2]
+PROGRAM = REPO / "pulumi" / "__main__.py"
+PROJECT = "coachdb"
+SECRET_SIG = rpc._special_sig_key
+
+
+def is_secret_value(value: Any) -> bool:
+    return isinstance(value, dict) and value.get(SECRET_SIG) == rpc._special_secret_sig
+
+
+def unwrap(value: Any) -> Any:
+    """Input values with every secret marker removed."""
+    if is_secret_value(value):
+        return unwrap(value["value"])
+    if isinstance(value, dict):
+        return {k: unwrap(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [unwrap(v) for v in value]
+    return value
+
+
+def contains_secret(value: Any) -> bool:
+    if is_secret_value(value):
+        return True
+    if isinstance(value, dict):
+        return any(contains_secret(v) for v in value.values())
+    if isinstance(value, list):
+        return any(contains_secret(v) for v in value)
+    return False
+
+
+@dataclass
+class Registration:
+    typ: str
+    name: str
+    raw_inputs: dict[str, Any]  # secrets still wrapped
+    protect: bool
+    retain_on_delete: bool
+    delete_before_replace: bool
+    provider: str
+
+    @property
+    def inputs(self) -> dict[str, Any]:
+        return unwrap(self.raw_inputs)
+
+
+def _pem_key(key: ec.EllipticCurvePrivateKey) -> str:
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+
+
+def _name(subject: dict[str, Any] | None) -> x509.Name:
+    subject = subject or {}
+    attrs = []
+    if subject.get("organization"):
+        attrs.append(x509.NameAttribute(NameOID.ORGANIZATION_NAME, subject["organization"]))
+    if subject.get("commonName"):
+        attrs.append(x509.NameAttribute(NameOID.COMMON_NAME, subject["commonName"]))
+    return x509.Name(attrs)
+
+
+def _sans(dns: list[str] | None, ips: list[str] | None) -> x509.SubjectAlternativeName:
+    names: list[x509.GeneralName] = [x509.DNSName(n) for n in dns or []]
+    names += [x509.IPAddress(ipaddress.ip_address(i)) for i in ips or []]
+    return x509.SubjectAlternativeName(names)
+
+
+class CoachdbMocks(pulumi.runtime.Mocks):
+    """Provider stand-ins: real keys and certificates, real random passwords."""
+
+    def __init__(self) -> None:
+        self.passwords: dict[str, str] = {}
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        inputs = unwrap(args.inputs)
+        state = dict(inputs)
+        typ = args.typ
+        now = datetime.datetime.now(datetime.UTC)
+        if typ == "tls:index/privateKey:PrivateKey":
+            key = ec.generate_private_key(ec.SECP256R1())
+            state["privateKeyPem"] = _pem_key(key)
+            state["publicKeyPem"] = (
+                key.public_key()
+                .public_bytes(
+                    serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+                )
+                .decode()
+            )
+        elif typ == "tls:index/selfSignedCert:SelfSignedCert":
+            key = serialization.load_pem_private_key(inputs["privateKeyPem"].encode(), None)
+            name = _name(inputs.get("subject"))
+            cert = (
+                x509.CertificateBuilder()
+                .subject_name(name)
+                .issuer_name(name)
+                .public_key(key.public_key())
+                .serial_number(x509.random_serial_number())
+                .not_valid_before(now - datetime.timedelta(minutes=5))
+                .not_valid_after(now + datetime.timedelta(hours=inputs["validityPeriodHours"]))
+                .add_extension(
+                    x509.BasicConstraints(ca=bool(inputs.get("isCaCertificate")), path_length=None),
+                    True,
+                )
+                .add_extension(
+                    x509.KeyUsage(True, False, False, False, False, True, True, False, False), True
+                )
+                .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False)
+                .sign(key, hashes.SHA256())
+            )
+            state["certPem"] = cert.public_bytes(serialization.Encoding.PEM).decode()
+        elif typ == "tls:index/certRequest:CertRequest":
+            key = serialization.load_pem_private_key(inputs["privateKeyPem"].encode(), None)
+            csr = (
+                x509.CertificateSigningRequestBuilder()
+                .subject_name(_name(inputs.get("subject")))
+                .add_extension(_sans(inputs.get("dnsNames"), inputs.get("ipAddresses")), False)
+                .sign(key, hashes.SHA256())
+            )
+            state["certRequestPem"] = csr.public_bytes(serialization.Encoding.PEM).decode()
+        elif typ == "tls:index/locallySignedCert:LocallySignedCert":
+            csr = x509.load_pem_x509_csr(inputs["certRequestPem"].encode())
+            ca_cert = x509.load_pem_x509_certificate(inputs["caCertPem"].encode())
+            ca_key = serialization.load_pem_private_key(inputs["caPrivateKeyPem"].encode(), None)
+            sans = csr.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+            builder = (
+                x509.CertificateBuilder()
+                .subject_name(csr.subject)
+                .issuer_name(ca_cert.subject)
+                .public_key(csr.public_key())
+                .serial_number(x509.random_serial_number())
+                .not_valid_before(now - datetime.timedelta(minutes=5))
+                .not_valid_after(now + datetime.timedelta(hours=inputs["validityPeriodHours"]))
+                .add_extension(x509.BasicConstraints(ca=False, path_length=None), True)
+                .add_extension(sans, False)
+                .add_extension(
+                    x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), False
+                )
+            )
+            if "server_auth" in inputs["allowedUses"]:
+                builder = builder.add_extension(
+                    x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), False
+                )
+            state["certPem"] = (
+                builder.sign(ca_key, hashes.SHA256())
+                .public_bytes(serialization.Encoding.PEM)
+                .decode()
+            )
+        elif typ == "random:index/randomPassword:RandomPassword":
+            alphabet = string.ascii_letters + string.digits
+            value = "".join(secrets.choice(alphabet) for _ in range(int(inputs["length"])))
+            self.passwords[args.name] = value
+            state["result"] = value
+        elif typ == "docker:index/remoteImage:RemoteImage":
+            state["imageId"] = "sha256:" + "0" * 64
+            state["repoDigest"] = inputs["name"]
+        return f"{args.name}-id", state
+
+    def call(
+        self, args: pulumi.runtime.MockCallArgs
+    ) -> tuple[dict[str, Any], list[Any]] | dict[str, Any]:
+        return {}
+
+
+class RecordingMonitor(pulumi_mocks.MockMonitor):
+    """The mock monitor, keeping each registration's raw inputs and options."""
+
+    def __init__(self, mocks: CoachdbMocks) -> None:
+        super().__init__(mocks)
+        self.registrations: list[Registration] = []
+
+    def RegisterResource(self, request: Any) -> Any:
+        if request.type != "pulumi:pulumi:Stack":
+            self.registrations.append(
+                Registration(
+                    typ=request.type,
+                    name=request.name,
+                    raw_inputs=rpc.deserialize_properties(request.object),
+                    protect=bool(request.protect),
+                    retain_on_delete=bool(request.retainOnDelete),
+                    delete_before_replace=bool(request.deleteBeforeReplace),
+                    provider=request.provider,
+                )
+            )
+        return super().RegisterResource(request)
+
+
+@dataclass
+class ProgramRun:
+    """What one run of the program declared and exported."""
+
+    registrations: list[Registration]
+    outputs: dict[str, Any] = field(default_factory=dict)
+    secret_outputs: set[str] = field(default_factory=set)
+    generated_passwords: dict[str, str] = field(default_factory=dict)
+
+    def of_type(self, typ: str) -> list[Registration]:
+        return [r for r in self.registrations if r.typ == typ]
+
+    def one(self, typ: str) -> Registration:
+        found = self.of_type(typ)
+        assert len(found) == 1, f"expected one {typ}, found {[r.name for r in found]}"
+        return found[0]
+
+
+def run_program(
+    config: dict[str, str] | None = None, secret_keys: tuple[str, ...] = (), stack: str = "test"
+) -> ProgramRun:
+    """Run pulumi/__main__.py afresh under mocks; ``config`` keys lack the project prefix."""
+    mocks = CoachdbMocks()
+    monitor = RecordingMonitor(mocks)
+    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
+    full = {(k if ":" in k else f"{PROJECT}:{k}"): v for k, v in (config or {}).items()}
+    pulumi.runtime.set_all_config(
+        full, secret_keys=[k if ":" in k else f"{PROJECT}:{k}" for k in secret_keys]
+    )
+    SETTINGS.rpc_manager.clear()
+    SETTINGS.outputs.clear()
+    exports: dict[str, Any] = {}
+    run = ProgramRun(registrations=monitor.registrations)
+
+    original_export = pulumi.export
+
+    def record_export(name: str, value: Any) -> None:
+        exports[name] = value
+
+    async def resolve() -> None:
+        for name, value in exports.items():
+            output = pulumi.Output.from_input(value)
+            run.outputs[name] = await output.future()
+            if await output.is_secret():
+                run.secret_outputs.add(name)
+
+    def program() -> None:
+        runpy.run_path(str(PROGRAM), run_name="__main__")
+        _sync_await(resolve())
+
+    pulumi.export = record_export
+    try:
+        _sync_await(run_pulumi_func(program))
+    finally:
+        pulumi.export = original_export
+    run.generated_passwords = dict(mocks.passwords)
+    return run

@@ -1,0 +1,152 @@
+"""Negative tests: every configuration error stops the program before any resource
+is declared, with a message that names the key and says how to fix it."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import pytest
+from coachdb_infra.config import ConfigError, parse_image
+from pulumi_mocks import run_program
+
+import pulumi
+
+DIGEST = "sha256:" + "ab" * 32
+GOOD_SECRET = "s3cure-and-long-enough-123"  # pragma: allowlist secret
+
+CASES = [
+    # (config, secret keys, key named in the message, words the message must contain)
+    ({"target": "kubernetes"}, (), "coachdb:target", "unknown value 'kubernetes'"),
+    ({"port": "0"}, (), "coachdb:port", "between 1 and 65535"),
+    ({"port": "65536"}, (), "coachdb:port", "between 1 and 65535"),
+    ({"port": "fivefourthreetwo"}, (), "coachdb:port", "not a whole number"),
+    ({"image": "postgres:15"}, (), "coachdb:image", "not a PostgreSQL 14 tag"),
+    ({"image": "postgres:latest"}, (), "coachdb:image", "not a PostgreSQL 14 tag"),
+    ({"image": "postgres"}, (), "coachdb:image", "has no tag"),
+    ({"image": f"postgres@{DIGEST}"}, (), "coachdb:image", "has no tag"),
+    ({"image": "Postgres:14"}, (), "coachdb:image", "not a valid image reference"),
+    ({"image": "postgres:14@sha256:1234"}, (), "coachdb:image", "not a valid image reference"),
+    (
+        {"passwordSource": "config"},  # pragma: allowlist secret
+        (),
+        "coachdb:superuserPassword",
+        "is required because coachdb:passwordSource is config",
+    ),
+    (
+        {
+            "passwordSource": "config",  # pragma: allowlist secret
+            "superuserPassword": GOOD_SECRET,
+            "migratorPassword": GOOD_SECRET + "m",
+        },
+        ("superuserPassword", "migratorPassword"),
+        "coachdb:appPassword",
+        "is required",
+    ),
+    ({"appPassword": GOOD_SECRET}, (), "coachdb:appPassword", "stored in plain text"),
+    (
+        {"appPassword": "short"},  # pragma: allowlist secret
+        ("appPassword",),
+        "coachdb:appPassword",
+        "shorter than 16",
+    ),
+    (
+        {"passwordSource": "vault"},  # pragma: allowlist secret
+        (),
+        "coachdb:passwordSource",
+        "unknown value",
+    ),
+    ({"bindAddress": "localhost"}, (), "coachdb:bindAddress", "not an IP address"),
+    ({"dockerHost": "db1.example.com"}, (), "coachdb:dockerHost", "not a Docker endpoint URL"),
+    ({"dockerSshOpts": '["-p", "2222"]'}, (), "coachdb:dockerSshOpts", "only used with an ssh://"),
+    ({"database": "Elite-Trading"}, (), "coachdb:database", "not a lower-case SQL identifier"),
+    ({"memoryMb": "128"}, (), "coachdb:memoryMb", "between 256"),
+    ({"restartPolicy": "sometimes"}, (), "coachdb:restartPolicy", "unknown value"),
+    (
+        {"extraSans": '["db.example.com", "not a host!"]'},
+        (),
+        "coachdb:extraSans",
+        "neither a DNS name",
+    ),
+    ({"extraSans": "db.example.com"}, (), "coachdb:extraSans", "not a list of strings"),
+    ({"host": "under_score.example.com"}, (), "coachdb:host", "neither a DNS name"),
+    ({"containerName": "bad name"}, (), "coachdb:containerName", "not a valid Docker object name"),
+    ({"caCertPath": "ca.crt"}, (), "coachdb:caCertPath", "not an absolute path"),
+    ({"protectVolume": "maybe"}, (), "coachdb:protectVolume", "not true or false"),
+    ({"certValidityDays": "3650"}, (), "coachdb:certValidityDays", "between 1 and 825"),
+]
+
+
+@pytest.mark.parametrize(("config", "secret_keys", "key", "words"), CASES)
+def test_bad_config_stops_the_program_naming_key_and_fix(
+    config: dict[str, str], secret_keys: tuple[str, ...], key: str, words: str
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        run_program(config, secret_keys=secret_keys)
+    message = str(caught.value)
+    assert message.startswith(f"{key}: "), message
+    assert words in message, message
+    assert "Fix: " in message, message
+    # a RunError: `pulumi up` prints the message without a Python traceback
+    assert isinstance(caught.value, pulumi.RunError)
+
+
+def test_plain_password_error_tells_the_secret_command() -> None:
+    with pytest.raises(ConfigError, match=r"pulumi config set --secret coachdb:appPassword"):
+        run_program({"appPassword": GOOD_SECRET})
+
+
+def test_config_error_comes_before_any_resource() -> None:
+    """Nothing is declared when validation fails, so nothing can be half-created."""
+    import pulumi_mocks
+
+    monitor_registrations: list[object] = []
+    original = pulumi_mocks.RecordingMonitor.RegisterResource
+
+    def spy(self, request):  # type: ignore[no-untyped-def]
+        monitor_registrations.append(request.type)
+        return original(self, request)
+
+    pulumi_mocks.RecordingMonitor.RegisterResource = spy  # type: ignore[method-assign]
+    try:
+        with pytest.raises(ConfigError):
+            run_program({"port": "99999"})
+    finally:
+        pulumi_mocks.RecordingMonitor.RegisterResource = original  # type: ignore[method-assign]
+    assert [t for t in monitor_registrations if t != "pulumi:pulumi:Stack"] == []
+
+
+@pytest.mark.parametrize(
+    ("reference", "expected_tag", "expected_digest"),
+    [
+        ("postgres:14", "14", None),
+        ("postgres:14.23", "14.23", None),
+        ("postgres:14.23-bookworm", "14.23-bookworm", None),
+        ("postgres:14-alpine3.20", "14-alpine3.20", None),
+        (f"postgres:14.23-bookworm@{DIGEST}", "14.23-bookworm", DIGEST),
+        (f"registry.example.com:5000/base/postgres:14.23@{DIGEST}", "14.23", DIGEST),
+    ],
+)
+def test_valid_pg14_references_parse(
+    reference: str, expected_tag: str, expected_digest: str | None
+) -> None:
+    ref = parse_image("image", reference)
+    assert ref.tag == expected_tag
+    assert ref.digest == expected_digest
+    assert ref.reference == reference
+
+
+def test_railway_target_hook() -> None:
+    """target: railway loads coachdb_infra.railway.deploy_railway, or says it is missing."""
+    from coachdb_infra.program import target_function
+
+    spec = importlib.util.find_spec("coachdb_infra.railway")
+    ready = spec is not None and hasattr(
+        importlib.import_module("coachdb_infra.railway"), "deploy_railway"
+    )
+    if ready:
+        assert callable(target_function("railway"))
+    else:
+        with pytest.raises(
+            ConfigError, match=r"coachdb:target: the Railway target is not available"
+        ):
+            target_function("railway")

@@ -1,0 +1,361 @@
+"""The declared graph of the Docker target, under Pulumi's mock runtime.
+
+Each test runs pulumi/__main__.py afresh (pulumi_mocks.run_program) and asserts
+what the program would ask the providers for, including resource options and
+which values travel as secrets.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+import urllib.parse
+
+import pytest
+from coachdb_infra import server
+from cryptography import x509
+from cryptography.x509.oid import ExtendedKeyUsageOID
+from pulumi_mocks import ProgramRun, contains_secret, run_program
+
+from coachdb import rolemodel
+from coachdb.scram import VERIFIER_RE, verify_password
+
+CONTAINER = "docker:index/container:Container"
+IMAGE = "docker:index/remoteImage:RemoteImage"
+VOLUME = "docker:index/volume:Volume"
+NETWORK = "docker:index/network:Network"
+PROVIDER = "pulumi:providers:docker"
+PASSWORD = "random:index/randomPassword:RandomPassword"  # pragma: allowlist secret
+DIGEST = "sha256:" + "cd" * 32
+
+
+def container(run: ProgramRun) -> dict:
+    return run.one(CONTAINER).inputs
+
+
+def uploads(run: ProgramRun) -> dict[str, dict]:
+    return {u["file"]: u for u in container(run)["uploads"]}
+
+
+def server_cert(run: ProgramRun) -> x509.Certificate:
+    return x509.load_pem_x509_certificate(uploads(run)[server.CERT_FILE]["content"].encode())
+
+
+def settings_of(run: ProgramRun) -> dict[str, str]:
+    command = container(run)["command"]
+    assert command[0] == "postgres"
+    pairs = command[1:]
+    assert pairs[::2] == ["-c"] * (len(pairs) // 2)
+    return dict(arg.split("=", 1) for arg in pairs[1::2])
+
+
+# --- image, volume, network ------------------------------------------------------
+
+
+def test_image_is_pinned_pg14_and_kept_locally(default_run: ProgramRun) -> None:
+    image = default_run.one(IMAGE).inputs
+    assert image["name"] == "postgres:14.23-bookworm"
+    assert image["keepLocally"] is True
+    assert container(default_run)["image"] == "sha256:" + "0" * 64  # the pulled image's id
+
+
+def test_image_digest_pinning_is_passed_through() -> None:
+    run = run_program({"image": f"postgres:14.23-bookworm@{DIGEST}"})
+    assert run.one(IMAGE).inputs["name"] == f"postgres:14.23-bookworm@{DIGEST}"
+
+
+def test_data_volume_is_named_protected_and_retained(default_run: ProgramRun) -> None:
+    volume = default_run.one(VOLUME)
+    assert volume.inputs["name"] == "coachdb-pgdata"
+    assert volume.protect is True
+    assert volume.retain_on_delete is True
+    mounts = container(default_run)["volumes"]
+    assert mounts == [{"volumeName": "coachdb-pgdata", "containerPath": server.DATA_MOUNT}]
+    assert "PGDATA=/var/lib/postgresql/data/pgdata" in container(default_run)["envs"]
+    assert container(default_run)["removeVolumes"] is False
+
+
+def test_volume_protection_can_be_lifted_but_retain_stays() -> None:
+    volume = run_program({"protectVolume": "false"}).one(VOLUME)
+    assert volume.protect is False
+    assert volume.retain_on_delete is True
+
+
+def test_network_and_container_attachment(default_run: ProgramRun) -> None:
+    network = default_run.one(NETWORK).inputs
+    assert network["name"] == "coachdb"
+    attached = container(default_run)["networksAdvanced"]
+    assert attached == [{"name": "coachdb", "aliases": ["coachdb-postgres"]}]
+
+
+# --- the container -----------------------------------------------------------------
+
+
+def test_container_follows_the_official_image_contract(default_run: ProgramRun) -> None:
+    envs = container(default_run)["envs"]
+    assert "POSTGRES_INITDB_ARGS=--encoding=UTF8 --locale=C.UTF-8 --data-checksums" in envs
+    assert "POSTGRES_USER=postgres" in envs
+    assert f"POSTGRES_PASSWORD_FILE={server.PASSWORD_FILE}" in envs
+    assert "TZ=UTC" in envs
+    assert not any(e.startswith("POSTGRES_PASSWORD=") for e in envs)
+    assert not any(e.startswith("POSTGRES_HOST_AUTH_METHOD") for e in envs)
+
+
+def test_server_settings_tls_timezone_logging(default_run: ProgramRun) -> None:
+    settings = settings_of(default_run)
+    assert settings["ssl"] == "on"
+    assert settings["ssl_min_protocol_version"] == "TLSv1.2"
+    assert all(c.startswith("ECDHE-") for c in settings["ssl_ciphers"].split(":"))
+    assert settings["ssl_cert_file"] == server.CERT_FILE
+    assert settings["ssl_key_file"] == server.KEY_FILE
+    assert settings["hba_file"] == server.HBA_FILE
+    assert settings["timezone"] == "UTC"
+    assert settings["log_timezone"] == "UTC"
+    assert settings["password_encryption"] == "scram-sha-256"  # pragma: allowlist secret
+    assert settings["log_statement"] == "ddl"
+    assert settings["shared_buffers"] == "256MB"  # a quarter of the 1024 MB limit
+
+
+def test_healthcheck_restart_memory_and_replacement(default_run: ProgramRun) -> None:
+    reg = default_run.one(CONTAINER)
+    c = reg.inputs
+    assert c["healthcheck"]["tests"][:2] == ["CMD", "pg_isready"]
+    assert "-h" in c["healthcheck"]["tests"]  # TCP: the socket-only init server is not "healthy"
+    assert c["healthcheck"]["retries"] >= 3
+    assert c["restart"] == "unless-stopped"
+    assert c["memory"] == 1024
+    assert c["memorySwap"] == 1024
+    assert c["wait"] is True
+    assert c["mustRun"] is True
+    assert c["name"] == "coachdb-postgres"
+    # fixed name and port: the old container must be removed before its replacement starts
+    assert reg.delete_before_replace is True
+
+
+def test_port_published_on_loopback_by_default(default_run: ProgramRun) -> None:
+    assert container(default_run)["ports"] == [
+        {"internal": 5432, "external": 5432, "ip": "127.0.0.1"}
+    ]
+    assert default_run.outputs["host"] == "localhost"
+    assert default_run.outputs["port"] == 5432
+
+
+def test_port_and_address_are_configurable() -> None:
+    run = run_program(
+        {
+            "port": "6543",
+            "bindAddress": "10.0.0.5",
+            "host": "db.internal.example.com",
+            "memoryMb": "2048",
+        }
+    )
+    assert container(run)["ports"] == [{"internal": 5432, "external": 6543, "ip": "10.0.0.5"}]
+    assert container(run)["memory"] == 2048
+    assert settings_of(run)["shared_buffers"] == "512MB"
+    sans = server_cert(run).extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert ipaddress.ip_address("10.0.0.5") in sans.get_values_for_type(x509.IPAddress)
+    assert "db.internal.example.com" in sans.get_values_for_type(x509.DNSName)
+    url = urllib.parse.urlsplit(run.outputs["database_url"])
+    assert (url.hostname, url.port) == ("db.internal.example.com", 6543)
+
+
+# --- pg_hba, wrapper ------------------------------------------------------------------
+
+
+def test_pg_hba_is_tls_only_scram(default_run: ProgramRun) -> None:
+    hba = uploads(default_run)[server.HBA_FILE]["content"]
+    rules = [line.split() for line in hba.splitlines() if line.strip() and not line.startswith("#")]
+    assert rules[0] == ["local", "all", "postgres", "peer"]
+    for rule in rules:
+        assert rule[0] in ("local", "hostssl", "hostnossl"), rule
+        assert rule[-1] in ("peer", "scram-sha-256", "reject"), rule
+        if rule[0] == "hostnossl":
+            assert rule[-1] == "reject"
+    assert rules[-1] == ["hostnossl", "all", "all", "all", "reject"]
+    assert ["hostssl", "all", "postgres", "all", "reject"] in rules
+    assert not re.search(r"\b(trust|md5|password|ident)\b", hba.split("\n", 1)[1].replace("# ", ""))
+
+
+def test_wrapper_installs_the_key_for_postgres(default_run: ProgramRun) -> None:
+    c = container(default_run)
+    files = uploads(default_run)
+    assert c["entrypoints"] == [server.WRAPPER]
+    assert files[server.WRAPPER]["permissions"] == "0755"
+    assert files[server.KEY_UPLOAD]["permissions"] == "0600"
+    assert files[server.PASSWORD_FILE]["permissions"] == "0600"
+    script = files[server.WRAPPER]["content"]
+    assert (
+        f"install -o postgres -g postgres -m 0600 {server.KEY_UPLOAD} {server.KEY_FILE}" in script
+    )
+    assert script.rstrip().endswith('exec docker-entrypoint.sh "$@"')
+
+
+# --- TLS --------------------------------------------------------------------------
+
+
+def test_server_certificate_sans_and_chain(default_run: ProgramRun) -> None:
+    cert = server_cert(default_run)
+    ca = x509.load_pem_x509_certificate(default_run.outputs["ca_certificate"].encode())
+    cert.verify_directly_issued_by(ca)
+    sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert {"localhost", "coachdb-postgres"} <= set(sans.get_values_for_type(x509.DNSName))
+    ips = {str(ip) for ip in sans.get_values_for_type(x509.IPAddress)}
+    assert {"127.0.0.1", "::1"} <= ips
+    eku = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    assert ExtendedKeyUsageOID.SERVER_AUTH in eku
+    ca_basic = ca.extensions.get_extension_for_class(x509.BasicConstraints).value
+    assert ca_basic.ca is True
+
+
+def test_extra_sans_reach_the_certificate() -> None:
+    run = run_program({"extraSans": '["db.example.com", "192.0.2.10"]'})
+    sans = server_cert(run).extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert "db.example.com" in sans.get_values_for_type(x509.DNSName)
+    assert ipaddress.ip_address("192.0.2.10") in sans.get_values_for_type(x509.IPAddress)
+
+
+def test_tls_requests(default_run: ProgramRun) -> None:
+    keys = default_run.of_type("tls:index/privateKey:PrivateKey")
+    assert {k.inputs["algorithm"] for k in keys} == {"ECDSA"}
+    signed = default_run.one("tls:index/locallySignedCert:LocallySignedCert").inputs
+    assert signed["allowedUses"] == ["digital_signature", "key_encipherment", "server_auth"]
+    assert 0 < signed["earlyRenewalHours"] < signed["validityPeriodHours"]
+
+
+# --- role model and passwords ------------------------------------------------------
+
+
+def test_role_model_script_is_the_one_role_model(default_run: ProgramRun) -> None:
+    files = uploads(default_run)
+    script = files[f"{server.INITDB_DIR}/coachdb-10-role-model.sql"]["content"]
+    expected = rolemodel.render_init_script(rolemodel.RoleModel(database="elite_trading_coach_ai"))
+    assert script == expected
+    assert "REVOKE CREATE ON SCHEMA public FROM PUBLIC" in script
+    assert "PASSWORD" not in script.upper().replace("PASSWORDS", "")
+
+
+def test_passwords_script_holds_verifiers_only(default_run: ProgramRun) -> None:
+    script = uploads(default_run)[f"{server.INITDB_DIR}/coachdb-20-passwords.sql"]["content"]
+    statements = re.findall(r"ALTER ROLE \"(\w+)\" PASSWORD '([^']+)'", script)
+    roles = {role for role, _ in statements}
+    assert roles == {"postgres", "trading_coach_migrator", "trading_coach_user"}
+    for _role, verifier in statements:
+        assert VERIFIER_RE.match(verifier)
+    for password in default_run.generated_passwords.values():
+        assert password not in script
+    app_password = urllib.parse.unquote(
+        urllib.parse.urlsplit(default_run.outputs["database_url"]).password
+    )
+    verifier = dict(statements)["trading_coach_user"]
+    assert verify_password(app_password, verifier)
+
+
+def test_readonly_role_is_optional() -> None:
+    run = run_program({"readonlyRole": "true"})
+    script = uploads(run)[f"{server.INITDB_DIR}/coachdb-20-passwords.sql"]["content"]
+    assert '"trading_coach_readonly"' in script
+    assert (
+        "trading_coach_readonly"
+        in uploads(run)[f"{server.INITDB_DIR}/coachdb-10-role-model.sql"]["content"]
+    )
+    assert len(run.of_type(PASSWORD)) == 4
+
+
+def test_generated_passwords_rotate_with_keeper(default_run: ProgramRun) -> None:
+    passwords = default_run.of_type(PASSWORD)
+    assert len(passwords) == 3
+    for p in passwords:
+        assert p.inputs["length"] >= 32
+        assert p.inputs["keepers"] == {"rotation": "1"}
+    rotated = run_program({"passwordRotation": "2026-11"}).of_type(PASSWORD)
+    assert {p.inputs["keepers"]["rotation"] for p in rotated} == {"2026-11"}
+
+
+def test_configured_passwords_replace_random_ones() -> None:
+    secrets = {
+        "superuserPassword": "super-secret-password-1",  # pragma: allowlist secret
+        "migratorPassword": "migrator-secret-password-2",  # pragma: allowlist secret
+        "appPassword": "app-secret-password-3/with:odd@chars",  # pragma: allowlist secret
+    }
+    run = run_program({"passwordSource": "config", **secrets}, secret_keys=tuple(secrets))
+    assert run.of_type(PASSWORD) == []
+    url = urllib.parse.urlsplit(run.outputs["database_url"])
+    assert urllib.parse.unquote(url.password) == secrets["appPassword"]
+    assert uploads(run)[server.PASSWORD_FILE]["content"] == secrets["superuserPassword"]
+    assert "database_url" in run.secret_outputs
+
+
+# --- secrets ------------------------------------------------------------------------
+
+
+def test_outputs_and_secretness(default_run: ProgramRun) -> None:
+    out = default_run.outputs
+    assert {"database_url", "ca_certificate", "host", "port"} <= set(out)
+    assert {"database_url", "migrator_database_url"} <= default_run.secret_outputs
+    assert "ca_certificate" not in default_run.secret_outputs  # public by nature
+    url = urllib.parse.urlsplit(out["database_url"])
+    query = urllib.parse.parse_qs(url.query)
+    assert url.scheme == "postgresql"
+    assert url.username == "trading_coach_user"
+    assert url.path == "/elite_trading_coach_ai"
+    assert query["sslmode"] == ["verify-full"]
+    assert query["sslrootcert"] == ["/etc/coachdb/ca.crt"]
+    assert out["ca_certificate"].startswith("-----BEGIN CERTIFICATE-----")
+
+
+def test_no_secret_is_plain_anywhere_in_the_graph(default_run: ProgramRun) -> None:
+    """Passwords and private keys only travel inside secret-marked values."""
+    key_pem = uploads(default_run)[server.KEY_UPLOAD]["content"]
+    secret_values = [*default_run.generated_passwords.values(), key_pem.strip()]
+    assert len(default_run.generated_passwords) == 3
+    for reg in default_run.registrations:
+        for prop, raw in reg.raw_inputs.items():
+            if contains_secret(raw):
+                continue
+            text = repr(raw)
+            for value in secret_values:
+                assert value not in text, (
+                    f"{reg.typ} {reg.name}.{prop} carries a secret in plain text"
+                )
+    raw = default_run.one(CONTAINER).raw_inputs
+    assert contains_secret(raw["uploads"])
+    for prop in ("envs", "command", "entrypoints", "labels", "healthcheck"):
+        assert not contains_secret(raw[prop]), f"{prop} should hold no secret at all"
+
+
+def test_private_keys_are_secret_inputs(default_run: ProgramRun) -> None:
+    for typ, prop in (
+        ("tls:index/selfSignedCert:SelfSignedCert", "privateKeyPem"),
+        ("tls:index/certRequest:CertRequest", "privateKeyPem"),
+        ("tls:index/locallySignedCert:LocallySignedCert", "caPrivateKeyPem"),
+    ):
+        assert contains_secret(default_run.one(typ).raw_inputs[prop]), f"{typ}.{prop}"
+
+
+# --- remote Docker host -------------------------------------------------------------
+
+
+def test_local_engine_needs_no_explicit_provider(default_run: ProgramRun) -> None:
+    assert default_run.of_type(PROVIDER) == []
+
+
+def test_ssh_docker_host_selects_a_provider_for_every_docker_resource() -> None:
+    run = run_program(
+        {
+            "dockerHost": "ssh://deploy@db1.example.com",
+            "dockerSshOpts": '["-o", "StrictHostKeyChecking=yes"]',
+        }
+    )
+    provider = run.one(PROVIDER)
+    assert provider.inputs["host"] == "ssh://deploy@db1.example.com"
+    ssh_opts = provider.inputs["sshOpts"]  # provider config travels JSON-encoded
+    assert json.loads(ssh_opts) == ["-o", "StrictHostKeyChecking=yes"]
+    for typ in (IMAGE, VOLUME, NETWORK, CONTAINER):
+        assert "$pulumi:providers:docker::docker-host::" in run.one(typ).provider, typ
+
+
+@pytest.mark.parametrize("target", ["docker"])
+def test_target_default_is_docker(target: str, default_run: ProgramRun) -> None:
+    assert default_run.one(CONTAINER).inputs["labels"][0]["value"] == "test"
+    assert run_program({"target": target}).one(CONTAINER)
