@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, ClassVar
 
 from pulumi.dynamic import (
@@ -51,6 +52,10 @@ API_KEYS = ("token", "token_kind", "endpoint", "api_timeout")
 SECRET_API_OUTPUTS = ["token"]
 
 
+CLIENT_TUNING: dict[str, Any] = {}
+"""Extra RailwayClient arguments (tests shorten the backoff here; empty in production)."""
+
+
 def client_from(props: Mapping[str, Any]) -> RailwayClient:
     """Build a client from a resource's credential inputs (inside the method: pickling)."""
     return RailwayClient(
@@ -58,6 +63,7 @@ def client_from(props: Mapping[str, Any]) -> RailwayClient:
         token_kind=str(props.get("token_kind") or "account"),
         endpoint=str(props.get("endpoint") or DEFAULT_ENDPOINT),
         timeout=float(props.get("api_timeout") or 30.0),
+        **CLIENT_TUNING,
     )
 
 
@@ -66,8 +72,32 @@ def api_inputs(api: Mapping[str, Any]) -> dict[str, Any]:
     return {key: api.get(key) for key in API_KEYS}
 
 
+PROGRAM_DIR = str(Path(__file__).resolve().parents[2])
+
+
+def portable_reduce(obj: object) -> tuple[Any, tuple[str]]:
+    """Pickle a provider as "import it from the program directory", builtins only.
+
+    Pulumi pickles providers into the state with dill, by reference for classes
+    of an importable module; the dynamic-provider host that unpickles them runs
+    without the program's ``sys.path``. The reconstructor therefore puts the
+    program directory (as recorded, and the host's working directory, which the
+    CLI sets to the program directory) on ``sys.path`` before importing.
+    """
+    cls = type(obj)
+    code = (
+        f"__import__('sys').path.extend(p for p in ({PROGRAM_DIR!r}, __import__('os').getcwd()) "
+        "if p not in __import__('sys').path) "
+        f"or getattr(__import__('importlib').import_module({cls.__module__!r}), {cls.__name__!r})()"
+    )
+    return (eval, (code,))
+
+
 class _RailwayProvider(ResourceProvider):
     """Shared check/diff logic: subclasses list their fields and immutable fields."""
+
+    def __reduce__(self):
+        return portable_reduce(self)
 
     required: ClassVar[tuple[str, ...]] = ()
     fields: ClassVar[tuple[str, ...]] = ()

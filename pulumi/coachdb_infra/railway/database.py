@@ -1,0 +1,139 @@
+"""Apply the project's one role model to the Railway database over TLS.
+
+The SQL comes from ``coachdb.rolemodel`` (the same templates Ansible and the
+Docker target use); this module only supplies connections: TLS with
+``sslmode=verify-full`` against the CA this program issued, through the public
+TCP proxy, as the superuser. Passwords are set as SCRAM verifiers computed
+here (``coachdb.scram``), so no plaintext password reaches the server log.
+
+The container's init script (bootstrap.py) applies the same model on first
+boot; this resource keeps it converged afterwards (new parameters, rotated
+passwords, a volume restored from an old backup).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+from pulumi.dynamic import CreateResult, DiffResult, Resource, ResourceProvider, UpdateResult
+
+import pulumi
+
+FIELDS = ("host", "port", "superuser", "superuser_password", "ca_cert", "params", "passwords")
+SECRET_FIELDS = ["superuser_password", "passwords"]
+
+
+@contextmanager
+def _ca_file(pem: str) -> Iterator[str]:
+    fd, path = tempfile.mkstemp(prefix="coachdb-ca-", suffix=".crt")
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(pem)
+        yield path
+    finally:
+        os.unlink(path)
+
+
+def converge(props: Mapping[str, Any], wait_seconds: float | None = None) -> bool:
+    """Apply the role model and the login passwords; True if anything changed.
+
+    Waits (bounded) for the server to accept TLS connections first: a fresh
+    Railway deployment takes a while before the proxy answers.
+    """
+    import psycopg
+
+    from coachdb import rolemodel
+    from coachdb.scram import scram_verifier
+
+    model = rolemodel.RoleModel.coerce(props.get("params") or {})
+    passwords: Mapping[str, str] = props.get("passwords") or {}
+    missing = [role for role in model.login_roles if not passwords.get(role)]
+    if missing:
+        raise ValueError(f"no password given for login role(s) {', '.join(missing)}")
+    wait = float(wait_seconds if wait_seconds is not None else props.get("wait_seconds") or 600)
+
+    with _ca_file(str(props["ca_cert"])) as ca_path:
+
+        def connect(dbname: str) -> psycopg.Connection[Any]:
+            return psycopg.connect(
+                host=str(props["host"]),
+                port=int(props["port"]),
+                dbname=dbname,
+                user=str(props.get("superuser") or "postgres"),
+                password=str(props["superuser_password"]),
+                sslmode="verify-full",
+                sslrootcert=ca_path,
+                connect_timeout=10,
+                application_name="coachdb-infra-railway",
+            )
+
+        _wait_until_reachable(connect, wait)
+        changed = rolemodel.apply_all(connect, model)
+        with connect(model.database) as conn:
+            for role in model.login_roles:
+                verifier = scram_verifier(passwords[role], role)
+                changed = rolemodel.set_password(conn, role, verifier) or changed
+    return changed
+
+
+def _wait_until_reachable(connect, wait_seconds: float) -> None:
+    import psycopg
+
+    deadline = time.monotonic() + wait_seconds
+    delay = 2.0
+    while True:
+        try:
+            with connect("postgres") as conn:
+                conn.execute("SELECT 1")
+            return
+        except psycopg.OperationalError as exc:
+            message = str(exc)
+            # a certificate or password problem will not fix itself by waiting
+            if "certificate" in message or "password authentication failed" in message:
+                raise
+            if time.monotonic() >= deadline:
+                raise TimeoutError(
+                    f"PostgreSQL on Railway did not accept a verify-full TLS connection within "
+                    f"{wait_seconds:.0f}s: {message.strip()}"
+                ) from None
+            time.sleep(delay)
+            delay = min(delay * 2, 30.0)
+
+
+class RoleModelProvider(ResourceProvider):
+    """Create/update converge the role model; delete leaves the database alone."""
+
+    def __reduce__(self):
+        from .providers import portable_reduce
+
+        return portable_reduce(self)
+
+    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        changes = any(olds.get(key) != news.get(key) for key in FIELDS)
+        return DiffResult(changes=changes, replaces=[], delete_before_replace=False)
+
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        changed = converge(props)
+        return CreateResult("rolemodel", {**props, "changed": changed})
+
+    def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        return UpdateResult({**news, "changed": converge(news)})
+
+    def delete(self, _id: str, _props: dict[str, Any]) -> None:
+        return
+
+
+class RailwayRoleModel(Resource, module="railway", name="RoleModel"):
+    changed: pulumi.Output[bool]
+
+    def __init__(self, name: str, props: dict[str, Any], opts=None) -> None:
+        props = {"changed": None, **props}
+        opts = pulumi.ResourceOptions.merge(
+            opts, pulumi.ResourceOptions(additional_secret_outputs=SECRET_FIELDS)
+        )
+        super().__init__(RoleModelProvider(), name, props, opts)
