@@ -49,7 +49,7 @@ _IMAGE = re.compile(
     r"(?::(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))?"
     r"(?:@(?P<digest>sha256:[0-9a-f]{64}))?$"
 )
-_PG14_TAG = re.compile(r"^14(\.[0-9]+)?(-[a-z0-9.]+)?$")
+_PG14_TAG = re.compile(r"^14(\.[0-9]+)?(-[a-z0-9][a-z0-9.-]*)?$")
 
 
 class ConfigError(pulumi.RunError):

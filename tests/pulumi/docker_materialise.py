@@ -1,0 +1,173 @@
+"""Materialise what the Pulumi program declared on the real Docker engine.
+
+Why not run pulumi-docker itself: the Pulumi CLI and its provider plugins cannot
+be installed here. Instead the test takes the exact inputs the program handed
+to the (mocked) provider - image, entrypoint, command, envs, uploads with their
+modes, ports, volume, network, healthcheck, restart policy, memory - and asks
+the Docker engine for the same container through the Docker SDK, the way the
+provider would (uploads as a tar archive extracted at ``/`` before start).
+
+The stand-in image (tests/fixtures/postgres-standin) replaces the official
+``postgres:14`` image, which no registry here can serve.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import re
+import shutil
+import tarfile
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import docker
+import docker.errors
+from docker.models.containers import Container
+from pulumi_mocks import ProgramRun
+
+REPO = Path(__file__).resolve().parents[2]
+STANDIN_DIR = REPO / "tests" / "fixtures" / "postgres-standin"
+PG14_DIR = REPO / ".cache" / "pg14"
+STANDIN_REPO = "coachdb-test/postgres-standin"
+BASE_IMAGE = "debian:bookworm"
+
+
+def standin_tag() -> str:
+    """Cache key: the fixture's files and the PostgreSQL 14 package version."""
+    digest = hashlib.sha256()
+    for name in ("Dockerfile", "docker-entrypoint.sh"):
+        digest.update((STANDIN_DIR / name).read_bytes())
+    digest.update((PG14_DIR / ".version").read_bytes())
+    return f"{STANDIN_REPO}:{digest.hexdigest()[:16]}"
+
+
+def ensure_standin_image(client: docker.DockerClient) -> str:
+    """Build the stand-in once per machine (cached by tag); return its reference."""
+    tag = standin_tag()
+    try:
+        client.images.get(tag)
+        return tag
+    except docker.errors.ImageNotFound:
+        pass
+    with tempfile.TemporaryDirectory(prefix="coachdb-standin-") as ctx:
+        context = Path(ctx)
+        for name in ("Dockerfile", "docker-entrypoint.sh"):
+            shutil.copy2(STANDIN_DIR / name, context / name)
+        for part in ("bin", "lib", "share"):
+            shutil.copytree(PG14_DIR / "native" / part, context / "pg14" / part, symlinks=True)
+        client.images.build(path=str(context), tag=tag, rm=True, forcerm=True, pull=False)
+    return tag
+
+
+def _nanoseconds(duration: str) -> int:
+    match = re.fullmatch(r"(\d+)(ms|s|m|h)", duration)
+    assert match, f"unsupported duration {duration!r}"
+    scale = {"ms": 10**6, "s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9}[match[2]]
+    return int(match[1]) * scale
+
+
+def upload_archive(uploads: list[dict[str, Any]]) -> bytes:
+    """One tar of every upload, root-owned with the declared mode, paths from ``/``."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        for upload in uploads:
+            data = upload["content"].encode()
+            info = tarfile.TarInfo(upload["file"].lstrip("/"))
+            info.size = len(data)
+            if upload.get("permissions"):
+                info.mode = int(upload["permissions"], 8)
+            else:
+                info.mode = 0o744 if upload.get("executable") else 0o644
+            info.uid = info.gid = 0
+            info.mtime = int(time.time())
+            tar.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def declared(run: ProgramRun, typ: str) -> dict[str, Any]:
+    return run.one(typ).inputs
+
+
+def ensure_network_and_volume(client: docker.DockerClient, run: ProgramRun) -> None:
+    network = declared(run, "docker:index/network:Network")
+    volume = declared(run, "docker:index/volume:Volume")
+    if not client.networks.list(names=[network["name"]]):
+        client.networks.create(
+            network["name"],
+            driver=network.get("driver", "bridge"),
+            labels={x["label"]: x["value"] for x in network.get("labels", [])},
+        )
+    try:
+        client.volumes.get(volume["name"])
+    except docker.errors.NotFound:
+        client.volumes.create(
+            volume["name"], labels={x["label"]: x["value"] for x in volume.get("labels", [])}
+        )
+
+
+def create_container(client: docker.DockerClient, run: ProgramRun, image: str) -> Container:
+    """The declared container, uploads in place, started."""
+    c = declared(run, "docker:index/container:Container")
+    hc = c["healthcheck"]
+    container = client.containers.create(
+        image=image,
+        name=c["name"],
+        hostname=c["hostname"],
+        entrypoint=c["entrypoints"],
+        command=c["command"],
+        environment=c["envs"],
+        ports={f"{int(p['internal'])}/tcp": (p["ip"], int(p["external"])) for p in c["ports"]},
+        volumes={m["volumeName"]: {"bind": m["containerPath"], "mode": "rw"} for m in c["volumes"]},
+        network=c["networksAdvanced"][0]["name"],
+        healthcheck={
+            "test": hc["tests"],
+            "interval": _nanoseconds(hc["interval"]),
+            "timeout": _nanoseconds(hc["timeout"]),
+            "retries": int(hc["retries"]),
+            "start_period": _nanoseconds(hc["startPeriod"]),
+        },
+        restart_policy={"Name": c["restart"]},
+        mem_limit=f"{int(c['memory'])}m",
+        memswap_limit=f"{int(c['memorySwap'])}m",
+        shm_size=f"{int(c['shmSize'])}m",
+        stop_signal=c["stopSignal"],
+        labels={x["label"]: x["value"] for x in c["labels"]},
+    )
+    container.put_archive("/", upload_archive(c["uploads"]))
+    container.start()
+    return container
+
+
+def wait_healthy(container: Container, timeout: float = 180.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        container.reload()
+        state = container.attrs["State"]
+        if state.get("Health", {}).get("Status") == "healthy":
+            return
+        if state["Status"] in ("exited", "dead") or state.get("Restarting"):
+            break
+        time.sleep(1)
+    logs = container.logs(tail=80).decode(errors="replace")
+    raise AssertionError(f"container {container.name} did not turn healthy:\n{logs}")
+
+
+def remove_everything(client: docker.DockerClient, run: ProgramRun) -> None:
+    """Container, volume and network by their declared names; silent when absent."""
+    c = declared(run, "docker:index/container:Container")
+    for getter, name in (
+        (client.containers.get, c["name"]),
+        (client.volumes.get, declared(run, "docker:index/volume:Volume")["name"]),
+        (client.networks.get, declared(run, "docker:index/network:Network")["name"]),
+    ):
+        try:
+            obj = getter(name)
+        except docker.errors.NotFound:
+            continue
+        if isinstance(obj, Container) or (hasattr(obj, "remove") and getter == client.volumes.get):
+            obj.remove(force=True)
+        else:
+            obj.remove()
