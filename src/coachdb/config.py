@@ -308,8 +308,12 @@ def load_config(
                 sslmode_var, f"sslmode={sslmode} contradicts DB_SSL=true (which means verify-full)"
             )
         sslmode = "verify-full"
-    elif ssl_flag is False and sslmode is None:
-        sslmode = "disable"
+    elif ssl_flag is False:
+        if sslmode not in (None, "disable", "allow", "prefer"):
+            raise ConfigError(
+                sslmode_var, f"sslmode={sslmode} contradicts DB_SSL=false (which means disable)"
+            )
+        sslmode = sslmode or "disable"
     if production:
         if ssl_flag is False:
             raise ConfigError("DB_SSL", "plaintext connections are refused in production mode")

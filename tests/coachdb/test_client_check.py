@@ -158,6 +158,26 @@ def test_role_without_temporary_privilege_fails_write_read(tls_server) -> None:
             )
 
 
+def test_warnings_pass_unless_strict(tls_server) -> None:
+    """Unverified TLS and a non-UTC session are warnings; --strict makes them failures."""
+    with tls_server.admin() as admin:
+        admin.execute("ALTER ROLE trading_coach_user SET timezone = 'Europe/Berlin'")
+    try:
+        env = tls_server.env(DB_SSL="", DB_SSLMODE="require")
+        lenient = coachdb("check", "--pool-threads", "0", env=env)
+        assert lenient.returncode == 0, lenient.stderr
+        assert "WARN  TLS" in lenient.stdout and "NOT authenticated (sslmode=require" in (
+            lenient.stdout
+        )
+        assert "WARN  server           time zone Europe/Berlin (designed: UTC)" in lenient.stdout
+        strict = coachdb("check", "--pool-threads", "0", "--strict", env=env)
+        assert strict.returncode == 1
+        assert one_line(strict.stderr).startswith("coachdb check: FAIL: TLS: ")
+    finally:
+        with tls_server.admin() as admin:
+            admin.execute("ALTER ROLE trading_coach_user RESET timezone")
+
+
 def test_unreachable_server_exits_4(tls_files) -> None:
     with socket.socket() as sock:  # a port nobody listens on
         sock.bind(("127.0.0.1", 0))

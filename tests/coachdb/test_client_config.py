@@ -182,6 +182,11 @@ def test_unix_socket_without_password_refused_in_production(ca: str) -> None:
             "does not exist",
         ),
         ({"DB_SSL": "true", "DB_SSLMODE": "require"}, "DB_SSLMODE", "contradicts DB_SSL=true"),
+        (
+            {"DB_SSL": "false", "DB_SSLMODE": "verify-full"},
+            "DB_SSLMODE",
+            "contradicts DB_SSL=false",
+        ),
         ({"DB_POOL_MAX": "0"}, "DB_POOL_MAX", "at least 1"),
         ({"DB_POOL_MAX": "twenty"}, "DB_POOL_MAX", "whole number"),
         ({"DB_POOL_IDLE_TIMEOUT": "soon"}, "DB_POOL_IDLE_TIMEOUT", "number of seconds"),

@@ -230,7 +230,7 @@ def test_hung_server_fails_within_connect_timeout() -> None:
         with pytest.raises(DatabaseUnavailable) as info:
             create_pool(load_config(env))
         elapsed = time.monotonic() - t0
-    assert 1.5 <= elapsed < 2 + 2  # it waited for the timeout, and no longer
+    assert 1.5 <= elapsed < 2 + 3  # it waited for the connect timeout, not for ever
     assert "timeout" in str(info.value).lower()
 
 
