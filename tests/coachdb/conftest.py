@@ -15,6 +15,8 @@ import os
 import pwd
 import secrets
 import shutil
+import subprocess
+import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
@@ -41,6 +43,8 @@ TLS_HBA = (
     "hostnossl all all 0.0.0.0/0 reject\n"
     "hostnossl all all ::/0 reject\n"
 )
+# Variables the client reads besides DB_*: a test must not inherit them from the shell.
+CLIENT_VARS = ("DATABASE_URL", "PGSSLROOTCERT", "COACHDB_ENV", "APP_ENV", "COACHDB_BACKUP_STATUS")
 PLAIN_HBA = "local all all trust\nhost all all 127.0.0.1/32 scram-sha-256\n"
 
 
@@ -237,6 +241,32 @@ def server_factory(tls_files: TLSFiles) -> ServerFactory:
             yield Server(cluster=c, password=password, tls=tls_files if tls else None)
 
     return make
+
+
+@pytest.fixture
+def bare_tls_cluster(tls_files: TLSFiles) -> Iterator[Cluster]:
+    """A TLS cluster with nothing prepared: for tests that set it up themselves."""
+    settings = {**tls_files.server_settings(), "timezone": "UTC", "log_timezone": "UTC"}
+    with running_cluster(_bindir(), settings=settings, hba=TLS_HBA) as cluster:
+        yield cluster
+
+
+@pytest.fixture
+def run_cli() -> Callable[..., subprocess.CompletedProcess[str]]:
+    """Run ``python -m coachdb ARGS`` with only the given database variables set."""
+
+    def run(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+        base = {k: v for k, v in os.environ.items() if k not in CLIENT_VARS}
+        base = {k: v for k, v in base.items() if not k.startswith("DB_")}
+        return subprocess.run(
+            [sys.executable, "-m", "coachdb", *args],
+            env={**base, **env},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    return run
 
 
 @pytest.fixture(scope="session")

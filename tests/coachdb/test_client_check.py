@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,20 +11,6 @@ import pytest
 from coachdb.check import percentile
 
 pytestmark = pytest.mark.pg
-
-# Variables the command reads; the test environment must not leak any of them in.
-OWN = ("DATABASE_URL", "PGSSLROOTCERT", "COACHDB_ENV", "APP_ENV", "COACHDB_BACKUP_STATUS")
-
-
-def coachdb(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    base = {k: v for k, v in os.environ.items() if k not in OWN and not k.startswith("DB_")}
-    return subprocess.run(
-        [sys.executable, "-m", "coachdb", *args],
-        env={**base, **env},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
 
 
 def one_line(stderr: str) -> str:
@@ -43,8 +26,8 @@ def test_percentile_is_nearest_rank() -> None:
     assert percentile([7.0], 95) == 7.0
 
 
-def test_healthy_tls_server_meets_every_kpi(tls_server) -> None:
-    result = coachdb("check", "--pool-threads", "30", env=tls_server.env())
+def test_healthy_tls_server_meets_every_kpi(tls_server, run_cli) -> None:
+    result = run_cli("check", "--pool-threads", "30", env=tls_server.env())
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
     assert "coachdb check: trading_coach_user@localhost:" in out
@@ -59,10 +42,10 @@ def test_healthy_tls_server_meets_every_kpi(tls_server) -> None:
     assert result.stderr == ""
 
 
-def test_json_output_for_machines(tls_server, tmp_path: Path) -> None:
+def test_json_output_for_machines(tls_server, tmp_path: Path, run_cli) -> None:
     status = tmp_path / "backup-status.json"
     status.write_text(json.dumps({"status": "ok", "last_backup": "2026-11-25T03:00:00Z"}))
-    result = coachdb(
+    result = run_cli(
         "check",
         "--json",
         "--connects",
@@ -98,8 +81,10 @@ def test_json_output_for_machines(tls_server, tmp_path: Path) -> None:
     assert "2026-11-25T03:00:00Z" in checks["backup"]["summary"]
 
 
-def test_unreadable_backup_status_is_unknown_not_a_failure(tls_server, tmp_path: Path) -> None:
-    result = coachdb(
+def test_unreadable_backup_status_is_unknown_not_a_failure(
+    tls_server, tmp_path: Path, run_cli
+) -> None:
+    result = run_cli(
         "check",
         "--json",
         "--connects",
@@ -114,8 +99,8 @@ def test_unreadable_backup_status_is_unknown_not_a_failure(tls_server, tmp_path:
     assert json.loads(result.stdout)["checks"]["backup"]["status"] == "unknown"
 
 
-def test_kpi_failure_exits_1_with_one_line_reason(tls_server) -> None:
-    result = coachdb(
+def test_kpi_failure_exits_1_with_one_line_reason(tls_server, run_cli) -> None:
+    result = run_cli(
         "check", "--max-connect-ms", "0.001", "--pool-threads", "0", env=tls_server.env()
     )
     assert result.returncode == 1
@@ -125,16 +110,16 @@ def test_kpi_failure_exits_1_with_one_line_reason(tls_server) -> None:
     assert "result: FAILED" in result.stdout
 
 
-def test_superuser_is_not_least_privileged(tls_server) -> None:
+def test_superuser_is_not_least_privileged(tls_server, run_cli) -> None:
     with tls_server.admin("postgres") as admin:
         admin.execute("ALTER ROLE trading_coach_user CREATEDB")
     try:
-        result = coachdb("check", "--pool-threads", "0", env=tls_server.env())
+        result = run_cli("check", "--pool-threads", "0", env=tls_server.env())
         assert result.returncode == 1
         assert "least privilege: trading_coach_user has more than it needs: createdb" in (
             one_line(result.stderr)
         )
-        relaxed = coachdb(
+        relaxed = run_cli(
             "check", "--pool-threads", "0", "--allow-privileged-role", env=tls_server.env()
         )
         assert relaxed.returncode == 0, relaxed.stderr
@@ -144,11 +129,11 @@ def test_superuser_is_not_least_privileged(tls_server) -> None:
             admin.execute("ALTER ROLE trading_coach_user NOCREATEDB")
 
 
-def test_role_without_temporary_privilege_fails_write_read(tls_server) -> None:
+def test_role_without_temporary_privilege_fails_write_read(tls_server, run_cli) -> None:
     with tls_server.admin() as admin:
         admin.execute("REVOKE TEMPORARY ON DATABASE elite_trading_coach_ai FROM trading_coach_user")
     try:
-        result = coachdb("check", "--pool-threads", "0", env=tls_server.env())
+        result = run_cli("check", "--pool-threads", "0", env=tls_server.env())
         assert result.returncode == 1
         assert "write/read: the role may not create temporary tables" in one_line(result.stderr)
     finally:
@@ -158,19 +143,19 @@ def test_role_without_temporary_privilege_fails_write_read(tls_server) -> None:
             )
 
 
-def test_warnings_pass_unless_strict(tls_server) -> None:
+def test_warnings_pass_unless_strict(tls_server, run_cli) -> None:
     """Unverified TLS and a non-UTC session are warnings; --strict makes them failures."""
     with tls_server.admin() as admin:
         admin.execute("ALTER ROLE trading_coach_user SET timezone = 'Europe/Berlin'")
     try:
         env = tls_server.env(DB_SSL="", DB_SSLMODE="require")
-        lenient = coachdb("check", "--pool-threads", "0", env=env)
+        lenient = run_cli("check", "--pool-threads", "0", env=env)
         assert lenient.returncode == 0, lenient.stderr
         assert "WARN  TLS" in lenient.stdout and "NOT authenticated (sslmode=require" in (
             lenient.stdout
         )
         assert "WARN  server           time zone Europe/Berlin (designed: UTC)" in lenient.stdout
-        strict = coachdb("check", "--pool-threads", "0", "--strict", env=env)
+        strict = run_cli("check", "--pool-threads", "0", "--strict", env=env)
         assert strict.returncode == 1
         assert one_line(strict.stderr).startswith("coachdb check: FAIL: TLS: ")
     finally:
@@ -178,7 +163,7 @@ def test_warnings_pass_unless_strict(tls_server) -> None:
             admin.execute("ALTER ROLE trading_coach_user RESET timezone")
 
 
-def test_unreachable_server_exits_4(tls_files) -> None:
+def test_unreachable_server_exits_4(tls_files, run_cli) -> None:
     with socket.socket() as sock:  # a port nobody listens on
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
@@ -189,19 +174,19 @@ def test_unreachable_server_exits_4(tls_files) -> None:
         "DB_SSL": "true",
         "DB_SSL_ROOT_CERT": str(tls_files.ca),
     }
-    result = coachdb("check", env=env)
+    result = run_cli("check", env=env)
     assert result.returncode == 4
     line = one_line(result.stderr)
     assert line.startswith(f"coachdb: cannot connect to trading_coach_user@localhost:{port}/")
     assert "refused" in line.lower()
-    as_json = coachdb("check", "--json", env=env)
+    as_json = run_cli("check", "--json", env=env)
     assert as_json.returncode == 4
     assert json.loads(as_json.stdout) == {"ok": False, "exit_code": 4, "reason": line[9:]}
 
 
-def test_plaintext_in_production_exits_3(tls_server) -> None:
+def test_plaintext_in_production_exits_3(tls_server, run_cli) -> None:
     env = tls_server.env(COACHDB_ENV="production", DB_SSL="false")
-    result = coachdb("check", env=env)
+    result = run_cli("check", env=env)
     assert result.returncode == 3
     assert one_line(result.stderr) == (
         "coachdb: configuration refused: DB_SSL: plaintext connections are refused in "
@@ -209,14 +194,14 @@ def test_plaintext_in_production_exits_3(tls_server) -> None:
     )
 
 
-def test_wrong_password_exits_4(tls_server) -> None:
-    result = coachdb("check", env=tls_server.env(DB_PASSWORD="not-" + tls_server.password))
+def test_wrong_password_exits_4(tls_server, run_cli) -> None:
+    result = run_cli("check", env=tls_server.env(DB_PASSWORD="not-" + tls_server.password))
     assert result.returncode == 4
     assert "password authentication failed" in one_line(result.stderr)
 
 
-def test_config_command_never_prints_the_password(tls_server) -> None:
-    result = coachdb("config", env=tls_server.env())
+def test_config_command_never_prints_the_password(tls_server, run_cli) -> None:
+    result = run_cli("config", env=tls_server.env())
     assert result.returncode == 0
     assert "sslmode=verify-full" in result.stdout
     assert "pool:    max 20, min 2, idle 30 s" in result.stdout
