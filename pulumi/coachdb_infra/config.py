@@ -141,6 +141,14 @@ def read_list(key: str) -> list[str]:
     return parsed
 
 
+def is_secret_key(key: str) -> bool:
+    """Whether the stack stores ``key`` encrypted (``pulumi config set --secret``)."""
+    name = full_key(key)
+    return pulumi.runtime.is_config_secret(name) or name in (
+        pulumi.runtime.get_config_secret_keys_env()
+    )
+
+
 def read_secret(key: str, *, required: bool, why: str = "") -> pulumi.Output[str] | None:
     """A secret value, refused when it was stored in plain text in the stack file."""
     value = read_str(key)
@@ -151,7 +159,7 @@ def read_secret(key: str, *, required: bool, why: str = "") -> pulumi.Output[str
                 key, f"is required{why} and not set", f"{hint} (prompts for the value)"
             )
         return None
-    if not pulumi.runtime.is_config_secret(full_key(key)):
+    if not is_secret_key(key):
         raise ConfigError(
             key,
             "is stored in plain text in the stack file",

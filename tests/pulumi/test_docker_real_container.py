@@ -11,6 +11,10 @@ container on the same volume, as `pulumi up` would.
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 import urllib.parse
 import uuid
 from collections.abc import Iterator
@@ -62,9 +66,8 @@ class Deployment:
         return urllib.parse.unquote(urllib.parse.urlsplit(self.run.outputs[url_output]).password)
 
     def connect(self, url_output: str = "database_url", **overrides: object) -> psycopg.Connection:
-        """Connect with the declared URL; only the CA path is swapped for the local copy."""
-        params: dict[str, object] = {"sslrootcert": str(self.ca_file), "connect_timeout": 10}
-        params.update(overrides)
+        """Connect with the declared URL as is (its sslrootcert is this test's CA file)."""
+        params: dict[str, object] = {"connect_timeout": 10, **overrides}
         return psycopg.connect(self.run.outputs[url_output], autocommit=True, **params)
 
     def psql(self, sql: str, db: str = DB) -> str:
@@ -110,8 +113,10 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
         "extraSans": '["db.coachdb.test"]',
         "readonlyRole": "true",
     }
-    run = run_program(config)
+    # The declared DATABASE_URL names this CA file, exactly as a client uses it.
     ca_file = tmp_path_factory.mktemp("ca") / "ca.crt"
+    config["caCertPath"] = str(ca_file)
+    run = run_program(config)
     ca_file.write_text(run.outputs["ca_certificate"])
     dep = Deployment(client, config, image, run, ca_file, port)
     # The stand-in carries the name the stack declares, for this module only.
@@ -259,6 +264,36 @@ def test_app_can_use_tables_the_migrator_creates_but_not_alter_them(deployment: 
             conn.execute("ALTER TABLE trades ADD COLUMN x int")
     owner = deployment.psql("SELECT tableowner FROM pg_tables WHERE tablename = 'trades'")
     assert owner == "trading_coach_owner"
+
+
+# --- the documented health check ---------------------------------------------------
+
+
+def test_coachdb_check_passes_with_the_declared_database_url(deployment: Deployment) -> None:
+    """docs/deploy-docker.md: `DATABASE_URL=$(pulumi stack output ...) coachdb check`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DB_", "PG", "DATABASE_"))}
+    env["DATABASE_URL"] = deployment.run.outputs["database_url"]
+    args = ["check", "--json", "--connects", "3", "--iterations", "10"]
+    args += ["--pool-threads", "4", "--pool-ops", "5", "--max-connect-ms", "2000"]
+    result = subprocess.run(
+        [str(Path(sys.executable).with_name("coachdb")), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    report = json.loads(result.stdout)
+    checks = report["checks"]
+    assert checks["least privilege"]["status"] == "ok", checks["least privilege"]
+    assert checks["TLS"]["status"] == "ok", checks["TLS"]
+    failed = {name: c["summary"] for name, c in checks.items() if c["status"] == "fail"}
+    if set(failed) == {"write/read"} and "temporary tables" in failed["write/read"]:
+        # Known cross-helper mismatch, reported to the lead: the role model grants
+        # the app no TEMPORARY on the database, coachdb check writes to a temp table.
+        pytest.xfail(f"coachdb check needs TEMPORARY, the role model withholds it: {failed}")
+    assert result.returncode == 0 and report["ok"], failed
+    assert deployment.password("database_url") not in result.stdout + result.stderr
 
 
 # --- rotation: a replacement container on the same volume ------------------------------
