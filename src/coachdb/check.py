@@ -19,6 +19,7 @@ administrator), and the backup status file when one is readable.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import math
 import os
@@ -394,14 +395,36 @@ def role_item(conn: psycopg.Connection[Any], required: bool) -> Item:
     )
 
 
-def backup_item(path: str | None) -> Item:
-    """Summarise the backup status file (written by the postgresql_backup role)."""
+def _age_hours(timestamp: Any, now: dt.datetime) -> float | None:
+    """Hours since an ISO 8601 UTC timestamp (``2026-11-25T01:30:00Z``); None if unparsable."""
+    if not isinstance(timestamp, str):
+        return None
+    try:
+        moment = dt.datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    return (now - moment).total_seconds() / 3600.0
+
+
+def backup_item(
+    path: str | None, max_age_hours: float = 26.0, now: dt.datetime | None = None
+) -> Item:
+    """Summarise the backup status file written by ``coachdb-backup`` (role postgresql_backup).
+
+    Format (docs/backup-and-recovery.md): ``status`` ok/failed, ``type``,
+    ``label``, ``finished_at``, ``last_success_at``, ``error``. Never a failure
+    of the check (the file often lives on the database host only): unreadable
+    means ``unknown``; a failed last run or a last success older than
+    ``max_age_hours`` (daily schedule plus slack) is a warning.
+    """
     if not path:
         return Item(
             "backup", "info", "unknown (COACHDB_BACKUP_STATUS not set)", {"status": "unknown"}
         )
     try:
-        data = json.loads(Path(path).read_text())
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         return Item(
             "backup",
@@ -416,15 +439,35 @@ def backup_item(path: str | None) -> Item:
             f"unknown ({path}: not a JSON object)",
             {"status": "unknown", "path": path},
         )
-    status = str(data.get("status", data.get("ok", "unknown"))).lower()
-    last = data.get("last_backup") or data.get("last_full_backup") or data.get("last_success")
-    summary = f"{status}" + (f", last backup {last}" if last else "")
-    bad = status in ("error", "failed", "fail", "false", "stale")
+    now = now or dt.datetime.now(dt.UTC)
+    status = str(data.get("status", "unknown")).lower()
+    last_ok = data.get("last_success_at")
+    age = _age_hours(last_ok, now)
+    parts = [status]
+    if data.get("type") or data.get("label"):
+        parts.append(f"last run: {data.get('type') or '?'} {data.get('label') or ''}".rstrip())
+    if last_ok:
+        parts.append(f"last success {last_ok}" + (f" ({age:.1f} h ago)" if age is not None else ""))
+    else:
+        parts.append("no successful backup recorded")
+    if status != "ok" and data.get("error"):
+        parts.append(f"error: {data['error']}")
+    stale = age is None or age > max_age_hours
+    if stale and last_ok:
+        parts.append(f"older than {max_age_hours:g} h")
+    level = "warn" if status != "ok" or stale else "ok"
     return Item(
         "backup",
-        "warn" if bad else "info",
-        summary,
-        {"status": status, "path": path, "details": data},
+        level,
+        ", ".join(parts),
+        {
+            "status": status,
+            "path": path,
+            "last_success_at": last_ok,
+            "age_hours": None if age is None else round(age, 2),
+            "max_age_hours": max_age_hours,
+            "details": data,
+        },
     )
 
 
@@ -438,6 +481,7 @@ def run_check(
     pool_ops: int = 10,
     require_least_privilege: bool = True,
     backup_status: str | None = None,
+    backup_max_age_hours: float = 26.0,
 ) -> Report:
     """Run every check; connection failures propagate as ``psycopg.OperationalError``."""
     report = Report(target=config.describe())
@@ -455,7 +499,7 @@ def run_check(
     status_path = (
         backup_status if backup_status is not None else os.environ.get("COACHDB_BACKUP_STATUS")
     )
-    report.items.append(backup_item(status_path))
+    report.items.append(backup_item(status_path, backup_max_age_hours))
     return report
 
 

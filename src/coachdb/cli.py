@@ -104,6 +104,14 @@ def _parser() -> argparse.ArgumentParser:
         help="backup status JSON file (default: $COACHDB_BACKUP_STATUS)",
     )
 
+    check.add_argument(
+        "--backup-max-age-hours",
+        type=float,
+        default=26.0,
+        metavar="H",
+        help="warn when the last successful backup is older (default 26)",
+    )
+
     sub.add_parser("config", help="print the resolved connection settings (no password)")
     return parser
 
@@ -150,6 +158,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             pool_ops=args.pool_ops,
             require_least_privilege=not args.allow_privileged_role,
             backup_status=args.backup_status,
+            backup_max_age_hours=args.backup_max_age_hours,
         )
     except psycopg.OperationalError as exc:
         return _fail(

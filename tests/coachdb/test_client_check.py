@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import socket
 from pathlib import Path
 
 import pytest
 
-from coachdb.check import percentile
+from coachdb.check import backup_item, percentile
 
 pytestmark = pytest.mark.pg
 
@@ -24,6 +25,50 @@ def test_percentile_is_nearest_rank() -> None:
     assert percentile(values, 50) == 10.0
     assert percentile(values, 95) == 19.0
     assert percentile([7.0], 95) == 7.0
+
+
+NOW = dt.datetime(2026, 11, 25, 12, 0, tzinfo=dt.UTC)
+
+
+def write_status(tmp_path: Path, **fields: object) -> str:
+    path = tmp_path / "coachdb-last-backup.json"
+    path.write_text(json.dumps({"schema_version": 1, "type": "full", "label": "L", **fields}))
+    return str(path)
+
+
+def test_backup_status_recent_success_is_ok(tmp_path: Path) -> None:
+    path = write_status(tmp_path, status="ok", last_success_at="2026-11-25T01:30:00Z")
+    item = backup_item(path, now=NOW)
+    assert item.status == "ok"
+    assert item.summary == "ok, last run: full L, last success 2026-11-25T01:30:00Z (10.5 h ago)"
+
+
+def test_backup_status_failure_is_a_warning_with_the_error(tmp_path: Path) -> None:
+    path = write_status(
+        tmp_path,
+        status="failed",
+        error="ERROR: [082]: WAL segment was not archived",
+        last_success_at="2026-11-24T01:30:00Z",
+    )
+    item = backup_item(path, now=NOW)
+    assert item.status == "warn"
+    assert "error: ERROR: [082]: WAL segment was not archived" in item.summary
+
+
+def test_backup_status_stale_success_is_a_warning(tmp_path: Path) -> None:
+    path = write_status(tmp_path, status="ok", last_success_at="2026-11-23T01:30:00Z")
+    item = backup_item(path, max_age_hours=26, now=NOW)
+    assert item.status == "warn"
+    assert "older than 26 h" in item.summary
+    assert item.data["age_hours"] == 58.5
+
+
+def test_backup_status_missing_or_garbled_is_unknown(tmp_path: Path) -> None:
+    assert backup_item(None).data["status"] == "unknown"
+    assert backup_item(str(tmp_path / "absent.json")).status == "info"
+    garbled = tmp_path / "garbled.json"
+    garbled.write_text("{not json")
+    assert backup_item(str(garbled)).data["status"] == "unknown"
 
 
 def test_healthy_tls_server_meets_every_kpi(tls_server, run_cli) -> None:
@@ -44,7 +89,20 @@ def test_healthy_tls_server_meets_every_kpi(tls_server, run_cli) -> None:
 
 def test_json_output_for_machines(tls_server, tmp_path: Path, run_cli) -> None:
     status = tmp_path / "backup-status.json"
-    status.write_text(json.dumps({"status": "ok", "last_backup": "2026-11-25T03:00:00Z"}))
+    finished = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    status.write_text(
+        json.dumps(
+            {
+                "schema_version": 1,
+                "status": "ok",
+                "type": "diff",
+                "label": "20261125-013000F",
+                "finished_at": finished,
+                "last_success_at": finished,
+                "error": None,
+            }
+        )
+    )
     result = run_cli(
         "check",
         "--json",
@@ -78,7 +136,7 @@ def test_json_output_for_machines(tls_server, tmp_path: Path, run_cli) -> None:
         "on",
     )
     assert checks["backup"]["status"] == "ok"
-    assert "2026-11-25T03:00:00Z" in checks["backup"]["summary"]
+    assert f"last success {finished}" in checks["backup"]["summary"]
 
 
 def test_unreadable_backup_status_is_unknown_not_a_failure(
