@@ -230,13 +230,16 @@ def server_factory(tls_files: TLSFiles) -> ServerFactory:
     from contextlib import contextmanager
 
     @contextmanager
-    def make(tls: bool = True, settings: dict[str, str] | None = None) -> Iterator[Server]:
+    def make(
+        tls: bool = True, settings: dict[str, str] | None = None, bindir: Path | None = None
+    ) -> Iterator[Server]:
         password = secrets.token_urlsafe(18)
         opts = {"max_connections": "60", "timezone": "UTC", "log_timezone": "UTC"}
         if tls:
             opts.update(tls_files.server_settings())
         opts.update(settings or {})
-        with running_cluster(_bindir(), settings=opts, hba=TLS_HBA if tls else PLAIN_HBA) as c:
+        hba = TLS_HBA if tls else PLAIN_HBA
+        with running_cluster(bindir or _bindir(), settings=opts, hba=hba) as c:
             prepare(c, password)
             yield Server(cluster=c, password=password, tls=tls_files if tls else None)
 

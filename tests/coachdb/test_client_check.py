@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from coachdb.check import backup_item, percentile
+from tests.support.pgcluster import available_bindirs
 
 pytestmark = pytest.mark.pg
 
@@ -264,3 +265,15 @@ def test_config_command_never_prints_the_password(tls_server, run_cli) -> None:
     assert "sslmode=verify-full" in result.stdout
     assert "pool:    max 20, min 2, idle 30 s" in result.stdout
     assert tls_server.password not in result.stdout
+
+
+@pytest.mark.parametrize("major", sorted(available_bindirs()) or [0])
+def test_check_passes_on_every_available_major(major: int, server_factory, run_cli) -> None:
+    bindirs = available_bindirs()
+    if major not in bindirs:
+        pytest.skip("no PostgreSQL server binaries")
+    with server_factory(tls=True, bindir=bindirs[major]) as srv:
+        result = run_cli("check", "--json", "--pool-threads", "8", env=srv.env())
+    assert result.returncode == 0, result.stdout + result.stderr
+    server = json.loads(result.stdout)["checks"]["server"]
+    assert server["version_num"] // 10000 == major
