@@ -7,8 +7,10 @@ the coachdb_infra package whatever the working directory of the language host.
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+_HERE = str(Path(__file__).resolve().parent)
+if _HERE not in sys.path:
+    sys.path.insert(0, _HERE)
 
-from coachdb_infra.program import main
+from coachdb_infra.program import main  # noqa: E402
 
 main()

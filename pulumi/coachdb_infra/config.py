@@ -294,6 +294,17 @@ def _docker_settings() -> DockerSettings:
                 f"pulumi config set coachdb:{key} {default}",
             )
         names[key] = value
+    if docker_host and not docker_host.startswith("unix://") and bind == "127.0.0.1":
+        pulumi.log.warn(
+            "coachdb:bindAddress is 127.0.0.1 on a remote Docker host: only processes on "
+            f"{docker_host} can connect. Set coachdb:bindAddress to its private address to "
+            "serve other machines."
+        )
+    if bind in ("0.0.0.0", "::"):  # noqa: S104 - a comparison, not a bind
+        pulumi.log.warn(
+            f"coachdb:bindAddress {bind} publishes PostgreSQL on every interface of the host; "
+            "prefer the private address clients use, and firewall the port."
+        )
     return DockerSettings(
         image=parse_image("image", read_str("image", DEFAULT_IMAGE) or DEFAULT_IMAGE),
         docker_host=docker_host,
@@ -349,6 +360,11 @@ def load() -> Settings:
                 f"is shorter than {MIN_PASSWORD_LENGTH} characters",
                 f'pulumi config set --secret {full_key(key)} "$(openssl rand -base64 24)"',
             )
+    if target == "docker" and host == "localhost" and read_str("dockerHost"):
+        pulumi.log.warn(
+            "coachdb:host is localhost but the engine is remote: database_url will only work "
+            "on that host. Set coachdb:host to the name clients dial."
+        )
     return Settings(
         target=target,
         stack=pulumi.get_stack(),

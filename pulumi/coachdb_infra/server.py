@@ -80,7 +80,6 @@ done
 if [ -s "$PGDATA/PG_VERSION" ]; then
   args=("$@")
   if [ "${{args[0]:-}}" = postgres ]; then args=("${{args[@]:1}}"); fi
-  rm -f "$PGDATA/postmaster.pid"
   gosu postgres pg_ctl -D "$PGDATA" -w -t 120 \\
     -o "$(printf '%q ' "${{args[@]}}" -c listen_addresses= -p {INTERNAL_PORT})" start
   for f in {INITDB_DIR}/{INITDB_PREFIX}*.sql; do

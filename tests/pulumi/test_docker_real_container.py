@@ -328,3 +328,19 @@ def test_rotated_passwords_converge_on_the_existing_volume(deployment: Deploymen
     logs = deployment.container.logs().decode(errors="replace")
     assert "applying /docker-entrypoint-initdb.d/coachdb-20-passwords.sql" in logs
     assert new_password not in logs and old_password not in logs
+
+
+def test_standin_refuses_to_initialise_without_a_password() -> None:
+    """The fixture honours the official contract: no POSTGRES_PASSWORD(_FILE), no cluster."""
+    client = _client()
+    if not (PG14_DIR / "native" / "bin" / "postgres").exists():
+        pytest.skip("PostgreSQL 14 binaries missing: run scripts/fetch-pg14.sh")
+    image = ensure_standin_image(client)
+    container = client.containers.run(
+        image, detach=True, name=f"coachdb-test-nopw-{uuid.uuid4().hex[:8]}"
+    )
+    try:
+        assert container.wait(timeout=60)["StatusCode"] != 0
+        assert b"superuser password is not specified" in container.logs()
+    finally:
+        container.remove(force=True)

@@ -150,3 +150,18 @@ def test_railway_target_hook() -> None:
             ConfigError, match=r"coachdb:target: the Railway target is not available"
         ):
             target_function("railway")
+
+
+def test_remote_engine_with_localhost_names_warns(caplog: pytest.LogCaptureFixture) -> None:
+    """Not an error (an SSH tunnel is legitimate), but the operator should know."""
+    with caplog.at_level("WARNING"):
+        run_program({"dockerHost": "ssh://deploy@db1.example.com"})
+    text = caplog.text
+    assert "coachdb:host is localhost but the engine is remote" in text
+    assert "coachdb:bindAddress is 127.0.0.1 on a remote Docker host" in text
+
+
+def test_all_interfaces_bind_warns(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level("WARNING"):
+        run_program({"bindAddress": "0.0.0.0"})  # noqa: S104 - declared, never started
+    assert "publishes PostgreSQL on every interface" in caplog.text
