@@ -81,6 +81,15 @@ def converge(props: Mapping[str, Any], wait_seconds: float | None = None) -> boo
     return changed
 
 
+_PERMANENT = (
+    "certificate",
+    "signature",
+    "does not match host name",
+    "password authentication failed",
+    "no pg_hba.conf entry",
+)
+
+
 def _wait_until_reachable(connect, wait_seconds: float) -> None:
     import psycopg
 
@@ -93,8 +102,8 @@ def _wait_until_reachable(connect, wait_seconds: float) -> None:
             return
         except psycopg.OperationalError as exc:
             message = str(exc)
-            # a certificate or password problem will not fix itself by waiting
-            if "certificate" in message or "password authentication failed" in message:
+            # a certificate, name or password problem will not fix itself by waiting
+            if any(marker in message for marker in _PERMANENT):
                 raise
             if time.monotonic() >= deadline:
                 raise TimeoutError(
