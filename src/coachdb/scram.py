@@ -24,6 +24,9 @@ import stringprep
 import unicodedata
 
 DEFAULT_ITERATIONS = 4096
+MIN_PASSWORD_LENGTH = 16
+# Characters that break env files (docker --env-file keeps quotes literally) or shells.
+_ENV_UNSAFE = set(" \t\r\n\"'`$\\#")
 SALT_LENGTH = 16  # bytes, PostgreSQL's SCRAM_DEFAULT_SALT_LEN
 _SALT_DOMAIN = b"coachdb-scram-salt-v1:"
 
@@ -37,6 +40,7 @@ __all__ = [
     "VERIFIER_RE",
     "derive_salt",
     "is_verifier",
+    "password_problems",
     "saslprep",
     "scram_verifier",
     "verify_password",
@@ -148,3 +152,20 @@ def verify_password(password: str, verifier: str) -> bool:
     return hmac.compare_digest(_b64(stored_key), match["stored_key"]) and hmac.compare_digest(
         _b64(server_key), match["server_key"]
     )
+
+
+def password_problems(password: str, min_length: int = MIN_PASSWORD_LENGTH) -> list[str]:
+    """Why a *supplied* password is refused (empty list: acceptable).
+
+    The messages never contain the password. Besides length, a password must be
+    usable verbatim in an env file (no whitespace, quotes, backslash, ``$`` or
+    ``#``) and must not be one character repeated.
+    """
+    problems = []
+    if len(password) < min_length:
+        problems.append(f"{len(password)} characters; at least {min_length} are required")
+    if len(set(password)) < min(8, min_length):
+        problems.append("too few distinct characters (at least 8)")
+    if _ENV_UNSAFE & set(password) or any(ord(ch) < 32 for ch in password):
+        problems.append("contains whitespace, a quote, a backslash, $ or # (they break env files)")
+    return problems

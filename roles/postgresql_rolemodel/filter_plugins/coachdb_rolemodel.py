@@ -1,0 +1,58 @@
+"""Ansible filters backed by the coachdb package, so the role shares its code with Pulumi/Railway.
+
+Runs on the controller. ``coachdb`` is installed into the virtualenv by
+``make venv`` (``pip install -e .``); when the role is used from a plain checkout
+the repository's ``src`` directory (two levels above the roles directory) is
+used instead.
+"""
+
+from __future__ import annotations
+
+import sys
+import urllib.parse
+from pathlib import Path
+from typing import Any
+
+try:
+    from coachdb import rolemodel, scram
+except ImportError:  # pragma: no cover - depends on how the controller was set up
+    sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "src"))
+    from coachdb import rolemodel, scram
+
+
+def coachdb_scram_verifier(password: str, role: str, iterations: int = 4096) -> str:
+    """SCRAM-SHA-256 verifier with the deterministic per-role salt (idempotent re-runs)."""
+    return scram.scram_verifier(str(password), str(role), int(iterations))
+
+
+def coachdb_password_problems(password: str, source: str, min_length: int = 16) -> list[str]:
+    """Reasons a supplied password is refused, each prefixed with where it came from."""
+    if not password:
+        return []
+    return [f"{source}: {p}" for p in scram.password_problems(str(password), int(min_length))]
+
+
+def coachdb_rolemodel_problems(model: dict[str, Any]) -> list[str]:
+    """Why the role-model parameters are invalid (empty list: valid)."""
+    try:
+        rolemodel.RoleModel.coerce(dict(model))
+    except (TypeError, ValueError) as exc:
+        return [str(exc)]
+    return []
+
+
+def coachdb_urlquote(value: str, safe: str = "") -> str:
+    """Percent-encode for a URL component (Jinja's urlencode leaves '/' alone)."""
+    return urllib.parse.quote(str(value), safe=safe)
+
+
+class FilterModule:
+    """coachdb filters."""
+
+    def filters(self) -> dict[str, Any]:
+        return {
+            "coachdb_scram_verifier": coachdb_scram_verifier,
+            "coachdb_password_problems": coachdb_password_problems,
+            "coachdb_rolemodel_problems": coachdb_rolemodel_problems,
+            "coachdb_urlquote": coachdb_urlquote,
+        }

@@ -1,0 +1,239 @@
+"""Role postgresql_rolemodel run by ansible-playbook against a real PostgreSQL 14 cluster.
+
+Proves the Ansible plumbing around the shared SQL: validation before any
+change, check mode that predicts without touching anything, a converge that
+reports changes, a second converge that reports none, SCRAM passwords that
+work for a real login, files on the controller with the right modes, and the
+template lookup rendering byte-for-byte what coachdb.rolemodel renders.
+(The Molecule scenario runs the same role inside Debian 12/13 containers.)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from coachdb import rolemodel
+from tests.rolemodel.conftest import SETTINGS, public_create_by_db
+from tests.support.pgcluster import Cluster, available_bindirs, running_cluster
+
+pytestmark = [pytest.mark.pg, pytest.mark.slow]
+
+ROOT = Path(__file__).resolve().parents[2]
+PLAYBOOKS = Path(__file__).resolve().parent / "playbooks"
+ANSIBLE_PLAYBOOK = Path(sys.executable).parent / "ansible-playbook"
+WEAK_PASSWORD = "Short-pw-1"  # pragma: allowlist secret (deliberately too short)
+
+
+@dataclass
+class Run:
+    rc: int
+    output: str
+
+    @property
+    def changed(self) -> int:
+        found = re.search(r"changed=(\d+)", self.output)
+        assert found, self.output[-3000:]
+        return int(found.group(1))
+
+
+def run_playbook(
+    playbook: str, extra: dict[str, object], *args: str, env: dict[str, str] | None = None
+) -> Run:
+    environ = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("COACHDB_")},
+        "ANSIBLE_CONFIG": str(ROOT / "ansible" / "ansible.cfg"),
+        "ANSIBLE_ROLES_PATH": str(ROOT / "roles"),
+        "ANSIBLE_NOCOLOR": "1",
+        "ANSIBLE_FORCE_COLOR": "0",
+        **(env or {}),
+    }
+    result = subprocess.run(
+        [str(ANSIBLE_PLAYBOOK), "-i", "localhost,", "-e", json.dumps(extra), *args,
+         str(PLAYBOOKS / playbook)],
+        cwd=ROOT, capture_output=True, text=True, env=environ, timeout=300,
+    )  # fmt: skip
+    return Run(result.returncode, result.stdout + result.stderr)
+
+
+@dataclass
+class RoleRuns:
+    cluster: Cluster
+    secrets_dir: Path
+    app_password: str
+    runs: dict[str, Run] = field(default_factory=dict)
+    states: dict[str, object] = field(default_factory=dict)
+
+
+def _roles_present(cluster: Cluster) -> list[str]:
+    with psycopg.connect(cluster.dsn()) as conn:
+        rows = conn.execute(
+            "SELECT rolname FROM pg_roles WHERE rolname LIKE 'trading_coach_%' ORDER BY 1"
+        ).fetchall()
+    return [r[0] for r in rows]
+
+
+@pytest.fixture(scope="module")
+def role_runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RoleRuns]:
+    found = available_bindirs()
+    major = 14 if 14 in found else max(found, default=None)
+    if major is None:
+        pytest.skip("no PostgreSQL server binaries (scripts/fetch-pg14.sh provides 14)")
+    secrets_dir = tmp_path_factory.mktemp("controller") / "secrets"
+    with running_cluster(found[major], settings=SETTINGS) as cluster:
+        base = {
+            "ansible_python_interpreter": sys.executable,  # has psycopg; postgres cannot run it
+            "postgresql_rolemodel_become": False,  # the test cluster trusts its private socket
+            "postgresql_rolemodel_login_unix_socket": str(cluster.sockdir),
+            "postgresql_rolemodel_port": cluster.port,
+            "postgresql_rolemodel_secrets_dir": str(secrets_dir),
+            "postgresql_rolemodel_env_port": cluster.port,
+            "postgresql_rolemodel_readonly_enabled": True,
+        }
+        rr = RoleRuns(cluster, secrets_dir, app_password=secrets.token_urlsafe(24))
+        rr.states["public_create_initial"] = public_create_by_db(cluster)
+        weak = {"COACHDB_APP_PASSWORD": WEAK_PASSWORD}
+        rr.runs["weak"] = run_playbook("rolemodel.yml", base, env=weak)
+        rr.runs["bad_name"] = run_playbook(
+            "rolemodel.yml", {**base, "postgresql_rolemodel_app_user": "App-User; DROP"}
+        )
+        rr.states["roles_after_refusals"] = _roles_present(cluster)
+        rr.runs["check"] = run_playbook("rolemodel.yml", base, "--check")
+        rr.states["roles_after_check"] = _roles_present(cluster)
+        rr.states["secrets_after_check"] = (
+            sorted(p.name for p in secrets_dir.glob("*")) if secrets_dir.exists() else []
+        )
+        env = {"COACHDB_APP_PASSWORD": rr.app_password}
+        rr.runs["converge"] = run_playbook("rolemodel.yml", base, env=env)
+        rr.runs["again"] = run_playbook("rolemodel.yml", base, env=env)
+        rr.runs["check_again"] = run_playbook("rolemodel.yml", base, "--check", env=env)
+        yield rr
+
+
+def test_weak_password_is_refused_before_any_change(role_runs: RoleRuns) -> None:
+    run = role_runs.runs["weak"]
+    assert run.rc != 0
+    assert "COACHDB_APP_PASSWORD: 10 characters; at least 16 are required" in run.output
+    assert WEAK_PASSWORD not in run.output
+    assert role_runs.states["roles_after_refusals"] == []
+
+
+def test_malformed_user_name_is_refused_before_any_change(role_runs: RoleRuns) -> None:
+    run = role_runs.runs["bad_name"]
+    assert run.rc != 0
+    assert "app role 'App-User; DROP' is not a valid name" in run.output
+    assert role_runs.states["roles_after_refusals"] == []
+
+
+def test_check_mode_predicts_changes_and_makes_none(role_runs: RoleRuns) -> None:
+    run = role_runs.runs["check"]
+    assert run.rc == 0, run.output[-3000:]
+    assert run.changed > 0
+    assert role_runs.states["roles_after_check"] == []
+    assert not any(n.endswith(".password") for n in role_runs.states["secrets_after_check"])
+
+
+def test_converge_changes_then_second_run_changes_nothing(role_runs: RoleRuns) -> None:
+    first, second, check = (role_runs.runs[k] for k in ("converge", "again", "check_again"))
+    assert first.rc == 0, first.output[-4000:]
+    assert first.changed > 0
+    assert second.rc == 0, second.output[-4000:]
+    assert second.changed == 0, second.output[-4000:]
+    assert check.rc == 0 and check.changed == 0, check.output[-4000:]
+    connect = lambda db: psycopg.connect(role_runs.cluster.dsn(db))  # noqa: E731
+    assert rolemodel.drift_all(connect, rolemodel.RoleModel(readonly_enabled=True)) == []
+    assert not any(public_create_by_db(role_runs.cluster).values())
+
+
+def test_run_says_where_the_passwords_are(role_runs: RoleRuns) -> None:
+    out = role_runs.runs["converge"].output
+    assert "trading_coach_user: environment variable COACHDB_APP_PASSWORD" in out
+    assert f"trading_coach_migrator: generated into {role_runs.secrets_dir}" in out
+    assert "app.env (mode 0600" in re.sub(r"\s+", " ", out)
+    again = role_runs.runs["again"].output
+    assert f"trading_coach_migrator: file {role_runs.secrets_dir}" in again
+
+
+def test_no_password_in_ansible_output_or_server_log(role_runs: RoleRuns) -> None:
+    secrets_ = [role_runs.app_password] + [
+        p.read_text().strip() for p in role_runs.secrets_dir.glob("*.password")
+    ]
+    assert len(secrets_) == 3
+    output = "".join(run.output for run in role_runs.runs.values())
+    log = role_runs.cluster.log()
+    assert "CREATE ROLE" in log  # log_statement = 'ddl' was on during the runs
+    for secret in secrets_:
+        assert secret not in output
+        assert secret not in log
+
+
+def test_controller_files_are_private(role_runs: RoleRuns) -> None:
+    assert role_runs.secrets_dir.stat().st_mode & 0o777 == 0o700
+    names = sorted(p.name for p in role_runs.secrets_dir.iterdir())
+    assert names == [
+        "app.env",
+        "trading_coach_migrator.password",
+        "trading_coach_readonly.password",
+    ]
+    for path in role_runs.secrets_dir.iterdir():
+        assert path.stat().st_mode & 0o777 == 0o600, path
+
+
+def test_env_file_logs_the_app_in_with_scram(role_runs: RoleRuns) -> None:
+    env = dict(
+        line.split("=", 1)
+        for line in (role_runs.secrets_dir / "app.env").read_text().splitlines()
+        if line and not line.startswith("#")
+    )
+    ca = str((role_runs.secrets_dir / "ca.crt").resolve())
+    assert env["DB_PASSWORD"] == role_runs.app_password
+    assert env["DB_SSL"] == "true"
+    assert env["DB_SSL_ROOT_CERT"] == env["PGSSLROOTCERT"] == ca
+    assert env["DATABASE_URL"] == (
+        f"postgresql://trading_coach_user:{role_runs.app_password}@localhost:"
+        f"{role_runs.cluster.port}/elite_trading_coach_ai?sslmode=verify-full&sslrootcert={ca}"
+    )
+    # the test cluster has no TLS: log in with the same credentials over TCP (scram-sha-256)
+    with psycopg.connect(
+        host="127.0.0.1", port=env["DB_PORT"], dbname=env["DB_NAME"], user=env["DB_USER"],
+        password=env["DB_PASSWORD"], connect_timeout=10,
+    ) as conn:  # fmt: skip
+        assert conn.execute("SELECT session_user").fetchone() == ("trading_coach_user",)
+    with psycopg.connect(role_runs.cluster.dsn()) as conn:
+        hashes = conn.execute(
+            "SELECT rolname, rolpassword FROM pg_authid WHERE rolcanlogin AND rolname <> 'postgres'"
+        ).fetchall()
+    assert len(hashes) == 3
+    assert all(h.startswith("SCRAM-SHA-256$") for _, h in hashes)
+
+
+def test_ansible_renders_the_same_sql_as_python(tmp_path: Path) -> None:
+    model = rolemodel.RoleModel(readonly_enabled=True, schemas=("public", "trading"))
+    phase_sets = [[p] for p in rolemodel.PHASES] + [list(rolemodel.DEFAULT_PHASES)]
+    run = run_playbook(
+        "render.yml",
+        {
+            "ansible_python_interpreter": sys.executable,
+            "render_sql_dir": str(rolemodel.SQL_DIR),
+            "render_model": model.template_vars(),
+            "render_phases": phase_sets,
+            "render_out": str(tmp_path),
+        },
+    )
+    assert run.rc == 0, run.output[-3000:]
+    for phases in phase_sets:
+        suffix = "+".join(phases)
+        ansible_apply = (tmp_path / f"role_model.sql.j2.{suffix}").read_text()
+        ansible_drift = (tmp_path / f"role_model_drift.sql.j2.{suffix}").read_text()
+        assert ansible_apply.strip() == rolemodel.render_apply_sql(model, phases).strip()
+        assert ansible_drift.strip() == rolemodel.render_drift_sql(model, phases).strip()
