@@ -25,7 +25,7 @@ import time
 from typing import Any
 
 import psycopg
-from psycopg_pool import ConnectionPool, PoolTimeout
+from psycopg_pool import AsyncConnectionPool, ConnectionPool, PoolTimeout
 
 from coachdb.config import DatabaseConfig, load_config
 
@@ -51,47 +51,36 @@ class DatabaseUnavailable(psycopg.OperationalError):
     """The database could not be reached at start-up (raised within the connect timeout)."""
 
 
-class CoachPool(ConnectionPool):
-    """``psycopg_pool.ConnectionPool`` that explains its timeouts.
+class _Diagnosis:
+    """What a pool remembers to explain its timeouts (shared by the sync and async pool).
 
-    It remembers the outcome of its latest connection attempt so that a
-    timeout can say "database unreachable: <libpq error>" rather than only
-    "pool exhausted".
+    psycopg_pool calls ``_connect`` for every new connection (initial fill,
+    growth, replacement of a broken one, background reconnection); the
+    subclasses record the outcome of the latest attempt, so a timeout can say
+    "database unreachable: <libpq error>" rather than only "pool exhausted".
     """
 
-    def __init__(self, *args: Any, config: DatabaseConfig | None = None, **kwargs: Any) -> None:
+    config: DatabaseConfig | None
+    max_size: int
+
+    def _init_diagnosis(self, config: DatabaseConfig | None) -> None:
         self.config = config
         self._attempt_lock = threading.Lock()
         self.last_connect_error: str | None = None
         self.last_connect_ok: float | None = None
-        super().__init__(*args, **kwargs)
 
-    # psycopg_pool calls _connect for every new connection (initial fill, growth,
-    # replacement of a broken one, background reconnection).
-    def _connect(self, timeout: float | None = None) -> Any:
-        try:
-            conn = super()._connect(timeout)
-        except Exception as exc:
-            with self._attempt_lock:
-                self.last_connect_error = (
-                    str(exc).strip().splitlines()[0] if str(exc) else repr(exc)
-                )
-            raise
+    def _attempt_failed(self, exc: BaseException) -> None:
+        text = str(exc).strip()
+        with self._attempt_lock:
+            self.last_connect_error = text.splitlines()[0] if text else repr(exc)
+
+    def _attempt_succeeded(self) -> None:
         with self._attempt_lock:
             self.last_connect_error = None
             self.last_connect_ok = time.monotonic()
-        return conn
-
-    def getconn(self, timeout: float | None = None) -> Any:
-        try:
-            return super().getconn(timeout)
-        except PoolTimeout as exc:
-            if isinstance(exc, PoolExhausted):
-                raise
-            raise self._exhausted(self.timeout if timeout is None else timeout) from None
 
     def _exhausted(self, waited: float) -> PoolExhausted:
-        stats = self.get_stats()
+        stats: dict[str, int] = self.get_stats()  # type: ignore[attr-defined]
         with self._attempt_lock:
             error = self.last_connect_error
         where = f" ({self.config.describe()})" if self.config else ""
@@ -109,6 +98,56 @@ class CoachPool(ConnectionPool):
             unreachable=False,
             last_error=None,
         )
+
+
+class CoachPool(_Diagnosis, ConnectionPool):
+    """``psycopg_pool.ConnectionPool`` whose timeouts say what is wrong (:class:`PoolExhausted`)."""
+
+    def __init__(self, *args: Any, config: DatabaseConfig | None = None, **kwargs: Any) -> None:
+        self._init_diagnosis(config)
+        super().__init__(*args, **kwargs)
+
+    def _connect(self, timeout: float | None = None) -> Any:
+        try:
+            conn = super()._connect(timeout)
+        except Exception as exc:
+            self._attempt_failed(exc)
+            raise
+        self._attempt_succeeded()
+        return conn
+
+    def getconn(self, timeout: float | None = None) -> Any:
+        try:
+            return super().getconn(timeout)
+        except PoolTimeout as exc:
+            if isinstance(exc, PoolExhausted):
+                raise
+            raise self._exhausted(self.timeout if timeout is None else timeout) from None
+
+
+class CoachAsyncPool(_Diagnosis, AsyncConnectionPool):
+    """The asyncio twin of :class:`CoachPool` (``psycopg_pool.AsyncConnectionPool``)."""
+
+    def __init__(self, *args: Any, config: DatabaseConfig | None = None, **kwargs: Any) -> None:
+        self._init_diagnosis(config)
+        super().__init__(*args, **kwargs)
+
+    async def _connect(self, timeout: float | None = None) -> Any:
+        try:
+            conn = await super()._connect(timeout)
+        except Exception as exc:
+            self._attempt_failed(exc)
+            raise
+        self._attempt_succeeded()
+        return conn
+
+    async def getconn(self, timeout: float | None = None) -> Any:
+        try:
+            return await super().getconn(timeout)
+        except PoolTimeout as exc:
+            if isinstance(exc, PoolExhausted):
+                raise
+            raise self._exhausted(self.timeout if timeout is None else timeout) from None
 
 
 def _on_reconnect_failed(pool: ConnectionPool) -> None:
@@ -134,6 +173,70 @@ def probe(config: DatabaseConfig) -> None:
         ) from None
 
 
+async def probe_async(config: DatabaseConfig) -> None:
+    """:func:`probe` for asyncio applications."""
+    try:
+        conn = await psycopg.AsyncConnection.connect(**config.params(with_password=True))
+    except psycopg.OperationalError as exc:
+        raise DatabaseUnavailable(
+            f"cannot connect to {config.describe()}: {str(exc).strip()}"
+        ) from None
+    await conn.close()
+
+
+def _pool_arguments(config: DatabaseConfig, name: str) -> dict[str, Any]:
+    """psycopg_pool constructor arguments: the same for the sync and the async pool."""
+    settings = config.pool
+    return {
+        "conninfo": config.conninfo(),
+        "config": config,
+        "kwargs": config.connect_kwargs(),
+        "min_size": settings.min_size,
+        "max_size": settings.max_size,
+        "max_idle": settings.max_idle,
+        "max_lifetime": settings.max_lifetime,
+        "timeout": settings.timeout,
+        "reconnect_timeout": settings.reconnect_timeout,
+        "reconnect_failed": _on_reconnect_failed,
+        "name": name,
+        "open": False,
+    }
+
+
+def _open_timeout(config: DatabaseConfig) -> float:
+    return max(config.pool.timeout, 2.0 * config.connect_timeout)
+
+
+def _unavailable(config: DatabaseConfig, pool: _Diagnosis) -> DatabaseUnavailable:
+    return DatabaseUnavailable(
+        f"cannot open {config.pool.min_size} connections to {config.describe()}: "
+        f"{pool.last_connect_error or 'timed out'}"
+    )
+
+
+async def create_async_pool(
+    config: DatabaseConfig | None = None,
+    *,
+    open: bool = True,
+    fail_fast: bool = True,
+    name: str = "coachdb",
+) -> CoachAsyncPool:
+    """:func:`create_pool` for asyncio applications (call it inside the running event loop)."""
+    config = config or load_config()
+    pool = CoachAsyncPool(
+        check=AsyncConnectionPool.check_connection, **_pool_arguments(config, name)
+    )
+    if open:
+        if fail_fast:
+            await probe_async(config)
+        try:
+            await pool.open(wait=fail_fast, timeout=_open_timeout(config))
+        except PoolTimeout:
+            await pool.close()
+            raise _unavailable(config, pool) from None
+    return pool
+
+
 def create_pool(
     config: DatabaseConfig | None = None,
     *,
@@ -148,31 +251,13 @@ def create_pool(
     pool for frameworks that open it in their own start-up hook.
     """
     config = config or load_config()
-    settings = config.pool
-    pool = CoachPool(
-        config.conninfo(),
-        config=config,
-        kwargs=config.connect_kwargs(),
-        min_size=settings.min_size,
-        max_size=settings.max_size,
-        max_idle=settings.max_idle,
-        max_lifetime=settings.max_lifetime,
-        timeout=settings.timeout,
-        reconnect_timeout=settings.reconnect_timeout,
-        reconnect_failed=_on_reconnect_failed,
-        check=ConnectionPool.check_connection,
-        name=name,
-        open=False,
-    )
+    pool = CoachPool(check=ConnectionPool.check_connection, **_pool_arguments(config, name))
     if open:
         if fail_fast:
             probe(config)
         try:
-            pool.open(wait=fail_fast, timeout=max(settings.timeout, 2.0 * config.connect_timeout))
+            pool.open(wait=fail_fast, timeout=_open_timeout(config))
         except PoolTimeout:
             pool.close()
-            raise DatabaseUnavailable(
-                f"cannot open {settings.min_size} connections to {config.describe()}: "
-                f"{pool.last_connect_error or 'timed out'}"
-            ) from None
+            raise _unavailable(config, pool) from None
     return pool

@@ -1,0 +1,93 @@
+"""coachdb.pool.create_async_pool: the asyncio pool keeps the same promises as the sync one."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from coachdb.config import load_config
+from coachdb.pool import DatabaseUnavailable, PoolExhausted, create_async_pool
+
+pytestmark = pytest.mark.pg
+
+
+def test_async_load_stays_within_the_pool_and_survives_terminated_connections(
+    tls_server,
+) -> None:
+    app = "coachdb-async"
+
+    async def scenario() -> tuple[list[BaseException], int, set[int]]:
+        pool = await create_async_pool(load_config(tls_server.env(DB_APPLICATION_NAME=app)))
+        errors: list[BaseException] = []
+        pids: set[int] = set()
+        peak = 0
+        try:
+
+            async def work() -> None:
+                for _ in range(20):
+                    try:
+                        async with pool.connection() as conn:
+                            cur = await conn.execute("SELECT pg_backend_pid()")
+                            row = await cur.fetchone()
+                            pids.add(row[0])
+                            await conn.execute("SELECT pg_sleep(0.001)")
+                    except Exception as exc:
+                        errors.append(exc)
+
+            async def sample(stop: asyncio.Event) -> None:
+                nonlocal peak
+                while not stop.is_set():
+                    peak = max(peak, await asyncio.to_thread(tls_server.app_connections, app))
+                    await asyncio.sleep(0.02)
+
+            stop = asyncio.Event()
+            sampler = asyncio.create_task(sample(stop))
+            await asyncio.gather(*(work() for _ in range(100)))
+            # kill every idle pooled connection behind the pool's back, then use it again
+            before = set(pids)
+            await asyncio.to_thread(terminate, tls_server, app)
+            pids.clear()
+            await asyncio.gather(*(work() for _ in range(10)))
+            stop.set()
+            await sampler
+            assert not (pids & before)
+        finally:
+            await pool.close()
+        return errors, peak, pids
+
+    errors, peak, pids = asyncio.run(scenario())
+    assert errors == []
+    assert 1 < peak <= 20
+    assert pids
+
+
+def terminate(server, app: str) -> None:
+    with server.admin() as admin:
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = %s",
+            (app,),
+        )
+
+
+def test_async_pool_exhausted_and_unreachable_errors(tls_server) -> None:
+    async def exhausted() -> str:
+        env = tls_server.env(DB_POOL_MAX="1", DB_POOL_MIN="1", DB_POOL_TIMEOUT="0.2")
+        pool = await create_async_pool(load_config(env))
+        try:
+            async with pool.connection():
+                with pytest.raises(PoolExhausted) as info:
+                    async with pool.connection():
+                        pass
+            return str(info.value)
+        finally:
+            await pool.close()
+
+    assert "pool exhausted: all 1 connections busy for 0.2 s" in asyncio.run(exhausted())
+
+    async def wrong_password() -> None:
+        env = tls_server.env(DB_PASSWORD="x" + tls_server.password)
+        await create_async_pool(load_config(env))
+
+    with pytest.raises(DatabaseUnavailable, match="password authentication failed"):
+        asyncio.run(wrong_password())
