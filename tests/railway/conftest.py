@@ -23,8 +23,7 @@ for path in (REPO / "pulumi", REPO):
     if str(path) not in sys.path:
         sys.path.insert(0, str(path))
 
-ACCOUNT_TOKEN = "acct-7f3c2d1e-test-token-not-real"
-PROJECT_TOKEN = "proj-9a8b7c6d-test-token-not-real"
+from tests.railway.fake_railway import ACCOUNT_TOKEN  # noqa: E402
 
 
 @pytest.fixture(scope="session")

@@ -38,6 +38,10 @@ from graphql import (
     validate,
 )
 
+# Tokens the fake accepts; fake values (they only ever reach 127.0.0.1).
+ACCOUNT_TOKEN = "acct-7f3c2d1e-test-token-not-real"  # pragma: allowlist secret
+PROJECT_TOKEN = "proj-9a8b7c6d-test-token-not-real"  # pragma: allowlist secret
+
 
 def load_schema(path) -> GraphQLSchema:
     with open(path, encoding="utf-8") as handle:

@@ -16,9 +16,8 @@ from coachdb_infra.railway.client import (
     RailwayUnavailable,
     parse_retry_after,
 )
-from conftest import ACCOUNT_TOKEN, PROJECT_TOKEN
 
-from tests.railway.fake_railway import Fault
+from tests.railway.fake_railway import ACCOUNT_TOKEN, PROJECT_TOKEN, Fault
 
 
 @pytest.fixture

@@ -1,0 +1,226 @@
+"""The Railway stack under Pulumi's mock runtime: the whole graph, secrets kept secret.
+
+Runs the real program entry (pulumi/__main__.py, helper D's program) with
+``coachdb:target railway``, through the recording monitor of
+tests/pulumi/pulumi_mocks.py, with the dynamic Railway resources answered by a
+mock that returns what the providers would (ids, proxy domain and port).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import urllib.parse
+from pathlib import Path
+
+import pytest
+from coachdb_infra.railway.bootstrap import START_COMMAND
+from cryptography import x509
+
+from coachdb.scram import scram_verifier
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "pulumi"))
+import pulumi_mocks
+from coachdb_infra.config import ConfigError
+from pulumi_mocks import contains_secret, is_secret_value, run_program
+
+TOKEN = "railway-account-token-for-mocks-0123456789"  # pragma: allowlist secret
+DYN = "pulumi-python:dynamic/railway:"
+PROXY_DOMAIN = "shinkansen.proxy.rlwy.net"
+PROXY_PORT = 41234
+
+
+class RailwayMocks(pulumi_mocks.CoachdbMocks):
+    """Adds what the Railway providers compute on create."""
+
+    def new_resource(self, args):
+        if not args.typ.startswith(DYN):
+            return super().new_resource(args)
+        state = pulumi_mocks.unwrap(dict(args.inputs))
+        kind = args.typ[len(DYN) :]
+        computed = {
+            "Project": {"project_id": "prj-1", "adopted": False, "environment_ids": {}},
+            "Environment": {"environment_id": "env-1", "adopted": True},
+            "Service": {
+                "service_id": "svc-1",
+                "private_domain": f"{state.get('name')}.railway.internal",
+            },
+            "Volume": {"volume_id": "vol-1"},
+            "TcpProxy": {"domain": PROXY_DOMAIN, "proxy_port": PROXY_PORT},
+            "Deployment": {"deployment_id": "dep-1", "status": "SUCCESS"},
+            "RoleModel": {"changed": True},
+        }.get(kind, {})
+        state.update(computed)
+        return f"{args.name}-id", state
+
+
+@pytest.fixture
+def railway(monkeypatch):
+    monkeypatch.setattr(pulumi_mocks, "CoachdbMocks", RailwayMocks)
+
+    def run(extra=None, secret_keys=("railwayToken",)):
+        config = {"target": "railway", "railwayToken": TOKEN, **(extra or {})}
+        return run_program(config, secret_keys=secret_keys)
+
+    return run
+
+
+def railway_regs(run):
+    return [r for r in run.registrations if r.typ.startswith(DYN)]
+
+
+def plain_parts(value):
+    """Everything of an input that is NOT wrapped as a secret."""
+    if is_secret_value(value):
+        return None
+    if isinstance(value, dict):
+        return {k: plain_parts(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [plain_parts(v) for v in value]
+    return value
+
+
+def test_the_whole_graph_is_declared(railway):
+    run = railway()
+    kinds = sorted(r.typ[len(DYN) :] for r in railway_regs(run))
+    assert kinds == sorted(
+        [
+            "Project",
+            "Environment",
+            "Service",
+            "Volume",
+            "TcpProxy",
+            "Variables",
+            "Deployment",
+            "RoleModel",
+        ]
+    )
+    service = run.one(f"{DYN}Service").inputs
+    assert service["image"].startswith("postgres:14")
+    assert service["start_command"] == START_COMMAND
+    volume = run.one(f"{DYN}Volume")
+    assert volume.inputs["mount_path"] == "/var/lib/postgresql/data"
+    assert volume.protect is True  # destroy stops until the data volume is unprotected
+    assert run.one(f"{DYN}TcpProxy").inputs["application_port"] == 5432
+
+
+def test_token_is_secret_everywhere_and_never_plain(railway):
+    run = railway()
+    for reg in railway_regs(run):
+        if "token" in reg.raw_inputs:
+            assert is_secret_value(reg.raw_inputs["token"]), reg.name
+    for reg in run.registrations:
+        assert TOKEN not in json.dumps(plain_parts(reg.raw_inputs), default=str), reg.name
+    assert TOKEN not in json.dumps(run.outputs, default=str)
+
+
+def test_variables_are_secret_and_complete(railway):
+    run = railway()
+    reg = run.one(f"{DYN}Variables")
+    assert contains_secret(reg.raw_inputs["variables"])
+    values = reg.inputs["variables"]
+    assert values["PGDATA"] == "/var/lib/postgresql/data/pgdata"
+    assert values["POSTGRES_USER"] == "postgres"
+    assert values["POSTGRES_DB"] == "elite_trading_coach_ai"
+    assert "--data-checksums" in values["POSTGRES_INITDB_ARGS"]
+    assert values["POSTGRES_PASSWORD"] == run.generated_passwords["railway-postgres-password"]
+    for name in ("COACHDB_BOOTSTRAP", "COACHDB_PG_HBA", "COACHDB_TLS_CERT", "COACHDB_TLS_KEY"):
+        assert values[name]
+    assert "hostnossl all all      0.0.0.0/0       reject" in values["COACHDB_PG_HBA"]
+    # the init script carries verifiers, never a login role's plaintext password
+    app_pw = run.generated_passwords["railway-trading_coach_user-password"]
+    assert app_pw not in values["COACHDB_INIT_SQL"]
+    assert scram_verifier(app_pw, "trading_coach_user") in values["COACHDB_INIT_SQL"]
+    # DATABASE_URL for other Railway services: the app role, private network, verify-full
+    url = urllib.parse.urlsplit(values["DATABASE_URL"])
+    assert url.username == "trading_coach_user" and url.hostname == "postgres.railway.internal"
+    assert urllib.parse.parse_qs(url.query)["sslmode"] == ["verify-full"]
+
+
+def test_server_certificate_names_the_proxy_and_private_domains(railway):
+    run = railway()
+    cert_pem = run.one(f"{DYN}Variables").inputs["variables"]["COACHDB_TLS_CERT"]
+    cert = x509.load_pem_x509_certificate(cert_pem.encode())
+    sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    names = set(sans.get_values_for_type(x509.DNSName))
+    assert {PROXY_DOMAIN, "postgres.railway.internal", "localhost"} <= names
+    ca = x509.load_pem_x509_certificate(run.outputs["ca_certificate"].encode())
+    assert cert.issuer == ca.subject  # signed by the CA clients pin
+
+
+def test_outputs_urls_secret_and_ca_present(railway):
+    run = railway()
+    assert {"database_url", "database_public_url"} <= run.secret_outputs
+    assert "ca_certificate" not in run.secret_outputs
+    public = urllib.parse.urlsplit(run.outputs["database_public_url"])
+    assert (public.hostname, public.port) == (PROXY_DOMAIN, PROXY_PORT)
+    assert urllib.parse.parse_qs(public.query)["sslmode"] == ["verify-full"]
+    private = urllib.parse.urlsplit(run.outputs["database_url"])
+    assert (private.hostname, private.port) == ("postgres.railway.internal", 5432)
+    for name, value in run.outputs.items():
+        if name not in run.secret_outputs:
+            for pw in run.generated_passwords.values():
+                assert pw not in json.dumps(value, default=str), name
+
+
+def test_role_model_runs_after_the_deployment_with_secrets_wrapped(railway):
+    run = railway()
+    reg = run.one(f"{DYN}RoleModel")
+    assert is_secret_value(reg.raw_inputs["superuser_password"])
+    assert contains_secret(reg.raw_inputs["passwords"])
+    assert reg.inputs["host"] == PROXY_DOMAIN and reg.inputs["port"] == PROXY_PORT
+    assert set(reg.inputs["passwords"]) == {"trading_coach_migrator", "trading_coach_user"}
+    order = [r.typ[len(DYN) :] for r in railway_regs(run)]
+    assert order.index("Deployment") < order.index("RoleModel")
+
+
+def test_without_public_proxy_there_is_no_public_url(railway):
+    run = railway({"railwayPublicProxy": "false"})
+    kinds = {r.typ[len(DYN) :] for r in railway_regs(run)}
+    assert "TcpProxy" not in kinds and "RoleModel" not in kinds
+    assert "database_public_url" not in run.outputs
+    assert "database_url" in run.secret_outputs
+
+
+def test_adopting_a_project_with_a_project_token(railway):
+    run = railway({"railwayTokenKind": "project", "railwayProjectId": "prj-existing"})
+    project = run.one(f"{DYN}Project").inputs
+    assert project["adopt_id"] == "prj-existing" and project["token_kind"] == "project"
+
+
+@pytest.mark.parametrize(
+    ("extra", "secret_keys", "key", "words"),
+    [
+        ({"railwayToken": None}, (), "coachdb:railwayToken", "is required for target railway"),
+        ({}, (), "coachdb:railwayToken", "stored in plain text"),
+        (
+            {"railwayTokenKind": "project"},
+            ("railwayToken",),
+            "coachdb:railwayProjectId",
+            "cannot create projects",
+        ),
+        ({"railwayTokenKind": "team"}, ("railwayToken",), "coachdb:railwayTokenKind", "unknown"),
+        (
+            {"railwayServiceName": "Postgres DB"},
+            ("railwayToken",),
+            "coachdb:railwayServiceName",
+            "private DNS name",
+        ),
+        (
+            {"railwayApiEndpoint": "http://backboard.railway.com/graphql/v2"},
+            ("railwayToken",),
+            "coachdb:railwayApiEndpoint",
+            "https://",
+        ),
+        ({"image": "postgres:16"}, ("railwayToken",), "coachdb:image", "PostgreSQL 14"),
+    ],
+)
+def test_bad_railway_config_names_the_key(monkeypatch, extra, secret_keys, key, words):
+    monkeypatch.setattr(pulumi_mocks, "CoachdbMocks", RailwayMocks)
+    config = {"target": "railway", "railwayToken": TOKEN, **extra}
+    config = {k: v for k, v in config.items() if v is not None}
+    with pytest.raises(ConfigError) as caught:
+        run_program(config, secret_keys=secret_keys)
+    message = str(caught.value)
+    assert message.startswith(f"{key}: ") and words in message, message
+    assert TOKEN not in message
