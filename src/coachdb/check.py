@@ -318,73 +318,50 @@ def server_item(conn: psycopg.Connection[Any]) -> Item:
 LEAST_PRIVILEGE_SQL = """
 SELECT r.rolname, r.rolsuper, r.rolcreatedb, r.rolcreaterole, r.rolreplication, r.rolbypassrls,
        has_database_privilege(current_user, current_database(), 'CREATE'),
-       coalesce(has_schema_privilege(current_user, 'public', 'CREATE'), false),
+       ARRAY(SELECT n.nspname::text FROM pg_namespace n
+             WHERE n.nspname NOT LIKE 'pg\\_%' AND n.nspname <> 'information_schema'
+               AND has_schema_privilege(current_user, n.oid, 'CREATE')
+             ORDER BY n.nspname),
        pg_has_role(current_user, d.datdba, 'MEMBER'),
        ARRAY(SELECT g.rolname::text FROM pg_roles g
              WHERE g.rolname IN ('pg_read_server_files', 'pg_write_server_files',
                                  'pg_execute_server_program', 'pg_read_all_data',
                                  'pg_write_all_data')
-               AND pg_has_role(current_user, g.oid, 'MEMBER'))
+               AND pg_has_role(current_user, g.oid, 'MEMBER')
+             ORDER BY g.rolname)
 FROM pg_roles r, pg_database d
 WHERE r.rolname = current_user AND d.datname = current_database()
 """
+ATTRIBUTES = ("superuser", "createdb", "createrole", "replication", "bypassrls")
 
 
 def role_item(conn: psycopg.Connection[Any], required: bool) -> Item:
-    if conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = 'public'").fetchone() is None:
-        query = LEAST_PRIVILEGE_SQL.replace(
-            "coalesce(has_schema_privilege(current_user, 'public', 'CREATE'), false)", "false"
-        )
-    else:
-        query = LEAST_PRIVILEGE_SQL
-    row = conn.execute(query).fetchone()
+    """Least privilege of the connected role: what an application role must NOT have."""
+    row = conn.execute(LEAST_PRIVILEGE_SQL).fetchone()
     assert row is not None
-    (
-        name,
-        superuser,
-        createdb,
-        createrole,
-        replication,
-        bypassrls,
-        create_db,
-        create_public,
-        owns_db,
-        memberships,
-    ) = row
-    data = {
-        "role": name,
-        "superuser": superuser,
-        "createdb": createdb,
-        "createrole": createrole,
-        "replication": replication,
-        "bypassrls": bypassrls,
-        "create_on_database": create_db,
-        "create_on_schema_public": create_public,
-        "owns_database": owns_db,
-        "powerful_memberships": list(memberships),
-    }
-    excess = [
-        k
-        for k in (
-            "superuser",
-            "createdb",
-            "createrole",
-            "replication",
-            "bypassrls",
-            "create_on_database",
-            "create_on_schema_public",
-            "owns_database",
-        )
-        if data[k]
-    ] + [f"member of {m}" for m in memberships]
+    name, *attributes, create_db, create_schemas, owns_db, memberships = row
+    data: dict[str, Any] = {"role": name, **dict(zip(ATTRIBUTES, attributes, strict=True))}
+    data.update(
+        create_on_database=create_db,
+        create_on_schemas=list(create_schemas),
+        create_on_schema_public="public" in create_schemas,
+        owns_database=owns_db,
+        powerful_memberships=list(memberships),
+    )
+    excess = [k for k in ATTRIBUTES if data[k]]
+    if create_db:
+        excess.append("CREATE on the database")
+    excess += [f"CREATE on schema {schema}" for schema in create_schemas]
+    if owns_db:
+        excess.append("owns the database")
+    excess += [f"member of {m}" for m in memberships]
     data["least_privileged"] = not excess
     if not excess:
         return Item(
             "least privilege",
             "ok",
-            f"{name}: no superuser, createdb, createrole, "
-            "replication or bypassrls; no CREATE on the database or schema public; "
-            "not the database owner",
+            f"{name}: no superuser, createdb, createrole, replication or bypassrls; no CREATE "
+            "on the database or any schema; not the database owner",
             data,
         )
     return Item(

@@ -188,6 +188,22 @@ def test_superuser_is_not_least_privileged(tls_server, run_cli) -> None:
             admin.execute("ALTER ROLE trading_coach_user NOCREATEDB")
 
 
+def test_create_on_a_schema_is_not_least_privileged(tls_server, run_cli) -> None:
+    with tls_server.admin() as admin:
+        admin.execute("GRANT CREATE ON SCHEMA public TO trading_coach_user")
+    try:
+        result = run_cli("check", "--json", "--pool-threads", "0", env=tls_server.env())
+        assert result.returncode == 1
+        role = json.loads(result.stdout)["checks"]["least privilege"]
+        assert role["create_on_schemas"] == ["public"] and role["create_on_schema_public"]
+        assert (
+            role["summary"] == "trading_coach_user has more than it needs: CREATE on schema public"
+        )
+    finally:
+        with tls_server.admin() as admin:
+            admin.execute("REVOKE CREATE ON SCHEMA public FROM trading_coach_user")
+
+
 def test_role_without_temporary_privilege_fails_write_read(tls_server, run_cli) -> None:
     with tls_server.admin() as admin:
         admin.execute("REVOKE TEMPORARY ON DATABASE elite_trading_coach_ai FROM trading_coach_user")
