@@ -20,6 +20,11 @@ from coachdb_infra.railway.client import (
 
 from tests.railway.fake_railway import ACCOUNT_TOKEN, PROJECT_TOKEN, Fault
 
+# variable values of the fake service (fake values; they never leave the test)
+PW1 = "s3cret-value-1"  # pragma: allowlist secret
+PW2 = "rotated-2"  # pragma: allowlist secret
+PW3 = "changed-in-dashboard"  # pragma: allowlist secret
+
 
 @pytest.fixture(autouse=True)
 def fast_polling(monkeypatch):
@@ -95,7 +100,7 @@ def stack(api, fake, *, variables=None, proxy=True):
             },
         )
     variables = variables or {
-        "POSTGRES_PASSWORD": "s3cret-value-1",  # pragma: allowlist secret
+        "POSTGRES_PASSWORD": PW1,
         "PGDATA": "/x/pgdata",
     }
     add(
@@ -134,13 +139,13 @@ def test_create_builds_the_expected_railway_state(api, fake):
         "mountPath": "/var/lib/postgresql/data",
         "serviceId": service_id,
     }
-    assert fake.variables[(project_id, env_id, service_id)]["POSTGRES_PASSWORD"] == "s3cret-value-1"
+    assert fake.variables[(project_id, env_id, service_id)]["POSTGRES_PASSWORD"] == PW1
     (proxy,) = fake.proxies.values()
     assert made["proxy"][3]["domain"] == proxy["domain"]
     assert made["proxy"][3]["proxy_port"] == proxy["proxyPort"]
     (deployment,) = fake.deployments.values()
     # the deploy happened after the variables were in place, once
-    assert deployment["variables"]["POSTGRES_PASSWORD"] == "s3cret-value-1"
+    assert deployment["variables"]["POSTGRES_PASSWORD"] == PW1
     assert fake.mutations().count("serviceInstanceDeployV2") == 1
     # variables never trigger a deploy of their own
     upserts = [c for c in fake.calls if "variableCollectionUpsert" in c.op_names]
@@ -161,16 +166,16 @@ def test_changed_variable_updates_only_that_variable_and_redeploys_once(api, fak
     made = stack(api, fake)
     provider, id_, inputs, outs = made["variables"]
     fake.reset_calls()
-    rotated = {"POSTGRES_PASSWORD": "rotated-2"}  # pragma: allowlist secret
+    rotated = {"POSTGRES_PASSWORD": PW2}
     news = {**inputs, "variables": {**inputs["variables"], **rotated}}
     _outs, diff = engine_update(provider, id_, outs, news)
     assert diff.changes and not diff.replaces
     (call,) = fake.calls
-    assert call.variables["input"]["variables"] == {"POSTGRES_PASSWORD": "rotated-2"}
+    assert call.variables["input"]["variables"] == {"POSTGRES_PASSWORD": PW2}
     dprov, did, dinputs, douts = made["deployment"]
     engine_update(dprov, did, douts, {**dinputs, "trigger": "t2"})
     assert fake.mutations() == ["variableCollectionUpsert", "serviceInstanceDeployV2"]
-    assert list(fake.deployments.values())[-1]["variables"]["POSTGRES_PASSWORD"] == "rotated-2"
+    assert list(fake.deployments.values())[-1]["variables"]["POSTGRES_PASSWORD"] == PW2
 
 
 def test_removed_variable_is_deleted_and_others_are_left_alone(api, fake):
@@ -178,10 +183,10 @@ def test_removed_variable_is_deleted_and_others_are_left_alone(api, fake):
     provider, id_, inputs, outs = made["variables"]
     key = (made["project"][1], made["env"][1], made["service"][1])
     fake.variables[key]["SET_IN_DASHBOARD"] = "keep me"
-    news = {**inputs, "variables": {"POSTGRES_PASSWORD": "s3cret-value-1"}}
+    news = {**inputs, "variables": {"POSTGRES_PASSWORD": PW1}}
     engine_update(provider, id_, outs, news)
     assert fake.variables[key] == {
-        "POSTGRES_PASSWORD": "s3cret-value-1",
+        "POSTGRES_PASSWORD": PW1,
         "SET_IN_DASHBOARD": "keep me",
     }
 
@@ -225,8 +230,8 @@ def test_read_reports_drift_and_gone_objects(api, fake):
     assert provider.diff(id_, read.outs, inputs).changes
     vprov, vid, _, vouts = made["variables"]
     key = (made["project"][1], made["env"][1], made["service"][1])
-    fake.variables[key]["POSTGRES_PASSWORD"] = "changed-in-dashboard"  # pragma: allowlist secret
-    assert vprov.read(vid, vouts).outs["variables"]["POSTGRES_PASSWORD"] == "changed-in-dashboard"
+    fake.variables[key]["POSTGRES_PASSWORD"] = PW3
+    assert vprov.read(vid, vouts).outs["variables"]["POSTGRES_PASSWORD"] == PW3
     pprov, pid, _, pouts = made["proxy"]
     fake.proxies.clear()
     assert pprov.read(pid, pouts).id is None
