@@ -13,9 +13,10 @@ Design (docs/security.md explains each choice):
 * ``migrator`` (LOGIN) is a member of ``owner`` and its sessions start with
   ``SET ROLE owner`` (``ALTER ROLE migrator SET role``), so tables created by
   migrations belong to the owner and fall under the owner's default privileges.
-* ``app`` (LOGIN) gets CONNECT, schema USAGE, SELECT/INSERT/UPDATE/DELETE on
-  tables and USAGE/SELECT on sequences, on existing objects and through
-  ``ALTER DEFAULT PRIVILEGES FOR ROLE owner`` for future ones. Nothing else.
+* ``app`` (LOGIN) gets CONNECT (and TEMPORARY unless ``app_temporary=False``),
+  schema USAGE, SELECT/INSERT/UPDATE/DELETE on tables and USAGE/SELECT on
+  sequences, on existing objects and through ``ALTER DEFAULT PRIVILEGES FOR ROLE
+  owner`` for future ones. Nothing else.
 * ``readonly`` (LOGIN, optional) gets CONNECT, USAGE and SELECT.
 * PUBLIC loses everything on the database and CREATE on schema ``public`` in
   every database including ``template1``; with ``lock_other_databases`` it
@@ -125,6 +126,9 @@ class RoleModel:
     owner: str = "trading_coach_owner"
     migrator: str = "trading_coach_migrator"
     app: str = "trading_coach_user"
+    app_temporary: bool = True
+    """TEMPORARY on the database for the app: temp tables are session-private (ORMs and
+    ``coachdb check``'s write/read probe use them); set False for CONNECT only."""
     readonly: str = "trading_coach_readonly"
     readonly_enabled: bool = False
     schemas: tuple[str, ...] = ("public",)
@@ -276,9 +280,11 @@ def render_init_script(params: Params = None, verifiers: Mapping[str, str] | Non
     if verifiers:
         lines.append("-- passwords as SCRAM verifiers; keep even those out of the server log")
         lines.append("SET log_statement = 'none';")
+        lines.append("SET log_min_duration_statement = -1;")
         for role, verifier in verifiers.items():
             lines.append(render_password_sql(role, verifier) + ";")
         lines.append("RESET log_statement;")
+        lines.append("RESET log_min_duration_statement;")
     return "\n".join(lines) + "\n"
 
 
@@ -412,5 +418,6 @@ def set_password(conn: psycopg.Connection[Any], role: str, verifier: str) -> boo
     with conn.transaction():
         if is_super:
             conn.execute("SET LOCAL log_statement = 'none'")
+            conn.execute("SET LOCAL log_min_duration_statement = -1")
         conn.execute(statement)
     return True

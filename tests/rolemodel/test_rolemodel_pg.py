@@ -66,14 +66,17 @@ def test_drift_reports_tampering_and_apply_repairs_it(mc: ModelCluster) -> None:
         conn.execute("GRANT SELECT ON public.tampered TO PUBLIC")
         conn.execute("GRANT CREATE ON SCHEMA public TO PUBLIC")
         conn.execute(f"ALTER ROLE {m.app} CREATEDB")
-        conn.execute(f"GRANT TEMPORARY ON DATABASE {m.database} TO {m.app}")
+        conn.execute(f"GRANT CREATE ON DATABASE {m.database} TO {m.app}")
         conn.execute(f"GRANT {m.owner} TO {m.app}")
     try:
         found = {(d.object_type, d.deviation) for d in rolemodel.drift_all(mc.connect_factory(), m)}
         assert ("relation", "owned by postgres, expected trading_coach_owner") in found
         assert ("role", "attributes: CREATEDB") in found
         assert ("membership", f"member of {m.owner} (not in the model)") in found
-        assert ("database", f"{m.app} holds [CONNECT,TEMPORARY], expected [CONNECT]") in found
+        assert (
+            "database",
+            f"{m.app} holds [CONNECT,CREATE,TEMPORARY], expected [CONNECT,TEMPORARY]",
+        ) in found
         assert any(t == "schema" and "PUBLIC" in d for t, d in found)
         assert any(t == "table" and d.startswith("PUBLIC holds [SELECT]") for t, d in found)
         assert rolemodel.apply_all(mc.connect_factory(), m) is True
@@ -159,9 +162,29 @@ def test_app_cannot_create_a_schema(mc: ModelCluster) -> None:
         app.execute("CREATE SCHEMA sneaky")
 
 
-def test_app_cannot_create_temp_tables(mc: ModelCluster) -> None:
-    with mc.login(mc.model.app) as app, pytest.raises(errors.InsufficientPrivilege):
+def test_app_may_create_temp_tables_but_readonly_may_not(mc: ModelCluster) -> None:
+    """app_temporary=True (default): session-private temp tables, e.g. for coachdb check."""
+    with mc.login(mc.model.app) as app:
         app.execute("CREATE TEMP TABLE scratch (id int)")
+    with mc.login(mc.model.readonly) as ro, pytest.raises(errors.InsufficientPrivilege):
+        ro.execute("CREATE TEMP TABLE scratch (id int)")
+
+
+@pytest.mark.parametrize("bare_cluster", [14, 15], indirect=True, ids=["pg14", "pg15"])
+def test_app_temporary_false_means_connect_only(bare_cluster) -> None:
+    model = rolemodel.RoleModel(app_temporary=False)
+    connect = lambda db: psycopg.connect(bare_cluster.dsn(db))  # noqa: E731
+    assert rolemodel.apply_all(connect, model) is True
+    with psycopg.connect(bare_cluster.dsn(model.database)) as conn:
+        row = conn.execute(
+            "SELECT has_database_privilege(%s, current_database(), 'TEMPORARY')", (model.app,)
+        ).fetchone()
+    assert row == (False,)
+    # switching it back on is drift that the next apply repairs
+    on = rolemodel.RoleModel(app_temporary=True)
+    assert [d.object_type for d in rolemodel.drift_all(connect, on)] == ["database"]
+    assert rolemodel.apply_all(connect, on) is True
+    assert rolemodel.drift_all(connect, on) == []
 
 
 def test_app_cannot_create_database_or_role(mc: ModelCluster) -> None:
