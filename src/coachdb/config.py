@@ -37,6 +37,35 @@ PRODUCTION_VALUES = ("production", "prod")
 TRUE_VALUES = ("1", "true", "yes", "on")
 FALSE_VALUES = ("0", "false", "no", "off")
 URL_SCHEMES = ("postgresql://", "postgres://")
+# DATABASE_URL parameters this module interprets itself; any other libpq parameter in the
+# URL (options, channel_binding, load_balance_hosts, ...) is passed through unchanged.
+HANDLED_URL_PARAMS = frozenset(
+    (
+        "host",
+        "port",
+        "dbname",
+        "user",
+        "password",
+        "sslmode",
+        "sslrootcert",
+        "target_session_attrs",
+        "connect_timeout",
+        "application_name",
+    )
+)
+REFUSED_URL_PARAMS = {
+    "service": "it pulls settings from a pg_service.conf this check cannot see",
+    "replication": "the application never opens replication connections",
+    "requiressl": "deprecated; use sslmode=verify-full",
+}
+# TCP keepalives: a server that vanishes without closing the socket (a failover, a
+# dropped NAT entry) is noticed in about a minute instead of the kernel's two hours.
+KEEPALIVES = {
+    "keepalives": "1",
+    "keepalives_idle": "30",
+    "keepalives_interval": "10",
+    "keepalives_count": "3",
+}
 # Variables that switch on production mode, first match wins.
 MODE_VARIABLES = ("COACHDB_ENV", "APP_ENV")
 
@@ -93,6 +122,8 @@ class DatabaseConfig:
     production: bool
     source: str
     pool: PoolSettings = field(default_factory=PoolSettings)
+    extra: dict[str, str] = field(default_factory=dict)
+    """Further libpq parameters from DATABASE_URL, passed through unchanged."""
 
     @property
     def tls_verified(self) -> bool:
@@ -109,6 +140,8 @@ class DatabaseConfig:
             "sslmode": self.sslmode,
             "connect_timeout": str(self.connect_timeout),
             "application_name": self.application_name,
+            **KEEPALIVES,
+            **self.extra,
         }
         if self.sslrootcert:
             out["sslrootcert"] = self.sslrootcert
@@ -258,24 +291,13 @@ def load_config(
         sslmode = params.get("sslmode")
         sslrootcert = params.get("sslrootcert")
         tsa = params.get("target_session_attrs")
-        unknown = set(params) - {
-            "host",
-            "port",
-            "dbname",
-            "user",
-            "password",
-            "sslmode",
-            "sslrootcert",
-            "target_session_attrs",
-            "connect_timeout",
-            "application_name",
-        }
-        if unknown:
+        refused = sorted(set(params) & set(REFUSED_URL_PARAMS))
+        if refused:
             raise ConfigError(
                 "DATABASE_URL",
-                f"unsupported parameter(s) {', '.join(sorted(unknown))}; "
-                "use the DB_* variables documented in docs/env-vars.md",
+                f"parameter {refused[0]} is refused: {REFUSED_URL_PARAMS[refused[0]]}",
             )
+        extra = {k: v for k, v in params.items() if k not in HANDLED_URL_PARAMS}
         if "connect_timeout" in params and _get(env, "DB_CONNECT_TIMEOUT") is None:
             env = {**env, "DB_CONNECT_TIMEOUT": params["connect_timeout"]}
         app_name = application_name or params.get("application_name")
@@ -290,6 +312,7 @@ def load_config(
         sslmode = _get(env, "DB_SSLMODE")
         sslrootcert = None
         tsa = _get(env, "DB_TARGET_SESSION_ATTRS")
+        extra = {}
         app_name = application_name
 
     if len(ports) > 1 and len(ports) != len(hosts):
@@ -395,4 +418,5 @@ def load_config(
         production=production,
         source=source,
         pool=pool,
+        extra=extra,
     )

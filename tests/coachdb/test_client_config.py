@@ -74,6 +74,21 @@ def test_database_url_wins_over_db_vars(ca: str) -> None:
     assert cfg.sslrootcert == ca
 
 
+def test_other_url_parameters_pass_through_to_libpq() -> None:
+    cfg = load_config(
+        {"DATABASE_URL": url("h/db?options=-c%20statement_timeout%3D5s&keepalives_idle=7")}
+    )
+    params = cfg.params()
+    assert params["options"] == "-c statement_timeout=5s"
+    assert params["keepalives_idle"] == "7"  # the URL overrides the default
+    assert params["keepalives"] == "1"
+
+
+def test_tcp_keepalives_on_by_default() -> None:
+    params = load_config({"DB_PASSWORD": PW}).params()
+    assert (params["keepalives"], params["keepalives_idle"]) == ("1", "30")
+
+
 def test_password_never_in_repr_or_conninfo(ca: str) -> None:
     cfg = load_config({"DATABASE_URL": url(f"h/db?sslmode=verify-full&sslrootcert={ca}")})
     assert PW not in repr(cfg)
@@ -164,7 +179,8 @@ def test_unix_socket_without_password_refused_in_production(ca: str) -> None:
         ({"DATABASE_URL": url("[::1/db")}, "DATABASE_URL", "malformed URL"),
         ({"DATABASE_URL": url("h:port/db")}, "DATABASE_URL", "port 'port' is not a number"),
         ({"DATABASE_URL": url("h")}, "DATABASE_URL", "no dbname"),
-        ({"DATABASE_URL": url("h/db?sslcompression=1")}, "DATABASE_URL", "unsupported"),
+        ({"DATABASE_URL": url("h/db?service=prod")}, "DATABASE_URL", "service is refused"),
+        ({"DATABASE_URL": url("h/db?replication=1")}, "DATABASE_URL", "replication is refused"),
         ({"DB_PORT": "99999"}, "DB_PORT", "outside 1-65535"),
         ({"DB_PORT": "x"}, "DB_PORT", "not a number"),
         ({"DB_HOST": "a,,b"}, "DB_HOST", "empty host name"),
