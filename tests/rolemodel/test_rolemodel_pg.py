@@ -326,6 +326,19 @@ def test_no_public_table_grants_no_grant_options_no_security_definer(mc: ModelCl
     assert definers == []
 
 
+def test_only_trusted_languages_and_pg_authid_closed(mc: ModelCluster) -> None:
+    """dev-sec 04/05 and 09 hold after the model (it installs no language, grants nothing there)."""
+    with mc.superuser(mc.model.database) as conn:
+        languages = {r[0] for r in conn.execute("SELECT lanname FROM pg_language")}
+        grantees = conn.execute(
+            "SELECT count(*) FROM pg_class c, "
+            "aclexplode(coalesce(c.relacl, acldefault('r', c.relowner))) a "
+            "WHERE c.oid = 'pg_authid'::regclass AND a.grantee <> c.relowner"
+        ).fetchone()
+    assert languages <= {"internal", "c", "sql", "plpgsql"}
+    assert grantees == (0,)
+
+
 # --- scram verifiers agree with the server ------------------------------------------
 
 

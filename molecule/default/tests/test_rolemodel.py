@@ -165,6 +165,19 @@ def test_no_public_table_grants_grant_options_or_security_definer(psql: Callable
         ), name
 
 
+def test_only_trusted_languages_and_pg_authid_closed(psql: Callable[..., str]) -> None:
+    """dev-sec 04/05 (no untrusted languages) and 09 (only postgres has grants on pg_authid)."""
+    for name in _databases(psql):
+        languages = set(psql("SELECT lanname FROM pg_language", db=name).splitlines())
+        assert languages <= {"internal", "c", "sql", "plpgsql"}, (name, languages)
+    grantees = psql(
+        "SELECT count(*) FROM pg_class c, "
+        "aclexplode(coalesce(c.relacl, acldefault('r', c.relowner))) a "
+        "WHERE c.oid = 'pg_authid'::regclass AND a.grantee <> c.relowner"
+    )
+    assert grantees == "0"
+
+
 def test_no_password_in_the_server_log(
     host: Any, psql: Callable[..., str], secrets_dir: Path, app_password: str
 ) -> None:
