@@ -250,6 +250,8 @@ class FakeRailway:
             "volumeCreate": self.m_volume_create,
             "volumeInstanceUpdate": self.m_volume_instance_update,
             "volumeDelete": self.m_volume_delete,
+            "volumeInstanceBackupScheduleList": self.q_backup_schedules,
+            "volumeInstanceBackupScheduleUpdate": self.m_backup_schedules,
             "variables": self.q_variables,
             "variableCollectionUpsert": self.m_variables_upsert,
             "variableDelete": self.m_variable_delete,
@@ -481,6 +483,28 @@ class FakeRailway:
             raise GraphQLError("Volume not found")
         self._need_project(volume["projectId"])
         self.volumes.pop(volumeId)
+        return True
+
+    def _volume_instance(self, volume_instance_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        for vid, vol in self.volumes.items():
+            for inst in vol["instances"].values():
+                if f"vi-{vid}" == volume_instance_id:
+                    return vol, inst
+        raise GraphQLError("VolumeInstance not found")
+
+    def q_backup_schedules(self, _info, volumeInstanceId: str) -> list[dict[str, Any]]:
+        vol, inst = self._volume_instance(volumeInstanceId)
+        self._need_project(vol["projectId"])
+        crons = {"DAILY": "0 3 * * *", "WEEKLY": "0 4 * * 0", "MONTHLY": "0 5 1 * *"}
+        return [
+            {"id": f"bs-{kind}", "kind": kind, "cron": crons[kind], "name": kind.lower()}
+            for kind in inst.get("schedules", [])
+        ]
+
+    def m_backup_schedules(self, _info, volumeInstanceId: str, kinds: list[str]) -> bool:
+        vol, inst = self._volume_instance(volumeInstanceId)
+        self._need_project(vol["projectId"])
+        inst["schedules"] = list(kinds)
         return True
 
     def q_variables(

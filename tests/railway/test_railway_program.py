@@ -101,6 +101,7 @@ def test_the_whole_graph_is_declared(railway):
     volume = run.one(f"{DYN}Volume")
     assert volume.inputs["mount_path"] == "/var/lib/postgresql/data"
     assert volume.protect is True  # destroy stops until the data volume is unprotected
+    assert volume.inputs["backup_schedules"] == ["DAILY", "WEEKLY"]
     assert run.one(f"{DYN}TcpProxy").inputs["application_port"] == 5432
 
 
@@ -213,6 +214,12 @@ def test_adopting_a_project_with_a_project_token(railway):
             "https://",
         ),
         ({"image": "postgres:16"}, ("railwayToken",), "coachdb:image", "PostgreSQL 14"),
+        (
+            {"railwayBackupSchedules": '["HOURLY"]'},
+            ("railwayToken",),
+            "coachdb:railwayBackupSchedules",
+            "unknown schedule",
+        ),
     ],
 )
 def test_bad_railway_config_names_the_key(monkeypatch, extra, secret_keys, key, words):

@@ -86,6 +86,7 @@ def stack(api, fake, *, variables=None, proxy=True):
             **scope,
             "service_id": service["service_id"],
             "mount_path": "/var/lib/postgresql/data",
+            "backup_schedules": ["WEEKLY", "DAILY"],
         },
     )
     if proxy:
@@ -138,6 +139,7 @@ def test_create_builds_the_expected_railway_state(api, fake):
     assert volume["instances"][env_id] == {
         "mountPath": "/var/lib/postgresql/data",
         "serviceId": service_id,
+        "schedules": ["DAILY", "WEEKLY"],
     }
     assert fake.variables[(project_id, env_id, service_id)]["POSTGRES_PASSWORD"] == PW1
     (proxy,) = fake.proxies.values()
@@ -363,3 +365,31 @@ def test_token_is_not_in_any_provider_error(api, fake):
             )
         texts += [str(err.value), repr(err.value)]
     assert texts and all(ACCOUNT_TOKEN not in t for t in texts)
+
+
+def test_volume_backup_schedules_are_set_read_and_changed(api, fake):
+    made = stack(api, fake, proxy=False)
+    provider, id_, inputs, outs = made["volume"]
+    instance = fake.volumes[id_]["instances"][made["env"][1]]
+    assert instance["schedules"] == ["DAILY", "WEEKLY"]  # normalised order
+    assert provider.read(id_, outs).outs["backup_schedules"] == ["DAILY", "WEEKLY"]
+    fake.reset_calls()
+    news = provider.check(outs, {**inputs, "backup_schedules": []}).inputs
+    engine_update(provider, id_, outs, news)
+    assert fake.mutations() == ["volumeInstanceBackupScheduleUpdate"]
+    assert instance["schedules"] == []
+
+
+def test_unknown_backup_schedule_fails_in_check(api):
+    result = p.VolumeProvider().check(
+        {},
+        {
+            **api,
+            "project_id": "p",
+            "environment_id": "e",
+            "service_id": "s",
+            "mount_path": "/d",
+            "backup_schedules": ["HOURLY"],
+        },
+    )
+    assert [f.property for f in result.failures] == ["backup_schedules"]

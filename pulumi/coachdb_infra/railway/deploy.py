@@ -35,6 +35,7 @@ from .bootstrap import START_COMMAND, container_variables
 from .client import DEFAULT_ENDPOINT, TOKEN_KINDS
 from .database import RailwayRoleModel
 from .providers import (
+    BACKUP_KINDS,
     RailwayDeployment,
     RailwayEnvironment,
     RailwayProject,
@@ -69,6 +70,7 @@ class RailwaySettings:
     deploy_timeout: int
     image: str
     protect_volume: bool
+    backup_schedules: list[str]
 
 
 def load_settings(stack: str) -> RailwaySettings:
@@ -100,6 +102,19 @@ def load_settings(stack: str) -> RailwaySettings:
             f"pulumi config rm coachdb:railwayApiEndpoint (default {DEFAULT_ENDPOINT})",
         )
     image = cfg.parse_image("image", cfg.read_str("image", cfg.DEFAULT_IMAGE) or cfg.DEFAULT_IMAGE)
+    schedules = (
+        cfg.read_list("railwayBackupSchedules")
+        if cfg.read_str("railwayBackupSchedules") is not None
+        else ["DAILY", "WEEKLY"]
+    )
+    bad = [kind for kind in schedules if kind not in BACKUP_KINDS]
+    if bad:
+        raise cfg.ConfigError(
+            "railwayBackupSchedules",
+            f"has unknown schedule(s) {bad}; Railway offers {', '.join(BACKUP_KINDS)}",
+            "pulumi config set --path 'coachdb:railwayBackupSchedules[0]' DAILY "
+            "(or '[]' as the value to turn volume backups off)",
+        )
     return RailwaySettings(
         token=token,
         token_kind=kind,
@@ -114,6 +129,7 @@ def load_settings(stack: str) -> RailwaySettings:
         deploy_timeout=cfg.read_int("railwayDeployTimeout", 900, 60, 3600),
         image=image.reference,
         protect_volume=cfg.read_bool("protectVolume", True),
+        backup_schedules=schedules,
     )
 
 
@@ -203,6 +219,7 @@ def deploy_railway(settings: cfg.Settings) -> dict[str, pulumi.Input[object]]:
             "environment_id": environment.environment_id,
             "service_id": service.service_id,
             "mount_path": DATA_MOUNT,
+            "backup_schedules": rw.backup_schedules,
         },
         # `pulumi destroy` stops here until the volume is unprotected (docs: tearing down)
         opts=pulumi.ResourceOptions(protect=rw.protect_volume),

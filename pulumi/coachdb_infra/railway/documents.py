@@ -155,6 +155,20 @@ mutation CoachdbVolumeDelete($volumeId: String!) {
 }
 """
 
+VOLUME_BACKUP_SCHEDULES_GET = """
+query CoachdbVolumeBackupSchedulesGet($volumeInstanceId: String!) {
+  volumeInstanceBackupScheduleList(volumeInstanceId: $volumeInstanceId) { id kind cron }
+}
+"""
+
+VOLUME_BACKUP_SCHEDULES_SET = """
+mutation CoachdbVolumeBackupSchedulesSet(
+  $volumeInstanceId: String!, $kinds: [VolumeInstanceBackupScheduleKind!]!
+) {
+  volumeInstanceBackupScheduleUpdate(volumeInstanceId: $volumeInstanceId, kinds: $kinds)
+}
+"""
+
 # --- variables ----------------------------------------------------------------
 
 VARIABLES_GET = """

@@ -455,15 +455,64 @@ class RailwayService(Resource, module="railway", name="Service"):
 # --- volume ----------------------------------------------------------------------
 
 
-class VolumeProvider(_RailwayProvider):
-    """The persistent volume holding PGDATA, attached to the service."""
+BACKUP_KINDS = ("DAILY", "WEEKLY", "MONTHLY")
 
-    fields = ("project_id", "environment_id", "service_id", "mount_path")
+
+class VolumeProvider(_RailwayProvider):
+    """The persistent volume holding PGDATA, attached to the service.
+
+    ``backup_schedules`` (any of DAILY, WEEKLY, MONTHLY) turns on Railway's volume
+    backups for the volume's instance in this environment; an empty list turns
+    them off.
+    """
+
+    fields = ("project_id", "environment_id", "service_id", "mount_path", "backup_schedules")
     replace_on = ("project_id", "environment_id", "service_id")
     required = ("project_id", "environment_id", "service_id", "mount_path")
 
+    def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
+        result = super().check(olds, news)
+        schedules = news.get("backup_schedules") or []
+        if schedules != UNKNOWN:
+            bad = [kind for kind in schedules if kind not in BACKUP_KINDS]
+            if bad:
+                result.failures.append(
+                    CheckFailure(
+                        "backup_schedules", f"unknown schedule(s) {bad}; use {list(BACKUP_KINDS)}"
+                    )
+                )
+            else:
+                news["backup_schedules"] = sorted(set(schedules), key=BACKUP_KINDS.index)
+        return result
+
+    @staticmethod
+    def _instance(client: RailwayClient, props: Mapping[str, Any], volume_id: str):
+        env = client.execute(
+            gql.VOLUME_INSTANCES_GET, {"environmentId": props["environment_id"]}, op="environment"
+        )["environment"]
+        for node in _edges(env.get("volumeInstances")):
+            if node["volumeId"] == volume_id:
+                return node
+        return None
+
+    def _set_schedules(self, client: RailwayClient, props: Mapping[str, Any], volume_id: str):
+        instance = self._instance(client, props, volume_id)
+        if instance is None:
+            raise RailwayNotFound(
+                f"volume {volume_id} has no instance in environment {props['environment_id']}"
+            )
+        client.execute(
+            gql.VOLUME_BACKUP_SCHEDULES_SET,
+            {
+                "volumeInstanceId": instance["id"],
+                "kinds": list(props.get("backup_schedules") or []),
+            },
+            op="volumeInstanceBackupScheduleUpdate",
+        )
+
     def create(self, props: dict[str, Any]) -> CreateResult:
-        volume = client_from(props).execute(
+        client = client_from(props)
+        volume = client.execute(
             gql.VOLUME_CREATE,
             {
                 "input": {
@@ -475,22 +524,33 @@ class VolumeProvider(_RailwayProvider):
             },
             op="volumeCreate",
         )["volumeCreate"]
+        if props.get("backup_schedules"):
+            self._set_schedules(client, props, volume["id"])
         return CreateResult(volume["id"], self._outs(props, volume_id=volume["id"]))
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
-        env = client_from(props).execute(
-            gql.VOLUME_INSTANCES_GET, {"environmentId": props["environment_id"]}, op="environment"
-        )["environment"]
-        for node in _edges(env.get("volumeInstances")):
-            if node["volumeId"] == id_:
-                outs = dict(props)
-                outs.update(mount_path=node["mountPath"], service_id=node.get("serviceId"))
-                return ReadResult(id_, outs)
-        return ReadResult(None, {})
+        client = client_from(props)
+        node = self._instance(client, props, id_)
+        if node is None:
+            return ReadResult(None, {})
+        schedules = client.execute(
+            gql.VOLUME_BACKUP_SCHEDULES_GET,
+            {"volumeInstanceId": node["id"]},
+            op="volumeInstanceBackupScheduleList",
+        )["volumeInstanceBackupScheduleList"]
+        outs = dict(props)
+        outs.update(
+            mount_path=node["mountPath"],
+            service_id=node.get("serviceId"),
+            backup_schedules=sorted({item["kind"] for item in schedules}, key=BACKUP_KINDS.index),
+        )
+        return ReadResult(id_, outs)
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        client = None
         if olds.get("mount_path") != news.get("mount_path"):
-            client_from(news).execute(
+            client = client_from(news)
+            client.execute(
                 gql.VOLUME_INSTANCE_UPDATE,
                 {
                     "volumeId": id_,
@@ -499,6 +559,8 @@ class VolumeProvider(_RailwayProvider):
                 },
                 op="volumeInstanceUpdate",
             )
+        if (olds.get("backup_schedules") or []) != (news.get("backup_schedules") or []):
+            self._set_schedules(client or client_from(news), news, id_)
         outs = dict(olds)
         outs.update(self._outs(news, volume_id=id_))
         return UpdateResult(outs)
@@ -514,7 +576,7 @@ class RailwayVolume(Resource, module="railway", name="Volume"):
     volume_id: pulumi.Output[str]
 
     def __init__(self, name: str, props: dict[str, Any], opts=None) -> None:
-        props = {"volume_id": None, **props}
+        props = {"volume_id": None, "backup_schedules": [], **props}
         opts = pulumi.ResourceOptions.merge(
             opts, pulumi.ResourceOptions(additional_secret_outputs=SECRET_API_OUTPUTS)
         )
@@ -763,6 +825,7 @@ class RailwayDeployment(Resource, module="railway", name="Deployment"):
         props = {"deployment_id": None, "status": None, **props}
         opts = pulumi.ResourceOptions.merge(
             opts,
-            pulumi.ResourceOptions(additional_secret_outputs=[*SECRET_API_OUTPUTS]),
+            # the trigger is a digest of secret variables: keep even that encrypted
+            pulumi.ResourceOptions(additional_secret_outputs=[*SECRET_API_OUTPUTS, "trigger"]),
         )
         super().__init__(DeploymentProvider(), name, props, opts)
