@@ -155,7 +155,9 @@ def test_terminated_idle_connections_are_replaced_transparently(tls_server, pool
 
 def test_server_restart_during_load_loses_no_committed_write(fresh_server, pool_for) -> None:
     app = "coachdb-restart"
-    pool = pool_for(fresh_server.env(DB_APPLICATION_NAME=app))
+    # the default 10 s wait rides out a restart; 20 s keeps a slow CI machine from turning
+    # a waiting request into a failure that is not an in-flight one
+    pool = pool_for(fresh_server.env(DB_APPLICATION_NAME=app, DB_POOL_TIMEOUT="20"))
     committed: list[int] = []
     failures: list[tuple[float, BaseException]] = []
     ids = itertools.count()
