@@ -46,19 +46,13 @@ def test_check_as_the_role_model_app_role(bare_tls_cluster, tls_files, run_cli) 
         "DB_SSL_ROOT_CERT": str(tls_files.ca),
         "COACHDB_ENV": "production",
     }
-    result = run_cli("check", "--json", "--pool-threads", "10", env=env)
-    print(f"role model grants TEMPORARY to the app role: {can_temp}; exit {result.returncode}")
+    result = run_cli("check", "--json", "--strict", "--pool-threads", "10", env=env)
     report = json.loads(result.stdout)
     checks = report["checks"]
-    # whatever the role model decides about TEMPORARY, these must hold
+    assert can_temp, "the role model's default grants the app TEMPORARY (write/read KPI)"
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert report["ok"] and report["reason"] is None
     assert checks["least privilege"]["status"] == "ok", checks["least privilege"]
     assert checks["TLS"]["status"] == "ok"
-    assert checks["connect latency"]["count"] == 10
-    assert checks["pooled load"]["status"] == "ok"
-    if can_temp:
-        assert result.returncode == 0, result.stderr
-        assert checks["write/read"]["success_pct"] == 100
-    else:
-        # the write/read KPI needs GRANT TEMPORARY for the app role: say so, exit 1
-        assert result.returncode == 1
-        assert report["reason"].startswith("write/read: the role may not create temporary")
+    assert checks["write/read"]["success_pct"] == 100
+    assert checks["pooled load"]["errors"] == 0
