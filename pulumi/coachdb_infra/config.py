@@ -49,6 +49,7 @@ _IMAGE = re.compile(
     r"(?::(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))?"
     r"(?:@(?P<digest>sha256:[0-9a-f]{64}))?$"
 )
+_UNSAFE_PASSWORD = re.compile(r"[\s'\"$#`\\]")
 _PG14_TAG = re.compile(r"^14(\.[0-9]+)?(-[a-z0-9][a-z0-9.-]*)?$")
 
 
@@ -354,6 +355,13 @@ def load() -> Settings:
         why = " because coachdb:passwordSource is config" if needed else ""
         passwords[key] = read_secret(key, required=needed, why=why)
         value = read_str(key)
+        if value is not None and _UNSAFE_PASSWORD.search(value):
+            raise ConfigError(
+                key,
+                "contains whitespace, a quote, $, #, ` or a backslash, which the app's env file "
+                "cannot carry unquoted (docker --env-file keeps quotes)",
+                f'pulumi config set --secret {full_key(key)} "$(openssl rand -hex 24)"',
+            )
         if value is not None and len(value) < MIN_PASSWORD_LENGTH:
             raise ConfigError(
                 key,

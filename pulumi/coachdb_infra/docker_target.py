@@ -79,6 +79,38 @@ def database_url(
     return pulumi.Output.secret(password.apply(build))
 
 
+def app_env(
+    user: str, password: pulumi.Output[str], host: str, port: int, database: str, ca_path: str
+) -> pulumi.Output[str]:
+    """The application's env file (docs/env-vars.md), same layout as the Ansible one; secret.
+
+    Values are unquoted because ``docker --env-file`` keeps quotes; config.py
+    refuses passwords that would need them.
+    """
+    url = database_url(user, password, host, port, database, ca_path)
+
+    def build(args: list[str]) -> str:
+        dsn, pw = args
+        return "\n".join(
+            [
+                "# Database connection settings for the Elite Trading Coach AI app (Pulumi stack).",
+                "# SECRET: keep this file 0600 and out of git.",
+                f"DATABASE_URL={dsn}",
+                f"DB_HOST={host}",
+                f"DB_PORT={port}",
+                f"DB_NAME={database}",
+                f"DB_USER={user}",
+                f"DB_PASSWORD={pw}",
+                "DB_SSL=true",
+                f"DB_SSL_ROOT_CERT={ca_path}",
+                f"PGSSLROOTCERT={ca_path}",
+                "",
+            ]
+        )
+
+    return pulumi.Output.secret(pulumi.Output.all(url, password).apply(build))
+
+
 def deploy_docker(settings: Settings) -> Mapping[str, pulumi.Input[object]]:
     """Declare the Docker-host resources; return the stack outputs."""
     cfg = settings.docker
@@ -224,6 +256,9 @@ def deploy_docker(settings: Settings) -> Mapping[str, pulumi.Input[object]]:
         "ca_certificate": certs.ca_cert_pem,
         "ca_cert_path": ca_path,
         "database_url": database_url(
+            APP_ROLE, passwords[APP_ROLE], settings.host, cfg.port, settings.database, ca_path
+        ),
+        "app_env": app_env(
             APP_ROLE, passwords[APP_ROLE], settings.host, cfg.port, settings.database, ca_path
         ),
         "migrator_database_url": database_url(

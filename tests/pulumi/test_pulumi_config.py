@@ -55,6 +55,18 @@ CASES = [
         "coachdb:passwordSource",
         "unknown value",
     ),
+    (
+        {"appPassword": "has a space and is long"},  # pragma: allowlist secret
+        ("appPassword",),
+        "coachdb:appPassword",
+        "cannot carry unquoted",
+    ),
+    (
+        {"migratorPassword": "dollar$sign-is-long-enough"},  # pragma: allowlist secret
+        ("migratorPassword",),
+        "coachdb:migratorPassword",
+        "cannot carry unquoted",
+    ),
     ({"bindAddress": "localhost"}, (), "coachdb:bindAddress", "not an IP address"),
     ({"dockerHost": "db1.example.com"}, (), "coachdb:dockerHost", "not a Docker endpoint URL"),
     ({"dockerSshOpts": '["-p", "2222"]'}, (), "coachdb:dockerSshOpts", "only used with an ssh://"),

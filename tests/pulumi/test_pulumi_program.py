@@ -359,3 +359,19 @@ def test_ssh_docker_host_selects_a_provider_for_every_docker_resource() -> None:
 def test_target_default_is_docker(target: str, default_run: ProgramRun) -> None:
     assert default_run.one(CONTAINER).inputs["labels"][0]["value"] == "test"
     assert run_program({"target": target}).one(CONTAINER)
+
+
+def test_app_env_output_matches_the_env_file_layout(default_run: ProgramRun) -> None:
+    assert "app_env" in default_run.secret_outputs
+    lines = [x for x in default_run.outputs["app_env"].splitlines() if x and not x.startswith("#")]
+    env = dict(line.split("=", 1) for line in lines)
+    assert env["DATABASE_URL"] == default_run.outputs["database_url"]
+    assert env["DB_HOST"] == "localhost"
+    assert env["DB_PORT"] == "5432"
+    assert env["DB_NAME"] == "elite_trading_coach_ai"
+    assert env["DB_USER"] == "trading_coach_user"
+    assert env["DB_PASSWORD"] == urllib.parse.unquote(
+        urllib.parse.urlsplit(env["DATABASE_URL"]).password
+    )
+    assert env["DB_SSL"] == "true"
+    assert env["DB_SSL_ROOT_CERT"] == env["PGSSLROOTCERT"] == "/etc/coachdb/ca.crt"
