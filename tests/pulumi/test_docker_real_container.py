@@ -146,6 +146,15 @@ def test_verify_full_with_declared_ca_succeeds(deployment: Deployment) -> None:
         assert conn.execute("SELECT current_user").fetchone() == (APP,)
 
 
+def test_tls12_clients_get_a_forward_secret_cipher(deployment: Deployment) -> None:
+    with deployment.connect(ssl_max_protocol_version="TLSv1.2") as conn:
+        version, cipher = conn.execute(
+            "SELECT version, cipher FROM pg_stat_ssl WHERE pid = pg_backend_pid()"
+        ).fetchone()
+    assert version == "TLSv1.2"
+    assert cipher.startswith("ECDHE-"), cipher
+
+
 def test_verify_full_with_wrong_host_name_fails(deployment: Deployment) -> None:
     with pytest.raises(psycopg.OperationalError, match="does not match"):
         deployment.connect(host="wrong.coachdb.test", hostaddr="127.0.0.1")
