@@ -177,3 +177,22 @@ def test_all_interfaces_bind_warns(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level("WARNING"):
         run_program({"bindAddress": "0.0.0.0"})  # noqa: S104 - declared, never started
     assert "publishes PostgreSQL on every interface" in caplog.text
+
+
+def test_example_stack_file_is_valid_and_secret_free() -> None:
+    """Pulumi.example-docker.yaml runs as is (structured values travel as JSON, as the CLI does)."""
+    import json
+    from pathlib import Path
+
+    import yaml
+
+    example = Path(__file__).resolve().parents[2] / "pulumi" / "Pulumi.example-docker.yaml"
+    config = yaml.safe_load(example.read_text())["config"]
+    assert not any("Password" in key for key in config), "no password in an example stack"
+    as_cli = {
+        k: v if isinstance(v, str) else json.dumps(v) if isinstance(v, list) else str(v)
+        for k, v in config.items()
+    }
+    run = run_program(as_cli)
+    assert run.outputs["port"] == 5432
+    assert run.one("docker:index/remoteImage:RemoteImage").inputs["name"] == config["coachdb:image"]
