@@ -9,6 +9,7 @@ forbidden thing.
 from __future__ import annotations
 
 import base64
+import secrets
 import time
 
 import psycopg
@@ -298,6 +299,34 @@ def test_table_created_after_set_role_none_is_usable_and_handed_to_the_owner(
     finally:
         with mc.login(m.migrator) as mig:
             mig.execute("DROP TABLE public.stray")
+
+
+@pytest.mark.parametrize("bare_cluster", [14, 15], indirect=True, ids=["pg14", "pg15"])
+def test_second_schema_gets_the_same_treatment(bare_cluster) -> None:
+    model = rolemodel.RoleModel(schemas=("public", "trading"), readonly_enabled=True)
+    connect = lambda db: psycopg.connect(bare_cluster.dsn(db))  # noqa: E731
+    assert rolemodel.apply_all(connect, model) is True
+    passwords = {role: secrets.token_urlsafe(20) for role in model.login_roles}
+    with psycopg.connect(bare_cluster.dsn(), autocommit=True) as conn:
+        for role, password in passwords.items():
+            rolemodel.set_password(conn, role, scram_verifier(password, role))
+
+    def login(role: str) -> psycopg.Connection:
+        return psycopg.connect(
+            host="127.0.0.1", port=bare_cluster.port, dbname=model.database, user=role,
+            password=passwords[role], autocommit=True,
+        )  # fmt: skip
+
+    with login(model.migrator) as mig:
+        mig.execute("CREATE TABLE trading.fills (id serial PRIMARY KEY, qty int)")
+    with login(model.app) as app:
+        app.execute("INSERT INTO trading.fills (qty) VALUES (3)")
+        with pytest.raises(errors.InsufficientPrivilege):
+            app.execute("CREATE TABLE trading.sneaky (id int)")
+    with login(model.readonly) as ro:
+        assert ro.execute("SELECT qty FROM trading.fills").fetchall() == [(3,)]
+    assert rolemodel.drift_all(connect, model) == []
+    assert rolemodel.apply_all(connect, model) is False
 
 
 # --- catalogue-wide hardening facts (dev-sec 17/18/19) ----------------------------
