@@ -59,6 +59,11 @@ def ensure_standin_image(client: docker.DockerClient) -> str:
         for part in ("bin", "lib", "share"):
             shutil.copytree(PG14_DIR / "native" / part, context / "pg14" / part, symlinks=True)
         client.images.build(path=str(context), tag=tag, rm=True, forcerm=True, pull=False)
+    # Older builds of the fixture are dead weight: drop their tags.
+    for image in client.images.list(name=STANDIN_REPO):
+        for old in image.tags:
+            if old != tag:
+                client.images.remove(old, noprune=False)
     return tag
 
 
