@@ -69,8 +69,12 @@ def test_drift_reports_tampering_and_apply_repairs_it(mc: ModelCluster) -> None:
         conn.execute(f"ALTER ROLE {m.app} CREATEDB")
         conn.execute(f"GRANT CREATE ON DATABASE {m.database} TO {m.app}")
         conn.execute(f"GRANT {m.owner} TO {m.app}")
+    with mc.superuser("template1") as conn:
+        # what a cluster upgraded from 14 to 15+ still carries
+        conn.execute("GRANT CREATE ON SCHEMA public TO PUBLIC")
     try:
-        found = {(d.object_type, d.deviation) for d in rolemodel.drift_all(mc.connect_factory(), m)}
+        deviations = rolemodel.drift_all(mc.connect_factory(), m)
+        found = {(d.object_type, d.deviation) for d in deviations}
         assert ("relation", "owned by postgres, expected trading_coach_owner") in found
         assert ("role", "attributes: CREATEDB") in found
         assert ("membership", f"member of {m.owner} (not in the model)") in found
@@ -80,10 +84,17 @@ def test_drift_reports_tampering_and_apply_repairs_it(mc: ModelCluster) -> None:
         ) in found
         assert any(t == "schema" and "PUBLIC" in d for t, d in found)
         assert any(t == "table" and d.startswith("PUBLIC holds [SELECT]") for t, d in found)
+        assert (
+            rolemodel.Deviation(
+                "other_database", "schema", "template1.public", "PUBLIC holds CREATE"
+            )
+            in deviations
+        )
         assert rolemodel.apply_all(mc.connect_factory(), m) is True
         assert rolemodel.drift_all(mc.connect_factory(), m) == []
         with mc.login(m.app) as app:
             app.execute("INSERT INTO public.tampered VALUES (1)")
+        assert public_create_by_db(mc.cluster)["template1"] is False
     finally:
         with mc.superuser(m.database) as conn:
             conn.execute("DROP TABLE IF EXISTS public.tampered")
