@@ -190,6 +190,9 @@ def server(booted, workdir):
     bindir = found.get(14) or found[max(found)]
     settings = server_settings(booted[0])
     hba_file = settings.pop("hba_file")
+    # the container listens everywhere (proxy + private IPv6 network); the test host
+    # keeps the harness's 127.0.0.1
+    assert settings.pop("listen_addresses") == "*"
     superuser_password = secrets.token_urlsafe(24)
     # first start: the test harness's socket trust, to give postgres a password
     with running_cluster(bindir, settings=settings) as cluster:

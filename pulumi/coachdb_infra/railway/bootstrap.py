@@ -25,6 +25,8 @@ START_COMMAND = "/bin/sh -c 'eval \"$COACHDB_BOOTSTRAP\"'"
 # TLS 1.2 suites with forward secrecy only (TLS 1.3 suites are always PFS).
 SSL_CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20:DHE+AESGCM:DHE+CHACHA20:!aNULL:!MD5"
 
+# listen_addresses is passed explicitly (not left to the image's sample config):
+# Railway's private network is IPv6 and the TCP proxy connects over IPv4.
 # hostssl only: the TCP proxy and the private network both reach the server
 # over TCP, so every remote login is TLS + SCRAM; plaintext is rejected.
 PG_HBA = """\
@@ -67,6 +69,7 @@ if [ -n "${COACHDB_INIT_SQL:-}" ]; then
 fi
 unset COACHDB_TLS_KEY COACHDB_INIT_SQL
 exec "$entrypoint" postgres \
+  -c "listen_addresses=*" \
   -c ssl=on \
   -c "ssl_cert_file=$tls_dir/server.crt" \
   -c "ssl_key_file=$tls_dir/server.key" \
