@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import base64
 import secrets
+import shutil
+import subprocess
 import time
 
 import psycopg
@@ -338,6 +340,33 @@ def test_second_schema_gets_the_same_treatment(bare_cluster) -> None:
         assert ro.execute("SELECT qty FROM trading.fills").fetchall() == [(3,)]
     assert rolemodel.drift_all(connect, model) == []
     assert rolemodel.apply_all(connect, model) is False
+
+
+@pytest.mark.parametrize("bare_cluster", [14, 15], indirect=True, ids=["pg14", "pg15"])
+def test_init_script_through_psql_builds_the_whole_model(bare_cluster) -> None:
+    """render_init_script (Docker initdb.d) run by psql: no drift after, passwords work."""
+    psql = shutil.which("psql")
+    if psql is None:
+        pytest.skip("psql (postgresql-client) is not installed")
+    model = rolemodel.RoleModel()
+    password = secrets.token_urlsafe(20)
+    verifier = scram_verifier(password, model.app)
+    script = rolemodel.render_init_script(model, {model.app: verifier})
+    result = subprocess.run(
+        [psql, "-X", "-q", "-d", bare_cluster.dsn()], input=script, capture_output=True,
+        text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    connect = lambda db: psycopg.connect(bare_cluster.dsn(db))  # noqa: E731
+    assert rolemodel.drift_all(connect, model) == []
+    with psycopg.connect(
+        host="127.0.0.1", port=bare_cluster.port, dbname=model.database, user=model.app,
+        password=password,
+    ) as conn:  # fmt: skip
+        assert conn.execute("SELECT current_user").fetchone() == (model.app,)
+    log = bare_cluster.log()
+    assert "GRANT CONNECT ON DATABASE" in log  # DDL was logged ...
+    assert password not in log and verifier.split("$", 2)[2] not in log  # ... secrets not
 
 
 # --- catalogue-wide hardening facts (dev-sec 17/18/19) ----------------------------
