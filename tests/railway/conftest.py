@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-SCHEMA = REPO.parent / "shared" / "railway" / "schema.json"
+# Railway's published schema (introspection JSON); COACHDB_RAILWAY_SCHEMA overrides
+SCHEMA = Path(
+    os.environ.get("COACHDB_RAILWAY_SCHEMA", REPO.parent / "shared" / "railway" / "schema.json")
+)
 FETCH_HINT = (
-    f"Railway schema not found at {SCHEMA}. Fetch the live one with an account token: "
-    "curl -s https://backboard.railway.com/graphql/v2 -H 'Authorization: Bearer $RAILWAY_TOKEN' "
-    "-H 'Content-Type: application/json' --data "
-    '"$(python -c \'import json,graphql; print(json.dumps({\\"query\\": '
-    "graphql.get_introspection_query()}))')\" > " + str(SCHEMA)
+    f"Railway GraphQL schema not found at {SCHEMA}, so the schema-checked tests are skipped. "
+    "Fetch the live schema with an account or workspace token:  "
+    ".venv/bin/python -c \"import json,graphql; print(json.dumps({'query': "
+    'graphql.get_introspection_query()}))" | curl -sf https://backboard.railway.com/graphql/v2 '
+    '-H "Authorization: Bearer $RAILWAY_TOKEN" -H "Content-Type: application/json" '
+    f"--data @- -o {SCHEMA}  (or set COACHDB_RAILWAY_SCHEMA to a copy)"
 )
 
 # the Pulumi program's package lives in pulumi/ (it is not installed); the

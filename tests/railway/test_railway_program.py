@@ -171,8 +171,8 @@ def test_role_model_runs_after_the_deployment_with_secrets_wrapped(railway):
     assert contains_secret(reg.raw_inputs["passwords"])
     assert reg.inputs["host"] == PROXY_DOMAIN and reg.inputs["port"] == PROXY_PORT
     assert set(reg.inputs["passwords"]) == {"trading_coach_migrator", "trading_coach_user"}
-    order = [r.typ[len(DYN) :] for r in railway_regs(run)]
-    assert order.index("Deployment") < order.index("RoleModel")
+    # it takes the deployment's id as input: it runs after, and again after every deploy
+    assert reg.inputs["deployment_id"] == "dep-1"
 
 
 def test_without_public_proxy_there_is_no_public_url(railway):

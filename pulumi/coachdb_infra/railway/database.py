@@ -24,7 +24,17 @@ from pulumi.dynamic import CreateResult, DiffResult, Resource, ResourceProvider,
 
 import pulumi
 
-FIELDS = ("host", "port", "superuser", "superuser_password", "ca_cert", "params", "passwords")
+# deployment_id: every new deployment (image, variables, a restored volume) re-checks
+FIELDS = (
+    "host",
+    "port",
+    "superuser",
+    "superuser_password",
+    "ca_cert",
+    "params",
+    "passwords",
+    "deployment_id",
+)
 SECRET_FIELDS = ["superuser_password", "passwords"]
 
 

@@ -377,6 +377,7 @@ def deploy_railway(settings: cfg.Settings) -> dict[str, pulumi.Input[object]]:
                     )
                 ),
                 "wait_seconds": 600,
+                "deployment_id": deployment.deployment_id,
             },
             opts=pulumi.ResourceOptions(depends_on=[deployment]),
         )
