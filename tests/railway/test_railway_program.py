@@ -46,7 +46,8 @@ class RailwayMocks(pulumi_mocks.CoachdbMocks):
                 "private_domain": f"{state.get('name')}.railway.internal",
             },
             "Volume": {"volume_id": "vol-1"},
-            "TcpProxy": {"domain": PROXY_DOMAIN, "proxy_port": PROXY_PORT},
+            # numbers travel through protobuf as floats, as they do from real state
+            "TcpProxy": {"domain": PROXY_DOMAIN, "proxy_port": float(PROXY_PORT)},
             "Deployment": {"deployment_id": "dep-1", "status": "SUCCESS"},
             "RoleModel": {"changed": True},
         }.get(kind, {})

@@ -160,6 +160,7 @@ def database_url(
 
     def build(args: list) -> str:
         pw, host_, port_ = args
+        port_ = int(port_)  # numbers come back from state as floats (41234.0)
         query = urllib.parse.urlencode({"sslmode": "verify-full"})
         return (
             f"postgresql://{urllib.parse.quote(user, safe='')}:{urllib.parse.quote(pw, safe='')}"
