@@ -275,6 +275,14 @@ def test_app_can_use_tables_the_migrator_creates_but_not_alter_them(deployment: 
     assert owner == "trading_coach_owner"
 
 
+def test_init_log_holds_no_password_or_verifier(deployment: Deployment) -> None:
+    logs = deployment.container.logs().decode(errors="replace")
+    assert "running /docker-entrypoint-initdb.d/coachdb-20-passwords.sql" in logs
+    assert "SCRAM-SHA-256$" not in logs
+    for output in ("database_url", "migrator_database_url"):
+        assert deployment.password(output) not in logs
+
+
 # --- the documented health check ---------------------------------------------------
 
 
@@ -337,6 +345,7 @@ def test_rotated_passwords_converge_on_the_existing_volume(deployment: Deploymen
     logs = deployment.container.logs().decode(errors="replace")
     assert "applying /docker-entrypoint-initdb.d/coachdb-20-passwords.sql" in logs
     assert new_password not in logs and old_password not in logs
+    assert "SCRAM-SHA-256$" not in logs  # log_statement is off while verifiers are set
 
 
 def test_standin_refuses_to_initialise_without_a_password() -> None:
