@@ -67,11 +67,6 @@ def client_from(props: Mapping[str, Any]) -> RailwayClient:
     )
 
 
-def api_inputs(api: Mapping[str, Any]) -> dict[str, Any]:
-    """The credential inputs every Railway resource takes (token stays an Output secret)."""
-    return {key: api.get(key) for key in API_KEYS}
-
-
 PROGRAM_DIR = str(Path(__file__).resolve().parents[2])
 
 
@@ -96,13 +91,12 @@ def portable_reduce(obj: object) -> tuple[Any, tuple[str]]:
 class _RailwayProvider(ResourceProvider):
     """Shared check/diff logic: subclasses list their fields and immutable fields."""
 
-    def __reduce__(self):
-        return portable_reduce(self)
-
     required: ClassVar[tuple[str, ...]] = ()
     fields: ClassVar[tuple[str, ...]] = ()
     replace_on: ClassVar[tuple[str, ...]] = ()
-    outputs: ClassVar[tuple[str, ...]] = ()
+
+    def __reduce__(self):
+        return portable_reduce(self)
 
     def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
         failures = []
@@ -124,7 +118,6 @@ class _RailwayProvider(ResourceProvider):
         return DiffResult(
             changes=bool(changed or api_changed),
             replaces=replaces,
-            stables=[key for key in self.replace_on if key not in changed],
             delete_before_replace=bool(replaces),
         )
 
@@ -134,7 +127,8 @@ class _RailwayProvider(ResourceProvider):
         return outs
 
     @staticmethod
-    def _only_api_changed(olds: Mapping[str, Any], news: Mapping[str, Any], fields) -> bool:
+    def _fields_equal(olds: Mapping[str, Any], news: Mapping[str, Any], fields) -> bool:
+        """True when only credentials differ (the update then sends nothing)."""
         return all(olds.get(key) == news.get(key) for key in fields)
 
 
@@ -214,7 +208,7 @@ class ProjectProvider(_RailwayProvider):
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         outs = dict(olds)
         outs.update(self._outs(news))
-        if not olds.get("adopted") and not self._only_api_changed(olds, news, self.fields):
+        if not olds.get("adopted") and not self._fields_equal(olds, news, self.fields):
             client = client_from(news)
             project_input = {"name": news["name"], "description": news.get("description") or ""}
             client.execute(
