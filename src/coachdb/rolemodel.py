@@ -41,7 +41,8 @@ Passwords are never part of the templates: :func:`render_password_sql` and
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from functools import cache
 from pathlib import Path
@@ -305,11 +306,27 @@ def _literal(value: str) -> str:
 def drift(
     conn: psycopg.Connection[Any], params: Params = None, phase: str | Iterable[str] | None = None
 ) -> list[Deviation]:
-    """Rows of the drift query on ``conn`` (empty list: as designed)."""
-    rows = conn.execute(render_drift_sql(params, phase)).fetchall()
-    if not conn.autocommit:
-        conn.rollback()  # read-only: leave no transaction open
+    """Rows of the drift query on ``conn`` (empty list: as designed).
+
+    Read-only; a transaction it had to open is closed again, one the caller
+    already had is left alone.
+    """
+    with _read_only(conn):
+        rows = conn.execute(render_drift_sql(params, phase)).fetchall()
     return [Deviation(*row) for row in rows]
+
+
+@contextmanager
+def _read_only(conn: psycopg.Connection[Any]) -> Iterator[None]:
+    """Run catalogue reads without leaving an implicit transaction open behind the caller."""
+    from psycopg.pq import TransactionStatus
+
+    was_idle = conn.info.transaction_status == TransactionStatus.IDLE
+    try:
+        yield
+    finally:
+        if was_idle and not conn.autocommit:
+            conn.rollback()
 
 
 def apply(
@@ -403,18 +420,19 @@ def set_password(conn: psycopg.Connection[Any], role: str, verifier: str) -> boo
     and as a superuser also switches ``log_statement`` off for the statement.
     """
     statement = render_password_sql(role, verifier)
-    superuser = conn.execute("SELECT current_setting('is_superuser') = 'on'").fetchone()
-    is_super = bool(superuser and superuser[0])
-    if is_super:
-        row = conn.execute(
-            "SELECT rolpassword FROM pg_catalog.pg_authid WHERE rolname = %s", (role,)
-        ).fetchone()
-        if row is None:
-            raise RoleModelError(f"role {role} does not exist; apply the role model first")
-        if row[0] == verifier:
-            if not conn.autocommit:
-                conn.rollback()
-            return False
+    with _read_only(conn):
+        superuser = conn.execute("SELECT current_setting('is_superuser') = 'on'").fetchone()
+        is_super = bool(superuser and superuser[0])
+        current = None
+        if is_super:
+            row = conn.execute(
+                "SELECT rolpassword FROM pg_catalog.pg_authid WHERE rolname = %s", (role,)
+            ).fetchone()
+            if row is None:
+                raise RoleModelError(f"role {role} does not exist; apply the role model first")
+            current = row[0]
+    if current == verifier:
+        return False
     with conn.transaction():
         if is_super:
             conn.execute("SET LOCAL log_statement = 'none'")

@@ -102,6 +102,17 @@ def test_drift_reports_tampering_and_apply_repairs_it(mc: ModelCluster) -> None:
             conn.execute("DROP TABLE IF EXISTS public.tampered")
 
 
+def test_drift_leaves_the_callers_transaction_alone(mc: ModelCluster) -> None:
+    with psycopg.connect(mc.cluster.dsn(mc.model.database)) as conn:
+        conn.execute("CREATE TEMP TABLE mine (id int)")
+        conn.execute("INSERT INTO mine VALUES (1)")
+        assert rolemodel.drift(conn, mc.model, "database") == []
+        assert conn.execute("SELECT count(*) FROM mine").fetchone() == (1,)
+    with psycopg.connect(mc.cluster.dsn(mc.model.database)) as conn:
+        assert rolemodel.drift(conn, mc.model, "database") == []
+        assert conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+
+
 # --- roles and passwords -----------------------------------------------------------
 
 
