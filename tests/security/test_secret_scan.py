@@ -26,7 +26,7 @@ def test_planted_secret_fails_the_scan() -> None:
 
 def test_clean_file_passes(tmp_path: Path) -> None:
     clean = tmp_path / "clean.env"
-    clean.write_text("DB_HOST=localhost\nDB_PORT=5432\nDB_SSL=true\n")
+    clean.write_text("\n".join(["DB_HOST=localhost", "DB_PORT=5432", "DB_SSL=true", ""]))
     result = run(str(clean))
     assert result.returncode == 0, result.stderr
 

@@ -89,8 +89,13 @@ class Cluster:
 
     def dsn(self, dbname: str = "postgres", user: str | None = None, **extra: str) -> str:
         """Unix-socket DSN (peer-free: the test cluster trusts its private socket)."""
-        parts = {"host": str(self.sockdir), "port": str(self.port), "dbname": dbname,
-                 "user": user or self.superuser, **extra}
+        parts = {
+            "host": str(self.sockdir),
+            "port": str(self.port),
+            "dbname": dbname,
+            "user": user or self.superuser,
+            **extra,
+        }
         return " ".join(f"{k}={v}" for k, v in parts.items())
 
     def pg_ctl(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -98,10 +103,22 @@ class Cluster:
             [f"-p {self.port}", f"-k {self.sockdir}", "-c listen_addresses=127.0.0.1"]
             + [f"-c {k}={v}" for k, v in self.settings.items()]
         )
-        cmd = [str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-w", "-t", "60",
-               "-l", str(self.datadir.parent / "server.log"), "-o", opts, *args]
-        return subprocess.run(cmd, capture_output=True, text=True, check=check,
-                              preexec_fn=_demote(RUN_AS))
+        cmd = [
+            str(self.bindir / "pg_ctl"),
+            "-D",
+            str(self.datadir),
+            "-w",
+            "-t",
+            "60",
+            "-l",
+            str(self.datadir.parent / "server.log"),
+            "-o",
+            opts,
+            *args,
+        ]
+        return subprocess.run(
+            cmd, capture_output=True, text=True, check=check, preexec_fn=_demote(RUN_AS)
+        )
 
     def start(self) -> None:
         self.pg_ctl("start")
@@ -118,10 +135,12 @@ class Cluster:
 
 
 @contextmanager
-def running_cluster(bindir: Path, settings: dict[str, str] | None = None,
-                    hba: str | None = None,
-                    initdb_args: tuple[str, ...] = ("-E", "UTF8", "--locale=C.UTF-8",
-                                                    "--data-checksums")) -> Iterator[Cluster]:
+def running_cluster(
+    bindir: Path,
+    settings: dict[str, str] | None = None,
+    hba: str | None = None,
+    initdb_args: tuple[str, ...] = ("-E", "UTF8", "--locale=C.UTF-8", "--data-checksums"),
+) -> Iterator[Cluster]:
     """Create, start and finally destroy a cluster.
 
     ``hba`` replaces pg_hba.conf (default: trust on the private socket only,
@@ -133,13 +152,31 @@ def running_cluster(bindir: Path, settings: dict[str, str] | None = None,
     datadir, sockdir = root / "data", root / "sock"
     sockdir.mkdir()
     os.chown(sockdir, entry.pw_uid, entry.pw_gid)
-    subprocess.run([str(bindir / "initdb"), "-D", str(datadir), "-U", "postgres",
-                    "--auth-local=trust", "--auth-host=scram-sha-256", *initdb_args],
-                   capture_output=True, text=True, check=True, preexec_fn=_demote(RUN_AS))
+    subprocess.run(
+        [
+            str(bindir / "initdb"),
+            "-D",
+            str(datadir),
+            "-U",
+            "postgres",
+            "--auth-local=trust",
+            "--auth-host=scram-sha-256",
+            *initdb_args,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        preexec_fn=_demote(RUN_AS),
+    )
     if hba is not None:
         (datadir / "pg_hba.conf").write_text(hba)
-    cluster = Cluster(bindir=bindir, datadir=datadir, sockdir=sockdir, port=free_port(),
-                      settings=dict(settings or {}))
+    cluster = Cluster(
+        bindir=bindir,
+        datadir=datadir,
+        sockdir=sockdir,
+        port=free_port(),
+        settings=dict(settings or {}),
+    )
     try:
         cluster.start()
         yield cluster
