@@ -150,6 +150,13 @@ def test_server_certificate_names_the_proxy_and_private_domains(railway):
     assert cert.issuer == ca.subject  # signed by the CA clients pin
 
 
+def test_extra_sans_split_into_dns_and_ip_names(railway):
+    run = railway({"extraSans": '["db.example.com", "10.1.2.3"]'})
+    csr = run.one("tls:index/certRequest:CertRequest").inputs
+    assert "db.example.com" in csr["dnsNames"] and "10.1.2.3" not in csr["dnsNames"]
+    assert csr["ipAddresses"] == ["10.1.2.3"]
+
+
 def test_outputs_urls_secret_and_ca_present(railway):
     run = railway()
     assert {"database_url", "database_public_url"} <= run.secret_outputs

@@ -20,9 +20,8 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
-from pulumi.dynamic import CreateResult, DiffResult, Resource, ResourceProvider, UpdateResult
-
 import pulumi
+from pulumi.dynamic import CreateResult, DiffResult, Resource, ResourceProvider, UpdateResult
 
 # deployment_id: every new deployment (image, variables, a restored volume) re-checks
 FIELDS = (

@@ -23,13 +23,13 @@ import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+import pulumi
 import pulumi_random as random
 import pulumi_tls as tls
 
-import pulumi
 from coachdb_infra import config as cfg
 from coachdb_infra import initdb
-from coachdb_infra.tls import CA_USES, SERVER_USES
+from coachdb_infra.tls import CA_USES, SERVER_USES, split_sans
 
 from .bootstrap import START_COMMAND, container_variables
 from .client import DEFAULT_ENDPOINT, TOKEN_KINDS
@@ -238,9 +238,10 @@ def deploy_railway(settings: cfg.Settings) -> dict[str, pulumi.Input[object]]:
         )
 
     private_host = f"{rw.service_name}.railway.internal"
-    dns_names: list[pulumi.Input[str]] = [private_host, "localhost", *settings.extra_sans]
+    static_dns, ip_sans = split_sans([private_host, "localhost", *settings.extra_sans])
+    dns_names: list[pulumi.Input[str]] = list(static_dns)
     if proxy is not None:
-        dns_names.insert(1, proxy.domain)
+        dns_names.insert(1, proxy.domain)  # known only once the proxy exists
 
     ca_key = tls.PrivateKey("railway-ca-key", algorithm="ECDSA", ecdsa_curve="P256")
     ca_cert = tls.SelfSignedCert(
@@ -262,6 +263,7 @@ def deploy_railway(settings: cfg.Settings) -> dict[str, pulumi.Input[object]]:
             common_name=private_host, organization="Elite Trading Coach AI"
         ),
         dns_names=dns_names,
+        ip_addresses=ip_sans,  # libpq matches a dialled IP against IP SANs only
     )
     server_cert = tls.LocallySignedCert(
         "railway-server-cert",

@@ -25,6 +25,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
+import pulumi
 from pulumi.dynamic import (
     CheckFailure,
     CheckResult,
@@ -35,8 +36,6 @@ from pulumi.dynamic import (
     ResourceProvider,
     UpdateResult,
 )
-
-import pulumi
 
 from . import documents as gql
 from .client import (
