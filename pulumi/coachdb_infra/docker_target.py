@@ -11,10 +11,10 @@ from __future__ import annotations
 import urllib.parse
 from collections.abc import Mapping
 
+import pulumi
 import pulumi_docker as docker
 import pulumi_random as random
 
-import pulumi
 from coachdb_infra import initdb, server, tls
 from coachdb_infra.config import PASSWORD_KEYS, DockerSettings, Settings
 

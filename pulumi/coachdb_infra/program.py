@@ -12,6 +12,7 @@ import importlib
 from collections.abc import Callable, Mapping
 
 import pulumi
+
 from coachdb_infra.config import ConfigError, Settings, load
 
 Deploy = Callable[[Settings], Mapping[str, pulumi.Input[object]]]

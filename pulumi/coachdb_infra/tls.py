@@ -11,9 +11,8 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
-import pulumi_tls as tls
-
 import pulumi
+import pulumi_tls as tls
 
 SERVER_USES = ["digital_signature", "key_encipherment", "server_auth"]
 CA_USES = ["cert_signing", "crl_signing", "digital_signature"]

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import importlib.util
 
+import pulumi
 import pytest
 from coachdb_infra.config import ConfigError, parse_image
 from pulumi_mocks import run_program
-
-import pulumi
 
 DIGEST = "sha256:" + "ab" * 32
 GOOD_SECRET = "s3cure-and-long-enough-123"  # pragma: allowlist secret

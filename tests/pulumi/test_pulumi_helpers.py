@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import urllib.parse
 
+import pulumi
 import pytest
 from coachdb_infra import initdb
 from coachdb_infra.docker_target import database_url
 from coachdb_infra.tls import split_sans
-
-import pulumi
 
 
 def test_split_sans_separates_ips_and_dedupes() -> None:
