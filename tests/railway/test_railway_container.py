@@ -30,7 +30,7 @@ from coachdb import rolemodel
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "pulumi"))
 import pulumi_mocks
 from docker_materialise import BASE_IMAGE, PG14_DIR, ensure_standin_image
-from test_railway_program import DYN, TOKEN, RailwayMocks
+from test_railway_program import DYN, TOKEN, RailwayMocks, ensure_event_loop
 
 from tests.support.pgcluster import free_port
 
@@ -57,6 +57,7 @@ def booted(tmp_path_factory):
 
     original = pulumi_mocks.CoachdbMocks
     pulumi_mocks.CoachdbMocks = RailwayMocks
+    ensure_event_loop()
     try:
         run = pulumi_mocks.run_program(
             {"target": "railway", "railwayToken": TOKEN}, secret_keys=("railwayToken",)

@@ -8,6 +8,7 @@ mock that returns what the providers would (ids, proxy domain and port).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
 import urllib.parse
@@ -55,9 +56,21 @@ class RailwayMocks(pulumi_mocks.CoachdbMocks):
         return f"{args.name}-id", state
 
 
+def ensure_event_loop() -> None:
+    """Pulumi's mock runtime needs a current event loop; an earlier asyncio.run() in
+    the same session leaves none behind."""
+    try:
+        loop = asyncio.get_event_loop_policy().get_event_loop()
+        if loop.is_closed():
+            raise RuntimeError("closed")
+    except RuntimeError:
+        asyncio.set_event_loop(asyncio.new_event_loop())
+
+
 @pytest.fixture
 def railway(monkeypatch):
     monkeypatch.setattr(pulumi_mocks, "CoachdbMocks", RailwayMocks)
+    ensure_event_loop()
 
     def run(extra=None, secret_keys=("railwayToken",)):
         config = {"target": "railway", "railwayToken": TOKEN, **(extra or {})}
@@ -232,6 +245,7 @@ def test_adopting_a_project_with_a_project_token(railway):
 )
 def test_bad_railway_config_names_the_key(monkeypatch, extra, secret_keys, key, words):
     monkeypatch.setattr(pulumi_mocks, "CoachdbMocks", RailwayMocks)
+    ensure_event_loop()
     config = {"target": "railway", "railwayToken": TOKEN, **extra}
     config = {k: v for k, v in config.items() if v is not None}
     with pytest.raises(ConfigError) as caught:
