@@ -58,6 +58,8 @@ class Fault:
     delay: float = 0.0
     op: str | None = None
     times: int = 1
+    passthrough: bool = False
+    """Answer normally, only adding ``headers`` (e.g. X-RateLimit-Remaining)."""
 
 
 @dataclass
@@ -172,6 +174,13 @@ class FakeRailway:
             if errors:
                 status = 400
                 return status, {}, {"errors": [{"message": err.message} for err in errors]}
+            if fault is not None and fault.passthrough:
+                with self.lock:
+                    self._auth = self._authenticate(lower)
+                    result = execute(
+                        self.schema, document, root_value=self._root(), variable_values=variables
+                    )
+                return 200, dict(fault.headers), {"data": result.data}
             if fault is not None:
                 if fault.delay:
                     time.sleep(fault.delay)

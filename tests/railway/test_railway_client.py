@@ -197,3 +197,13 @@ def test_retry_after_parsing():
     assert parse_retry_after(None) is None
     assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now=1445412470.0) == 10.0
     assert parse_retry_after("soon") is None
+
+
+def test_low_rate_limit_budget_is_warned_about(fake, client, caplog):
+    caplog.set_level(logging.WARNING, logger="coachdb_infra.railway")
+    fake.faults.append(Fault(headers={"X-RateLimit-Remaining": "999"}, passthrough=True))
+    create_project(client, "a")
+    assert "requests left" not in caplog.text
+    fake.faults.append(Fault(headers={"X-RateLimit-Remaining": "7"}, passthrough=True))
+    create_project(client, "b")
+    assert "only 7 API requests left" in caplog.text

@@ -124,6 +124,7 @@ class RailwayClient:
     backoff_base: float = 1.0
     backoff_cap: float = 30.0
     max_retry_wait: float = 120.0
+    low_quota: int = 20
     sleep: Callable[[float], None] = field(default=time.sleep, repr=False)
     session: requests.Session | None = field(default=None, repr=False)
 
@@ -216,6 +217,7 @@ class RailwayClient:
             if not isinstance(data, dict):
                 raise RailwayError(f"Railway's answer to {op} has no data")
             LOG.debug("railway %s: ok (attempt %d)", op, attempt)
+            self._note_quota(response.headers, op)
             return data
 
     def scrub(self, text: str) -> str:
@@ -241,6 +243,19 @@ class RailwayClient:
             "Content-Type": "application/json",
             "User-Agent": "coachdb-infra-pulumi",
         }
+
+    def _note_quota(self, headers: Mapping[str, str], op: str) -> None:
+        """Warn while there is still time when the hourly request budget runs low."""
+        try:
+            remaining = int(headers.get("X-RateLimit-Remaining", ""))
+        except ValueError:
+            return
+        if remaining <= self.low_quota:
+            LOG.warning(
+                "railway %s: only %d API requests left in this hour's rate-limit window",
+                op,
+                remaining,
+            )
 
     def _backoff(self, attempt: int) -> float:
         delay = min(self.backoff_cap, self.backoff_base * (2 ** (attempt - 1)))
