@@ -94,6 +94,7 @@ class FakeRailway:
         self.proxies: dict[str, dict[str, Any]] = {}
         self.deployments: dict[str, dict[str, Any]] = {}
         self.deployment_status = "SUCCESS"
+        self.status_script: list[str] = []  # statuses reported before deployment_status
         self.faults: list[Fault] = []
         self.calls: list[Call] = []
         self._auth: tuple[str, tuple[str, str] | None] = ("none", None)
@@ -449,7 +450,12 @@ class FakeRailway:
     def q_deployment(self, _info, id: str) -> dict[str, Any]:
         if id not in self.deployments:
             raise GraphQLError("Deployment not found")
-        return self.deployments[id]
+        deployment = self.deployments[id]
+        if self.status_script:
+            deployment["status"] = self.status_script.pop(0)
+        else:
+            deployment["status"] = self.deployment_status
+        return deployment
 
     def m_volume_create(self, _info, input: dict[str, Any]) -> dict[str, Any]:
         self._need_project(input["projectId"], input.get("environmentId"))

@@ -393,3 +393,32 @@ def test_unknown_backup_schedule_fails_in_check(api):
         },
     )
     assert [f.property for f in result.failures] == ["backup_schedules"]
+
+
+def _deployment_props(api, fake):
+    made = stack(api, fake, proxy=False)
+    return {
+        **api,
+        "environment_id": made["env"][1],
+        "service_id": made["service"][1],
+        "trigger": "t9",
+        "wait_seconds": 60,
+    }
+
+
+def test_deployment_waits_for_success_with_growing_intervals(api, fake, monkeypatch):
+    props = _deployment_props(api, fake)
+    sleeps: list[float] = []
+    monkeypatch.setattr(p.time, "sleep", sleeps.append)
+    monkeypatch.setattr(p.DeploymentProvider, "poll_interval", 2.0)
+    fake.status_script = ["QUEUED", "BUILDING", "DEPLOYING", "DEPLOYING", "DEPLOYING"]
+    _id, outs = engine_create(p.DeploymentProvider(), props)
+    assert outs["status"] == "SUCCESS"
+    assert sleeps == [2.0, 3.0, 4.5, 6.0, 6.0]  # backs off, capped at 3x
+
+
+def test_deployment_that_never_finishes_is_reported(api, fake, monkeypatch):
+    props = {**_deployment_props(api, fake), "wait_seconds": 0.05}
+    fake.deployment_status = "DEPLOYING"
+    with pytest.raises(RailwayError, match=r"still DEPLOYING after 0.05s; check its logs"):
+        engine_create(p.DeploymentProvider(), props)
