@@ -12,6 +12,7 @@ the real-container proof can do real TLS handshakes against it.
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import ipaddress
 import runpy
@@ -237,10 +238,22 @@ class ProgramRun:
         return found[0]
 
 
+def ensure_event_loop() -> None:
+    """Pulumi's mock runtime needs a current event loop; an earlier asyncio.run() in
+    the same session (other suites use one) leaves none behind."""
+    try:
+        loop = asyncio.get_event_loop_policy().get_event_loop()
+        if loop.is_closed():
+            raise RuntimeError("closed")
+    except RuntimeError:
+        asyncio.set_event_loop(asyncio.new_event_loop())
+
+
 def run_program(
     config: dict[str, str] | None = None, secret_keys: tuple[str, ...] = (), stack: str = "test"
 ) -> ProgramRun:
     """Run pulumi/__main__.py afresh under mocks; ``config`` keys lack the project prefix."""
+    ensure_event_loop()
     mocks = CoachdbMocks()
     monitor = RecordingMonitor(mocks)
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)

@@ -8,7 +8,6 @@ mock that returns what the providers would (ids, proxy domain and port).
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
 import urllib.parse
@@ -23,7 +22,7 @@ from coachdb.scram import scram_verifier
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "pulumi"))
 import pulumi_mocks
 from coachdb_infra.config import ConfigError
-from pulumi_mocks import contains_secret, is_secret_value, run_program
+from pulumi_mocks import contains_secret, ensure_event_loop, is_secret_value, run_program
 
 TOKEN = "railway-account-token-for-mocks-0123456789"  # pragma: allowlist secret
 DYN = "pulumi-python:dynamic/railway:"
@@ -54,17 +53,6 @@ class RailwayMocks(pulumi_mocks.CoachdbMocks):
         }.get(kind, {})
         state.update(computed)
         return f"{args.name}-id", state
-
-
-def ensure_event_loop() -> None:
-    """Pulumi's mock runtime needs a current event loop; an earlier asyncio.run() in
-    the same session leaves none behind."""
-    try:
-        loop = asyncio.get_event_loop_policy().get_event_loop()
-        if loop.is_closed():
-            raise RuntimeError("closed")
-    except RuntimeError:
-        asyncio.set_event_loop(asyncio.new_event_loop())
 
 
 @pytest.fixture
