@@ -11,9 +11,11 @@ confirmation, missing repository, corrupt backup file, failing backup job.
 from __future__ import annotations
 
 import json
+import re
 import time
 from typing import Any
 
+import pytest
 from conftest import APP, MIGRATOR, Drill
 
 BASE_ROWS = 500
@@ -97,6 +99,16 @@ def test_write_more_note_time_write_doomed_rows(drill: Drill, figures: dict[str,
     figures["rpo_window_seconds (last commit -> archived)"] = round(drill.wait_archived(120), 1)
 
 
+def test_diff_backup_after_the_noted_time(drill: Drill) -> None:
+    """A newer (differential) backup: PITR must still pick the full one before the target."""
+    run = drill.playbook("backup.yml", "-e", "backup_type=diff")
+    assert run.rc == 0, run.output
+    assert "COACHDB-BACKUP status=ok type=diff" in run.output
+    STATE["diff_label"] = json.loads(drill.host.file(drill.setup["status_file"]).content_string)[
+        "label"
+    ]
+
+
 def test_disk_loss(drill: Drill) -> None:
     """Crash the server and destroy the data directory (simulated disk loss)."""
     datadir = drill.setup["pg_datadir"]
@@ -123,6 +135,8 @@ def test_restore_to_noted_time_cuts_exactly(drill: Drill, figures: dict[str, Any
     )
     assert run.rc == 0, run.output
     assert f"target={STATE['target']}" in run.output
+    # pgBackRest chose the full backup taken before the target, not the newer diff.
+    assert f"backup_set={STATE['diff_label']}" not in run.output
     assert drill.sql_super("SELECT pg_is_in_recovery()") == "f"
     assert drill.table_digest() == STATE["until_target"], "PITR did not cut at the noted time"
     assert drill.table_digest(where="phase = 'after-target'")[0] == 0
@@ -194,3 +208,20 @@ def test_failed_backup_is_visible(drill: Drill) -> None:
     assert status["status"] == "failed"
     assert status["exit_code"] == res.rc
     assert status["error"] and "ERROR" in status["error"]
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ("postgresql_backup_compress_type=rar", "postgresql_backup_compress_type"),
+        ("postgresql_backup_retention_full=0", "postgresql_backup_retention_full"),
+        ("postgresql_backup_repo_type=s3", "postgresql_backup_s3_bucket"),
+    ],
+)
+def test_bad_backup_input_fails_before_any_change(drill: Drill, extra: str, message: str) -> None:
+    """site.yml refuses bad backup settings in its preflight, with the variable named."""
+    run = drill.playbook("site.yml", "-e", extra)
+    assert run.rc != 0
+    assert message in run.output, run.output[-3000:]
+    recap = re.search(r"changed=(\d+)", run.output.split("PLAY RECAP", 1)[-1])
+    assert recap and recap.group(1) == "0", run.output[-3000:]

@@ -161,7 +161,17 @@ def cmd_verify(args: argparse.Namespace) -> int:
     """pgbackrest verify; any invalid/missing file makes the run fail."""
     status_file = Path(args.status_file)
     started = time.time()
-    proc = run(["pgbackrest", f"--stanza={args.stanza}", "--log-level-console=info", "verify"])
+    # --output=text prints the per-backup summary on stdout in every version that
+    # has verify's --output option (2.39+), whatever the console log level.
+    proc = run(
+        [
+            "pgbackrest",
+            f"--stanza={args.stanza}",
+            "--log-level-console=info",
+            "--output=text",
+            "verify",
+        ]
+    )
     finished = time.time()
     output = proc.stdout + proc.stderr
     # pgBackRest 2.45 prints a per-stanza summary "status: ok|error" and, at
@@ -180,6 +190,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
         if re.search(r"(checksum invalid|missing|invalid):\s*\d+", line)
         or re.search(r"status: invalid", line)
     ]
+    problems = list(dict.fromkeys(problems))  # the summary can be both logged and printed
     failed = proc.returncode != 0 or reported_error
     status = {
         "schema_version": SCHEMA_VERSION,
