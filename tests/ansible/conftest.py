@@ -56,7 +56,7 @@ def run_site(tmp_path_factory: pytest.TempPathFactory) -> Any:
         "ansible_become=false\n"
     )
 
-    def run(extra_vars: dict[str, Any]) -> PlayResult:
+    def run(extra_vars: dict[str, Any], playbook: Path | None = None) -> PlayResult:
         variables = {"coachdb_secrets_dir": str(work / "secrets"), **extra_vars}
         env = dict(
             os.environ,
@@ -73,7 +73,7 @@ def run_site(tmp_path_factory: pytest.TempPathFactory) -> Any:
                 "--check",
                 "-e",
                 json.dumps(variables),
-                str(REPO / "ansible" / "site.yml"),
+                str(playbook or REPO / "ansible" / "site.yml"),
             ],
             cwd=REPO / "ansible",
             env=env,
