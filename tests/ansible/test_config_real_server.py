@@ -1,0 +1,164 @@
+"""The rendered postgresql.conf and pg_hba.conf work on real PostgreSQL 14 and 15.
+
+The Molecule scenarios run the distributions' majors (15, 17); production runs 14. Here the
+role's templates are rendered by Ansible and a throwaway cluster of each available major is
+restarted on them: it must start, apply every setting, refuse plaintext and socket logins
+that are not peer, and admit TLS + SCRAM with verify-full.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pwd
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from tests.support.pgcluster import available_bindirs, running_cluster
+
+REPO = Path(__file__).resolve().parents[2]
+PLAYBOOK = Path(__file__).parent / "playbooks" / "render_config.yml"
+PASSWORD = "test-only-superuser-password-1"
+MAJORS = (14, 15)
+
+
+def _make_certificate(directory: Path) -> tuple[Path, Path]:
+    """Self-signed ECDSA certificate for localhost/127.0.0.1 (its own CA), key owned by postgres."""
+    cert, key = directory / "server.crt", directory / "server.key"
+    subprocess.run(
+        [
+            "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+            "-nodes", "-subj", "/CN=localhost", "-days", "2",
+            "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
+            "-keyout", str(key), "-out", str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    entry = pwd.getpwnam("postgres")
+    for path in (cert, key):
+        os.chown(path, entry.pw_uid, entry.pw_gid)
+    key.chmod(0o600)
+    return cert, key
+
+
+def _render(dest: Path, extra_vars: dict[str, Any]) -> None:
+    playbook = shutil.which("ansible-playbook", path=str(Path(sys.executable).parent))
+    assert playbook, "ansible-playbook not found next to the test interpreter"
+    proc = subprocess.run(
+        [
+            playbook,
+            "-i",
+            "localhost,",
+            str(PLAYBOOK),
+            "-e",
+            json.dumps({"ansible_python_interpreter": sys.executable, **extra_vars}),
+        ],
+        env=dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible" / "ansible.cfg")),
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+
+
+@pytest.mark.pg
+@pytest.mark.slow
+@pytest.mark.parametrize("major", MAJORS)
+def test_rendered_configuration_on_real_server(major: int, tmp_path: Path) -> None:
+    bindir = available_bindirs().get(major)
+    if bindir is None:
+        pytest.skip(f"no PostgreSQL {major} server binaries here (scripts/fetch-pg14.sh)")
+    if os.geteuid() != 0 or not Path("/var/run/postgresql").is_dir():
+        pytest.skip("needs root and /var/run/postgresql (Debian's postgresql-common)")
+    with running_cluster(bindir) as cluster:
+        with psycopg.connect(cluster.dsn(), autocommit=True) as conn:
+            conn.execute(f"ALTER ROLE postgres PASSWORD '{PASSWORD}'")
+        tls = cluster.datadir.parent / "tls"
+        tls.mkdir()
+        cert, key = _make_certificate(tls)
+        logdir = cluster.datadir.parent / "log"
+        render = tmp_path / "render"
+        render.mkdir()
+        _render(
+            render,
+            {
+                "render_dest": str(render),
+                "postgresql_config_version": major,
+                "postgresql_config_cluster_name": f"pytest{cluster.port}",
+                "postgresql_config_confdir": str(cluster.datadir),
+                "postgresql_config_datadir": str(cluster.datadir),
+                "postgresql_config_log_directory": str(logdir),
+                "postgresql_config_ssl_cert_file": str(cert),
+                "postgresql_config_ssl_key_file": str(key),
+                "postgresql_config_port": cluster.port,
+                "postgresql_config_listen_addresses": ["127.0.0.1"],
+                "postgresql_config_memory_mb": 1024,
+                "postgresql_config_cpus": 2,
+            },
+        )
+        entry = pwd.getpwnam("postgres")
+        for name in ("postgresql.conf", "pg_hba.conf"):
+            target = cluster.datadir / name
+            shutil.copyfile(render / name, target)
+            os.chown(target, entry.pw_uid, entry.pw_gid)
+        try:
+            cluster.restart()
+        except subprocess.CalledProcessError as exc:
+            log = cluster.log()[-3000:]
+            pytest.fail(
+                f"PostgreSQL {major} refused the rendered configuration:\n{exc.stderr}\n{log}"
+            )
+
+        tls_login = {
+            "host": "localhost",
+            "port": cluster.port,
+            "dbname": "postgres",
+            "user": "postgres",
+            "password": PASSWORD,
+            "sslmode": "verify-full",
+            "sslrootcert": str(cert),
+            "connect_timeout": 10,
+        }
+        with psycopg.connect(**tls_login) as conn:
+
+            def show(name: str) -> str:
+                row = conn.execute(f"SHOW {name}").fetchone()
+                assert row is not None
+                return str(row[0])
+
+            assert int(show("server_version_num")) // 10000 == major
+            assert show("ssl") == "on"
+            assert show("password_encryption") == "scram-sha-256"
+            assert show("ssl_min_protocol_version") == "TLSv1.2"
+            assert show("shared_buffers") == "256MB"
+            assert show("TimeZone") == "UTC"
+            assert show("log_timezone") == "UTC"
+            assert show("logging_collector") == "on"
+            assert show("log_statement") == "ddl"
+            # The test harness fixes the socket directory on the command line (-k).
+            errors = conn.execute(
+                "SELECT name, error FROM pg_file_settings WHERE error IS NOT NULL "
+                "AND name <> 'unix_socket_directories'"
+            ).fetchall()
+            assert errors == [], f"settings PostgreSQL {major} did not apply: {errors}"
+            version = conn.execute(
+                "SELECT version FROM pg_stat_ssl WHERE pid = pg_backend_pid()"
+            ).fetchone()
+            assert version is not None and version[0] in {"TLSv1.2", "TLSv1.3"}
+
+        with pytest.raises(psycopg.OperationalError, match="no encryption"):
+            psycopg.connect(**dict(tls_login, sslmode="disable"))
+        # The unix socket is peer-only for postgres: this test runs as root, not postgres.
+        with pytest.raises(psycopg.OperationalError, match=r"[Pp]eer authentication failed"):
+            psycopg.connect(cluster.dsn(), connect_timeout=10)
+        assert sorted(p.stat().st_mode & 0o777 for p in logdir.iterdir()) and all(
+            p.stat().st_mode & 0o777 == 0o600 for p in logdir.iterdir()
+        )
