@@ -80,6 +80,7 @@ def test_full_backup_with_backup_playbook(drill: Drill, figures: dict[str, Any])
     figures["backup_full_size_bytes (database)"] = status["size_bytes"]
     figures["backup_full_repo_bytes (stored, compressed)"] = status["repo_size_bytes"]
     figures["backup_full_seconds"] = status["duration_seconds"]
+    STATE["full_label"] = status["label"]
 
 
 def test_write_more_note_time_write_doomed_rows(drill: Drill, figures: dict[str, Any]) -> None:
@@ -144,6 +145,34 @@ def test_restore_to_noted_time_cuts_exactly(drill: Drill, figures: dict[str, Any
     insert_rows(drill, 30_001, 1, "after-pitr")
     figures["rto_restore_pitr_seconds (restore.yml wall time)"] = round(run.seconds, 1)
     figures["pitr_target"] = STATE["target"]
+
+
+def test_restore_one_backup_set_as_taken(drill: Drill) -> None:
+    """restore_backup_set + restore_immediate: exactly the rows the full backup held."""
+    run = drill.playbook(
+        "restore.yml",
+        "-e",
+        "restore_confirm=yes",
+        "-e",
+        f"restore_backup_set={STATE['full_label']}",
+        "-e",
+        "restore_immediate=true",
+    )
+    assert run.rc == 0, run.output
+    assert "target=immediate" in run.output
+    assert f"backup_set={STATE['full_label']}" in run.output
+    assert drill.sql_super("SELECT pg_is_in_recovery()") == "f"
+    assert drill.table_digest() == STATE["base"], "the full backup's rows differ"
+
+
+def test_restore_unknown_backup_set_is_refused(drill: Drill) -> None:
+    before = (drill.postmaster_started(), drill.table_digest())
+    run = drill.playbook(
+        "restore.yml", "-e", "restore_confirm=yes", "-e", "restore_backup_set=20000101-000000F"
+    )
+    assert run.rc != 0
+    assert "is not in the repository" in run.output and "Nothing was changed" in run.output
+    assert (drill.postmaster_started(), drill.table_digest()) == before
 
 
 def test_restore_refuses_without_confirmation(drill: Drill) -> None:
