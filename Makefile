@@ -50,6 +50,7 @@ dev: venv ## Set up and run `ansible-playbook site.yml` against this machine
 
 .PHONY: test-prereqs
 test-prereqs: venv ## Docker engine, base images, PostgreSQL 14 binaries for the tests
+	@scripts/os-deps.sh test
 	@scripts/ensure-docker.sh
 	@scripts/build-base-images.sh bookworm trixie
 	@scripts/fetch-pg14.sh >/dev/null

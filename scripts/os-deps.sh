@@ -1,17 +1,24 @@
 #!/usr/bin/env bash
-# OS packages the tooling needs on a fresh Debian/Ubuntu machine. Debian does
-# not ship python3-venv by default; psycopg2 and the Ansible modules need the
-# PostgreSQL client library; sudo serves Ansible's become; npm fetches the PostgreSQL 14 test binaries.
+# OS packages the tooling needs on a fresh Debian/Ubuntu machine.
+#   scripts/os-deps.sh        what `make dev` needs: python3-venv (Debian does not ship it by
+#                             default), sudo (Ansible's become to the postgres user), python3-apt
+#                             (Ansible's apt module on this machine), locales, CA certificates
+#   scripts/os-deps.sh test   plus what `make test` needs: rsync (Molecule's docker driver copies
+#                             the build context with it), npm (PostgreSQL 14 test binaries),
+#                             debootstrap (local base images); Docker: scripts/ensure-docker.sh
 set -euo pipefail
 need=()
 python3 -c 'import ensurepip, venv' 2>/dev/null || need+=(python3-venv)
-command -v git >/dev/null 2>&1 || need+=(git)
-# Ansible's become (root -> postgres on localhost) uses sudo; minimal images lack it.
 command -v sudo >/dev/null 2>&1 || need+=(sudo)
-command -v npm >/dev/null 2>&1 || need+=(npm)
-command -v curl >/dev/null 2>&1 || need+=(curl)
+command -v git >/dev/null 2>&1 || need+=(git)
+/usr/bin/python3 -c 'import apt' 2>/dev/null || need+=(python3-apt)
 dpkg -s ca-certificates >/dev/null 2>&1 || need+=(ca-certificates)
 dpkg -s locales >/dev/null 2>&1 || need+=(locales)
+if [ "${1:-dev}" = test ]; then
+  command -v rsync >/dev/null 2>&1 || need+=(rsync)
+  command -v npm >/dev/null 2>&1 || need+=(npm)
+  command -v debootstrap >/dev/null 2>&1 || need+=(debootstrap)
+fi
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "os-deps: missing ${need[*]}; run as root or: sudo apt-get install ${need[*]}" >&2
