@@ -24,7 +24,7 @@ from tests.support.pgcluster import available_bindirs, running_cluster
 
 REPO = Path(__file__).resolve().parents[2]
 PLAYBOOK = Path(__file__).parent / "playbooks" / "render_config.yml"
-PASSWORD = "test-only-superuser-password-1"
+PASSWORD = "test-only-superuser-password-1"  # pragma: allowlist secret (test value)
 MAJORS = (14, 15)
 
 

@@ -35,7 +35,7 @@ CASES: dict[str, tuple[dict[str, Any], list[str]]] = {
         ["'Bad-User!' is not a valid name"],
     ),
     "weak-password": (
-        {"postgresql_app_password": "short"},
+        {"postgresql_app_password": "short"},  # pragma: allowlist secret (test value)
         ["at least 16 are required"],
     ),
     "unsupported-os": (

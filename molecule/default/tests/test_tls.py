@@ -46,7 +46,7 @@ def test_plaintext_login_refused(published_port: int) -> None:
             port=published_port,
             dbname="elite_trading_coach_ai",
             user="trading_coach_user",
-            password="irrelevant-the-rule-rejects-first",
+            password="irrelevant-the-rule-rejects-first",  # pragma: allowlist secret (test value)
             sslmode="disable",
             connect_timeout=10,
         )
@@ -110,7 +110,7 @@ def test_wrong_password_fails_fast(published_port: int, ca_cert: Path) -> None:
             port=published_port,
             dbname="elite_trading_coach_ai",
             user="trading_coach_user",
-            password="definitely-not-the-password",
+            password="definitely-not-the-password",  # pragma: allowlist secret (test value)
             sslmode="verify-full",
             sslrootcert=str(ca_cert),
             connect_timeout=10,
