@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 import psycopg
 
@@ -38,9 +40,36 @@ def _positive_int(value: str) -> int:
     return number
 
 
+def read_env_file(path: Path) -> dict[str, str]:
+    """Read ``KEY=VALUE`` lines the way ``docker --env-file`` and systemd do.
+
+    The env files the roles and the Pulumi program write keep values unquoted
+    (``docker --env-file`` would keep quotes), so a shell cannot source them as
+    they are: the ``&`` in ``DATABASE_URL`` would end the assignment. This
+    reader takes each value verbatim up to the end of the line.
+    """
+    values: dict[str, str] = {}
+    for number, raw in enumerate(path.read_text().splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        key, sep, value = line.partition("=")
+        if not sep or not key.strip().isidentifier():
+            raise ConfigError("--env-file", f"{path}:{number}: not a KEY=VALUE line")
+        values[key.strip()] = value
+    return values
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="coachdb", description="Database client tools for Elite Trading Coach AI."
+    )
+    parser.add_argument(
+        "--env-file",
+        type=Path,
+        metavar="PATH",
+        help="read the settings from an env file (e.g. .secrets/localhost/app.env); "
+        "its values override the environment",
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -133,7 +162,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     as_json = bool(getattr(args, "json", False))
     app_name = "coachdb-check" if args.command == "check" else None
     try:
-        config = load_config(application_name=app_name)
+        env = dict(os.environ)
+        if args.env_file is not None:
+            try:
+                env.update(read_env_file(args.env_file))
+            except OSError as exc:
+                raise ConfigError(
+                    "--env-file", f"cannot read {args.env_file}: {exc.strerror}"
+                ) from exc
+        config = load_config(env, application_name=app_name)
     except ConfigError as exc:
         return _fail(EXIT_CONFIG, f"configuration refused: {exc}", as_json)
 
