@@ -13,10 +13,10 @@ from collections.abc import Mapping
 
 import pulumi
 import pulumi_docker as docker
-import pulumi_random as random
 
 from coachdb_infra import initdb, server, tls
 from coachdb_infra.config import PASSWORD_KEYS, DockerSettings, Settings
+from coachdb_infra.passwords import role_passwords
 
 APP_ROLE = PASSWORD_KEYS["appPassword"]
 MIGRATOR_ROLE = PASSWORD_KEYS["migratorPassword"]
@@ -38,29 +38,6 @@ def certificate_names(settings: Settings, docker_cfg: DockerSettings) -> list[st
     if docker_cfg.bind_address not in ("0.0.0.0", "::"):  # noqa: S104 - a comparison, not a bind
         names.append(docker_cfg.bind_address)
     return names + settings.extra_sans
-
-
-def _passwords(settings: Settings, rotation: str) -> dict[str, pulumi.Output[str]]:
-    """role -> secret password: from `pulumi config set --secret`, else pulumi-random.
-
-    Bumping coachdb:passwordRotation replaces every generated password.
-    """
-    result: dict[str, pulumi.Output[str]] = {}
-    for key, role in PASSWORD_KEYS.items():
-        if key == "readonlyPassword" and not settings.readonly_role:
-            continue
-        configured = settings.passwords.get(key)
-        if configured is not None:
-            result[role] = pulumi.Output.secret(configured)
-            continue
-        generated = random.RandomPassword(
-            f"{role}-password",
-            length=32,
-            special=False,  # URL- and shell-safe; 32 alphanumerics are ~190 bits
-            keepers={"rotation": rotation},
-        )
-        result[role] = pulumi.Output.secret(generated.result)
-    return result
 
 
 def database_url(
@@ -159,7 +136,7 @@ def deploy_docker(settings: Settings) -> Mapping[str, pulumi.Input[object]]:
         cert_validity_days=settings.cert_validity_days,
         ca_validity_days=settings.ca_validity_days,
     )
-    passwords = _passwords(settings, settings.password_rotation)
+    passwords = role_passwords(settings)
     roles = sorted(passwords)
     passwords_script = pulumi.Output.secret(
         pulumi.Output.all(*[passwords[r] for r in roles]).apply(

@@ -24,11 +24,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import pulumi
-import pulumi_random as random
 import pulumi_tls as tls
 
 from coachdb_infra import config as cfg
 from coachdb_infra import initdb
+from coachdb_infra.passwords import role_passwords
 from coachdb_infra.tls import CA_USES, SERVER_USES, split_sans
 
 from .bootstrap import START_COMMAND, container_variables
@@ -131,26 +131,6 @@ def load_settings(stack: str) -> RailwaySettings:
         protect_volume=cfg.read_bool("protectVolume", True),
         backup_schedules=schedules,
     )
-
-
-def passwords_for(settings: cfg.Settings) -> dict[str, pulumi.Output[str]]:
-    """role -> secret password: from ``pulumi config set --secret``, else pulumi-random."""
-    result: dict[str, pulumi.Output[str]] = {}
-    for key, role in cfg.PASSWORD_KEYS.items():
-        if key == "readonlyPassword" and not settings.readonly_role:
-            continue
-        configured = settings.passwords.get(key)
-        if configured is not None:
-            result[role] = pulumi.Output.secret(configured)
-            continue
-        generated = random.RandomPassword(
-            f"railway-{role}-password",
-            length=32,
-            special=False,  # URL- and shell-safe; 32 alphanumerics are ~190 bits
-            keepers={"rotation": settings.password_rotation},
-        )
-        result[role] = pulumi.Output.secret(generated.result)
-    return result
 
 
 def database_url(
@@ -275,7 +255,7 @@ def deploy_railway(settings: cfg.Settings) -> dict[str, pulumi.Input[object]]:
         allowed_uses=SERVER_USES,
     )
 
-    passwords = passwords_for(settings)
+    passwords = role_passwords(settings, name_prefix="railway-")
     login_roles = sorted(role for role in passwords if role != SUPERUSER)
     init_sql = pulumi.Output.all(*[passwords[r] for r in login_roles]).apply(
         lambda values: (
