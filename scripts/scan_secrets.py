@@ -54,6 +54,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("paths", nargs="*")
     args = parser.parse_args(argv)
 
+    missing = [p for p in args.paths if not (ROOT / p).exists()]
+    if missing:
+        print(f"secret-scan: no such file or directory: {', '.join(missing)}", file=sys.stderr)
+        return 2
     known = allowed(args.baseline)
     new = [
         (name, item)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 SCANNER = ROOT / "scripts" / "scan_secrets.py"
-PLANTED = "tests/fixtures/planted-secret/leaked-app.env"
+PLANTED = "tests/fixtures/planted-secret/leaked-app.conf"
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -18,6 +18,7 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_planted_secret_fails_the_scan() -> None:
+    assert (ROOT / PLANTED).is_file(), "the planted fixture must be tracked by git"
     result = run(PLANTED)
     assert result.returncode == 1, result.stdout + result.stderr
     assert f"{PLANTED}:3" in result.stderr  # the URL with credentials
