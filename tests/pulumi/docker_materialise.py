@@ -25,6 +25,7 @@ from typing import Any
 
 import docker
 import docker.errors
+import pytest
 from docker.models.containers import Container
 from pulumi_mocks import ProgramRun
 
@@ -65,6 +66,26 @@ def ensure_standin_image(client: docker.DockerClient) -> str:
             if old != tag:
                 client.images.remove(old, noprune=False)
     return tag
+
+
+def standin_or_skip() -> tuple[docker.DockerClient, str]:
+    """A Docker client and the stand-in image, or a skip naming the missing prerequisite.
+
+    `make test` provides all three (engine, PG14 binaries, base image); a bare
+    `pytest` on a machine without them is told which script sets each up.
+    """
+    try:
+        client = docker.from_env()
+        client.ping()
+    except docker.errors.DockerException as exc:
+        pytest.skip(f"Docker engine not reachable ({exc}); run scripts/ensure-docker.sh")
+    if not (PG14_DIR / "native" / "bin" / "postgres").exists():
+        pytest.skip("PostgreSQL 14 binaries missing: run scripts/fetch-pg14.sh (make test-prereqs)")
+    try:
+        client.images.get(BASE_IMAGE)
+    except docker.errors.ImageNotFound:
+        pytest.skip(f"{BASE_IMAGE} missing: run scripts/build-base-images.sh bookworm")
+    return client, ensure_standin_image(client)
 
 
 def _nanoseconds(duration: str) -> int:

@@ -27,12 +27,10 @@ import psycopg
 import pytest
 from coachdb_infra import server
 from docker_materialise import (
-    BASE_IMAGE,
-    PG14_DIR,
     create_container,
     ensure_network_and_volume,
-    ensure_standin_image,
     remove_everything,
+    standin_or_skip,
     wait_healthy,
 )
 from psycopg import errors
@@ -80,25 +78,9 @@ class Deployment:
         return text.strip()
 
 
-def _client() -> docker.DockerClient:
-    try:
-        client = docker.from_env()
-        client.ping()
-    except docker.errors.DockerException as exc:
-        pytest.skip(f"Docker engine not reachable ({exc}); run scripts/ensure-docker.sh")
-    return client
-
-
 @pytest.fixture(scope="module")
 def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
-    client = _client()
-    if not (PG14_DIR / "native" / "bin" / "postgres").exists():
-        pytest.skip("PostgreSQL 14 binaries missing: run scripts/fetch-pg14.sh (make test-prereqs)")
-    try:
-        client.images.get(BASE_IMAGE)
-    except docker.errors.ImageNotFound:
-        pytest.skip(f"{BASE_IMAGE} missing: run scripts/build-base-images.sh bookworm")
-    standin = ensure_standin_image(client)
+    client, standin = standin_or_skip()
     suffix = uuid.uuid4().hex[:10]
     image = f"coachdb-test/postgres:14.23-standin-{suffix}"
     port = free_port()
@@ -350,10 +332,7 @@ def test_rotated_passwords_converge_on_the_existing_volume(deployment: Deploymen
 
 def test_standin_refuses_to_initialise_without_a_password() -> None:
     """The fixture honours the official contract: no POSTGRES_PASSWORD(_FILE), no cluster."""
-    client = _client()
-    if not (PG14_DIR / "native" / "bin" / "postgres").exists():
-        pytest.skip("PostgreSQL 14 binaries missing: run scripts/fetch-pg14.sh")
-    image = ensure_standin_image(client)
+    client, image = standin_or_skip()
     container = client.containers.run(
         image, detach=True, name=f"coachdb-test-nopw-{uuid.uuid4().hex[:8]}"
     )

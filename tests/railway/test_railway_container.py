@@ -29,7 +29,7 @@ from coachdb import rolemodel
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "pulumi"))
 import pulumi_mocks
-from docker_materialise import BASE_IMAGE, PG14_DIR, ensure_standin_image
+from docker_materialise import standin_or_skip
 from test_railway_program import DYN, TOKEN, RailwayMocks, ensure_event_loop
 
 from tests.support.pgcluster import free_port
@@ -41,19 +41,7 @@ APP = "trading_coach_user"
 
 @pytest.fixture(scope="module")
 def booted(tmp_path_factory):
-    docker = pytest.importorskip("docker")
-    try:
-        client = docker.from_env()
-        client.ping()
-    except docker.errors.DockerException as exc:
-        pytest.skip(f"Docker engine not reachable ({exc}); run scripts/ensure-docker.sh")
-    if not (PG14_DIR / "native" / "bin" / "postgres").exists():
-        pytest.skip("PostgreSQL 14 binaries missing: run scripts/fetch-pg14.sh")
-    try:
-        client.images.get(BASE_IMAGE)
-    except docker.errors.ImageNotFound:
-        pytest.skip(f"{BASE_IMAGE} missing: run scripts/build-base-images.sh bookworm")
-    image = ensure_standin_image(client)
+    client, image = standin_or_skip()
 
     original = pulumi_mocks.CoachdbMocks
     pulumi_mocks.CoachdbMocks = RailwayMocks
