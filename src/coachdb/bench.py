@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import functools
 import glob
 import json
 import os
@@ -30,7 +31,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -41,6 +41,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from coachdb.check import timed_threads
 from coachdb.config import DatabaseConfig, PoolSettings, load_config
 from coachdb.pool import create_pool
 
@@ -95,13 +96,7 @@ def _run_threads(threads: int, ops: int, op: Callable[[], None]) -> float:
         except BaseException as exc:
             errors.append(exc)
 
-    workers = [threading.Thread(target=work, args=(n,)) for n in per_thread]
-    t0 = time.perf_counter()
-    for w in workers:
-        w.start()
-    for w in workers:
-        w.join()
-    elapsed = time.perf_counter() - t0
+    elapsed = timed_threads([functools.partial(work, n) for n in per_thread])
     if errors:
         raise errors[0]
     return ops / elapsed

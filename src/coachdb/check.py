@@ -26,6 +26,7 @@ import os
 import secrets
 import threading
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -173,6 +174,20 @@ def write_read(conn: psycopg.Connection[Any], iterations: int) -> Item:
     )
 
 
+def timed_threads(targets: Sequence[Callable[[], None]]) -> float:
+    """Run each target in its own thread, all at once; return the wall time in seconds.
+
+    Shared by the pooled-load KPI and `make bench`, so both measure concurrency alike.
+    """
+    workers = [threading.Thread(target=target) for target in targets]
+    t0 = time.perf_counter()
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    return time.perf_counter() - t0
+
+
 def pooled_load(config: DatabaseConfig, threads: int, ops: int) -> Item:
     """``threads`` x ``ops`` checkouts through the app's pool, sampling the server side."""
     pool_cfg = replace(config, application_name=POOL_APP_NAME)
@@ -208,13 +223,7 @@ def pooled_load(config: DatabaseConfig, threads: int, ops: int) -> Item:
         sampler = threading.Thread(target=sample, args=(watcher,), daemon=True)
         sampler.start()
         try:
-            workers = [threading.Thread(target=work) for _ in range(threads)]
-            t0 = time.perf_counter()
-            for w in workers:
-                w.start()
-            for w in workers:
-                w.join()
-            elapsed = time.perf_counter() - t0
+            elapsed = timed_threads([work] * threads)
         finally:
             stop.set()
             sampler.join()
