@@ -8,12 +8,12 @@ pg_hba, role model as init scripts, healthcheck, restart policy, memory limit).
 
 from __future__ import annotations
 
-import urllib.parse
 from collections.abc import Mapping
 
 import pulumi
 import pulumi_docker as docker
 
+from coachdb import profile
 from coachdb_infra import initdb, server, tls
 from coachdb_infra.config import PASSWORD_KEYS, DockerSettings, Settings
 from coachdb_infra.passwords import role_passwords
@@ -46,11 +46,8 @@ def database_url(
     """A libpq URL that verifies the server (verify-full against our CA); secret."""
 
     def build(pw: str) -> str:
-        netloc_host = f"[{host}]" if ":" in host else host
-        query = urllib.parse.urlencode({"sslmode": "verify-full", "sslrootcert": ca_path})
-        return (
-            f"postgresql://{urllib.parse.quote(user, safe='')}:{urllib.parse.quote(pw, safe='')}"
-            f"@{netloc_host}:{port}/{database}?{query}"
+        return profile.database_url(
+            user=user, password=pw, host=host, port=port, database=database, sslrootcert=ca_path
         )
 
     return pulumi.Output.secret(password.apply(build))
@@ -64,28 +61,21 @@ def app_env(
     Values are unquoted because ``docker --env-file`` keeps quotes; config.py
     refuses passwords that would need them.
     """
-    url = database_url(user, password, host, port, database, ca_path)
 
-    def build(args: list[str]) -> str:
-        dsn, pw = args
+    def build(pw: str) -> str:
+        body = profile.app_env_lines(
+            user=user, password=pw, host=host, port=port, database=database, ca_path=ca_path
+        )
         return "\n".join(
             [
                 "# Database connection settings for the Elite Trading Coach AI app (Pulumi stack).",
                 "# SECRET: keep this file 0600 and out of git.",
-                f"DATABASE_URL={dsn}",
-                f"DB_HOST={host}",
-                f"DB_PORT={port}",
-                f"DB_NAME={database}",
-                f"DB_USER={user}",
-                f"DB_PASSWORD={pw}",
-                "DB_SSL=true",
-                f"DB_SSL_ROOT_CERT={ca_path}",
-                f"PGSSLROOTCERT={ca_path}",
+                *body,
                 "",
             ]
         )
 
-    return pulumi.Output.secret(pulumi.Output.all(url, password).apply(build))
+    return pulumi.Output.secret(password.apply(build))
 
 
 def deploy_docker(settings: Settings) -> Mapping[str, pulumi.Input[object]]:

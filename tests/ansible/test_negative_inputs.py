@@ -13,6 +13,22 @@ from typing import Any
 
 import pytest
 
+
+
+def _guarded(name: str, guarantee: str) -> str:
+    return (
+        "postgresql_config_extra_settings (postgresql_extra_settings in site.yml) may not set "
+        f"{name}: it is a guarded setting ({guarantee})"
+    )
+
+
+def _failure_message(output: str) -> str:
+    """The text of the failed task(s) only."""
+    return "\n".join(
+        line for line in output.splitlines() if "FAILED" in line or "msg" in line
+    )
+
+
 CASES: dict[str, tuple[dict[str, Any], list[str]]] = {
     "major-13": (
         {"postgresql_version": 13},
@@ -20,11 +36,11 @@ CASES: dict[str, tuple[dict[str, Any], list[str]]] = {
     ),
     "major-not-a-number": (
         {"postgresql_version": "fourteen"},
-        ["postgresql_install_version"],
+        ["postgresql_version must be a whole number, got 'fourteen' (str)"],
     ),
     "port-70000": (
         {"postgresql_port": 70000},
-        ["postgresql_port must be between 1 and 65535 (got 70000)"],
+        ["postgresql_config_port (postgresql_port in site.yml) must be between 1 and 65535 (got 70000)"],
     ),
     "empty-database-name": (
         {"postgresql_database": ""},
@@ -54,6 +70,64 @@ CASES: dict[str, tuple[dict[str, Any], list[str]]] = {
         {"postgresql_hba_entries": [{"address": "everyone"}]},
         ["address must be CIDR"],
     ),
+    # Issue 16: inputs that would silently weaken a guarantee.
+    "backup-enabled-maybe": (
+        {"coachdb_backup_enabled": "maybe"},
+        ["coachdb_backup_enabled must be a boolean: true or false (yes/no also accepted), "
+         "got 'maybe' (str)"],
+    ),
+    "extra-settings-ssl-off": (
+        {"postgresql_extra_settings": {"ssl": "off"}},
+        [_guarded("ssl", "TLS on every TCP connection")],
+    ),
+    "extra-settings-password-encryption-md5": (
+        {"postgresql_extra_settings": {"password_encryption": "md5"}},
+        [_guarded("password_encryption", "SCRAM-SHA-256 only")],
+    ),
+    "extra-settings-fsync-off": (
+        {"postgresql_extra_settings": {"fsync": "off"}},
+        [_guarded("fsync", "committed data survives a crash")],
+    ),
+    "extra-settings-tls-1.0": (
+        {"postgresql_extra_settings": {"ssl_min_protocol_version": "TLSv1"}},
+        [_guarded("ssl_min_protocol_version", "TLS 1.2 or newer"),
+         "use postgresql_config_ssl_min_protocol_version"],
+    ),
+    "extra-settings-listen-everywhere": (
+        {"postgresql_extra_settings": {"listen_addresses": "*"}},
+        [_guarded("listen_addresses", "only the validated addresses"),
+         "use postgresql_listen_addresses"],
+    ),
+    "extra-settings-archive-off-while-backups-on": (
+        {"postgresql_extra_settings": {"archive_mode": "off"}},
+        [_guarded("archive_mode", "WAL archived for point-in-time recovery")],
+    ),
+    "extra-settings-key-value-string": (
+        # -e 'postgresql_extra_settings={"ssl":"off"}' hands the playbook a string
+        {"postgresql_extra_settings": '{"ssl":"off"}'},
+        ["postgresql_extra_settings must be a mapping"],
+    ),
+    "memory-negative-names-only-memory": (
+        {"postgresql_memory_mb": -5},
+        ["postgresql_config_memory_mb (postgresql_memory_mb in site.yml) must be at least 256 "
+         "(got -5)"],
+    ),
+    "waiver-names-an-unguarded-setting": (
+        {"postgresql_unsafe_settings_allowed": ["work_mem"]},
+        ["lists 'work_mem', which is not a guarded setting"],
+    ),
+    "several-wrong-types-each-named": (
+        {"postgresql_version_strict": "on", "postgresql_hba_entries": "10.0.0.0/8",
+         "postgresql_port": "fivefour"},
+        ["postgresql_version_strict must be a boolean", "postgresql_hba_entries must be a list",
+         "postgresql_port must be a whole number, got 'fivefour'"],
+    ),
+}  # fmt: skip
+
+# Messages that must NOT appear for a case: only the wrong input is named.
+ABSENT: dict[str, list[str]] = {
+    "memory-negative-names-only-memory": ["postgresql_port", "max_connections", "cpus"],
+    "backup-enabled-maybe": ["postgresql_version_strict", "postgresql_extra_settings"],
 }
 
 
@@ -65,6 +139,9 @@ def test_bad_input_fails_before_any_change(run_site: Any, case: str) -> None:
     assert result.rc != 0, f"{case}: the play did not fail\n{result.output[-3000:]}"
     for message in messages:
         assert message in result.output, f"{case}: {message!r} not in\n{result.output[-3000:]}"
+    failure = _failure_message(result.output)
+    for message in ABSENT.get(case, []):
+        assert message not in failure, f"{case}: {message!r} named too:\n{failure}"
     recap = result.recap()
     assert recap["failed"] == 1
     assert recap["changed"] == 0, f"{case}: a task would have changed something first"

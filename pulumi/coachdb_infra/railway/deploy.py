@@ -19,13 +19,13 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 import pulumi
 import pulumi_tls as tls
 
+from coachdb import profile
 from coachdb_infra import config as cfg
 from coachdb_infra import initdb
 from coachdb_infra.passwords import role_passwords
@@ -140,11 +140,9 @@ def database_url(
 
     def build(args: list) -> str:
         pw, host_, port_ = args
-        port_ = int(port_)  # numbers come back from state as floats (41234.0)
-        query = urllib.parse.urlencode({"sslmode": "verify-full"})
-        return (
-            f"postgresql://{urllib.parse.quote(user, safe='')}:{urllib.parse.quote(pw, safe='')}"
-            f"@{host_}:{port_}/{database}?{query}"
+        # numbers come back from state as floats (41234.0); the builder takes either
+        return profile.database_url(
+            user=user, password=pw, host=host_, port=port_, database=database
         )
 
     return pulumi.Output.secret(pulumi.Output.all(password, host, port).apply(build))

@@ -9,15 +9,14 @@ used instead.
 from __future__ import annotations
 
 import sys
-import urllib.parse
 from pathlib import Path
 from typing import Any
 
 try:
-    from coachdb import rolemodel, scram
+    from coachdb import profile, rolemodel, scram
 except ImportError:  # pragma: no cover - depends on how the controller was set up
     sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "src"))
-    from coachdb import rolemodel, scram
+    from coachdb import profile, rolemodel, scram
 
 
 def coachdb_scram_verifier(password: str, role: str, iterations: int = 4096) -> str:
@@ -41,9 +40,20 @@ def coachdb_rolemodel_problems(model: dict[str, Any]) -> list[str]:
     return []
 
 
-def coachdb_urlquote(value: str, safe: str = "") -> str:
-    """Percent-encode for a URL component (Jinja's urlencode leaves '/' alone)."""
-    return urllib.parse.quote(str(value), safe=safe)
+def coachdb_app_env_lines(
+    password: str, user: str, host: str, port: int, database: str, ca_path: str
+) -> str:
+    """The application's env file body, from the builder every target uses (coachdb.profile)."""
+    return "\n".join(
+        profile.app_env_lines(
+            user=str(user),
+            password=str(password),
+            host=str(host),
+            port=int(port),
+            database=str(database),
+            ca_path=str(ca_path),
+        )
+    )
 
 
 class FilterModule:
@@ -54,5 +64,5 @@ class FilterModule:
             "coachdb_scram_verifier": coachdb_scram_verifier,
             "coachdb_password_problems": coachdb_password_problems,
             "coachdb_rolemodel_problems": coachdb_rolemodel_problems,
-            "coachdb_urlquote": coachdb_urlquote,
+            "coachdb_app_env_lines": coachdb_app_env_lines,
         }

@@ -1,0 +1,349 @@
+"""The server profile every target shares: security settings, pg_hba rules, guards, URLs.
+
+Why one module: the Ansible roles, the Docker target and the Railway bootstrap used to
+carry their own copies of the cipher list, the TLS minimum, the pg_hba rules and the
+connection URL, and the copies drifted (three cipher lists). Each target now reads this
+module: Ansible through the filters of role ``postgresql_config``
+(``roles/postgresql_config/filter_plugins/coachdb_profile.py``), Pulumi by importing it.
+tests/profile/test_profile_parity.py renders every target's configuration and proves the
+values agree.
+
+The guarded settings (:data:`GUARDS`) are the settings the bundle's promises rest on (TLS on
+every TCP connection, SCRAM only, crash safety, WAL archived for recovery). A free-form
+settings mapping (``postgresql_extra_settings`` in Ansible, ``serverSettings`` in Pulumi)
+may not override them unless the operator names them in a waiver list; then every run
+warns. docs/security.md's table of them is generated from :data:`GUARDS`
+(``scripts/gen-guarded-settings.py``).
+"""
+
+from __future__ import annotations
+
+import urllib.parse
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+SSL_CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20:DHE+AESGCM:DHE+CHACHA20:!aNULL:!eNULL:!MD5:!DSS"
+"""TLS 1.2 suites with forward secrecy and AEAD only (TLS 1.3 suites are always PFS)."""
+SSL_MIN_PROTOCOL_VERSION = "TLSv1.2"
+SSL_PROTOCOL_VERSIONS = ("TLSv1.2", "TLSv1.3")
+PASSWORD_ENCRYPTION = "scram-sha-256"  # pragma: allowlist secret (a method name)
+SUPERUSER = "postgres"
+LOG_LINE_PREFIX = "%m [%p] db=%d,user=%u,app=%a,client=%h "
+
+# Values are Python values; pg_value() turns them into postgresql.conf / -c syntax.
+SettingValue = str | int | float | bool
+
+
+def security_settings(
+    *,
+    cert_file: str,
+    key_file: str,
+    min_protocol: str = SSL_MIN_PROTOCOL_VERSION,
+    ciphers: str = SSL_CIPHERS,
+) -> dict[str, SettingValue]:
+    """TLS and authentication settings, in the order every target writes them."""
+    if min_protocol not in SSL_PROTOCOL_VERSIONS:
+        raise ValueError(f"TLS minimum {min_protocol!r} is not one of {SSL_PROTOCOL_VERSIONS}")
+    return {
+        "password_encryption": PASSWORD_ENCRYPTION,
+        "ssl": True,
+        "ssl_cert_file": cert_file,
+        "ssl_key_file": key_file,
+        "ssl_min_protocol_version": min_protocol,
+        "ssl_ciphers": ciphers,
+        "ssl_prefer_server_ciphers": True,
+    }
+
+
+def baseline_settings() -> dict[str, SettingValue]:
+    """Time zone and the audit logging every target keeps (CIS 3.1)."""
+    return {
+        "timezone": "UTC",
+        "log_timezone": "UTC",
+        "log_connections": True,
+        "log_disconnections": True,
+        "log_statement": "ddl",
+        "log_line_prefix": LOG_LINE_PREFIX,
+    }
+
+
+def pg_value(value: SettingValue) -> str:
+    """A value as a ``-c name=value`` argument takes it (booleans as on/off)."""
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return str(value)
+
+
+def command_args(settings: Mapping[str, SettingValue]) -> list[str]:
+    """``-c name=value`` pairs for the ``postgres`` command line."""
+    args: list[str] = []
+    for name, value in settings.items():
+        args += ["-c", f"{name}={pg_value(value)}"]
+    return args
+
+
+# --- pg_hba.conf ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HbaRule:
+    """One pg_hba.conf line."""
+
+    kind: str  # local, hostssl, hostnossl
+    database: str
+    user: str
+    address: str  # empty for local
+    method: str
+
+
+HBA_HEADER = "# TYPE     DATABASE     USER      ADDRESS          METHOD"
+
+
+def hba_rules(
+    *,
+    local_method: str,
+    tcp_sources: Iterable[Mapping[str, str]],
+    local_replication: bool = False,
+    superuser_over_tcp: bool = True,
+) -> list[HbaRule]:
+    """The only shape of pg_hba.conf the bundle writes.
+
+    peer for the local superuser, ``local_method`` for other local logins, hostssl +
+    scram-sha-256 for every TCP source, and a closing ``hostnossl ... reject``: trust, md5
+    and password cannot be expressed.
+    """
+    if local_method not in ("peer", PASSWORD_ENCRYPTION):
+        raise ValueError(f"local method {local_method!r} must be peer or scram-sha-256")
+    rules = [HbaRule("local", "all", SUPERUSER, "", "peer")]
+    if local_replication:
+        rules.append(HbaRule("local", "replication", SUPERUSER, "", "peer"))
+    rules.append(HbaRule("local", "all", "all", "", local_method))
+    if not superuser_over_tcp:
+        rules.append(HbaRule("hostssl", "all", SUPERUSER, "all", "reject"))
+    for source in tcp_sources:
+        rules.append(
+            HbaRule(
+                "hostssl",
+                str(source.get("database") or "all"),
+                str(source.get("user") or "all"),
+                str(source["address"]),
+                PASSWORD_ENCRYPTION,
+            )
+        )
+    rules.append(HbaRule("hostnossl", "all", "all", "all", "reject"))
+    return rules
+
+
+def render_pg_hba(rules: Sequence[HbaRule]) -> str:
+    """The rules as pg_hba.conf lines (with a column header), newline-terminated."""
+    lines = [HBA_HEADER]
+    for r in rules:
+        lines.append(
+            f"{r.kind:<10} {r.database:<12} {r.user:<9} {r.address:<16} {r.method}".rstrip()
+        )
+    return "\n".join(lines) + "\n"
+
+
+LOOPBACK = ({"address": "127.0.0.1/32"}, {"address": "::1/128"})
+
+
+def ansible_hba(local_method: str, entries: Iterable[Mapping[str, str]]) -> str:
+    """Role postgresql_config: loopback plus the operator's entries; postgres may use TCP."""
+    return render_pg_hba(
+        hba_rules(
+            local_method=local_method,
+            tcp_sources=[*LOOPBACK, *entries],
+            local_replication=True,
+        )
+    )
+
+
+def docker_hba() -> str:
+    """Docker target: any TCP source (the published port is the exposure); no TCP superuser."""
+    return render_pg_hba(
+        hba_rules(
+            local_method=PASSWORD_ENCRYPTION,
+            tcp_sources=[{"address": "all"}],
+            superuser_over_tcp=False,
+        )
+    )
+
+
+def railway_hba() -> str:
+    """Railway: the TCP proxy (IPv4) and the private network (IPv6) both arrive over TCP."""
+    return render_pg_hba(
+        hba_rules(
+            local_method=PASSWORD_ENCRYPTION,
+            tcp_sources=[{"address": "0.0.0.0/0"}, {"address": "::/0"}],
+        )
+    )
+
+
+# --- connection URL and the application's env file -----------------------------------------
+
+
+def database_url(
+    *,
+    user: str,
+    password: str,
+    host: str,
+    port: int | str,
+    database: str,
+    sslrootcert: str | None = None,
+) -> str:
+    """libpq URL that verifies the server (verify-full); IPv6 hosts bracketed, parts quoted."""
+    netloc_host = f"[{host}]" if ":" in host else host
+    query: dict[str, str] = {"sslmode": "verify-full"}
+    if sslrootcert is not None:
+        query["sslrootcert"] = sslrootcert
+    quote = urllib.parse.quote
+    return (
+        f"postgresql://{quote(user, safe='')}:{quote(password, safe='')}"
+        f"@{netloc_host}:{int(float(port))}/{quote(database, safe='')}"
+        "?" + "&".join(f"{key}={quote(value, safe='/')}" for key, value in query.items())
+    )
+
+
+def app_env_lines(
+    *, user: str, password: str, host: str, port: int | str, database: str, ca_path: str
+) -> list[str]:
+    """The application's env file body (docs/env-vars.md), the same on every target.
+
+    Values are unquoted because ``docker --env-file`` keeps quotes; passwords that would
+    need quoting are refused where they are supplied.
+    """
+    port = int(float(port))
+    url = database_url(
+        user=user, password=password, host=host, port=port, database=database, sslrootcert=ca_path
+    )
+    return [
+        f"DATABASE_URL={url}",
+        f"DB_HOST={host}",
+        f"DB_PORT={port}",
+        f"DB_NAME={database}",
+        f"DB_USER={user}",
+        f"DB_PASSWORD={password}",
+        "DB_SSL=true",
+        f"DB_SSL_ROOT_CERT={ca_path}",
+        f"PGSSLROOTCERT={ca_path}",
+    ]
+
+
+# --- guarded settings -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Guard:
+    """A setting the bundle's guarantees rest on, and where to change it properly."""
+
+    name: str
+    guarantee: str
+    use_instead: str
+    backups_only: bool = False  # guarded only while WAL archiving/backups are on
+    scope: str = "server"  # server: a PostgreSQL setting; client: a coachdb connection setting
+
+
+_TLS = "TLS on every TCP connection"
+_TLS_FILES = "postgresql_tls (Ansible) or the stack's certificate (Pulumi) provides it"
+_DURABLE = "committed data survives a crash"
+_PITR = "WAL archived for point-in-time recovery"
+_BACKUP_VARS = "coachdb_backup_enabled and the postgresql_backup_* variables"
+
+GUARDS: tuple[Guard, ...] = (
+    Guard("ssl", _TLS, "always on; nothing to set"),
+    Guard(
+        "ssl_min_protocol_version",
+        "TLS 1.2 or newer",
+        "postgresql_config_ssl_min_protocol_version (TLSv1.2 or TLSv1.3)",
+    ),
+    Guard("ssl_max_protocol_version", "TLS 1.2 or newer", "leave it unset"),
+    Guard("ssl_ciphers", "forward-secret AEAD ciphers only", "postgresql_config_ssl_ciphers"),
+    Guard("ssl_prefer_server_ciphers", "forward-secret AEAD ciphers only", "always on"),
+    Guard("ssl_cert_file", _TLS, _TLS_FILES),
+    Guard("ssl_key_file", _TLS, _TLS_FILES),
+    Guard("ssl_ca_file", _TLS, _TLS_FILES),
+    Guard("password_encryption", "SCRAM-SHA-256 only", "always scram-sha-256; nothing to set"),
+    Guard("hba_file", "hostssl + SCRAM rules only", "postgresql_hba_entries"),
+    Guard("listen_addresses", "only the validated addresses", "postgresql_listen_addresses"),
+    Guard("data_directory", "the cluster the roles manage", "postgresql_config_datadir"),
+    Guard("fsync", _DURABLE, "always on; nothing to set"),
+    Guard("full_page_writes", _DURABLE, "always on; nothing to set"),
+    Guard("ignore_checksum_failure", "data checksums detect corruption", "always off"),
+    Guard("zero_damaged_pages", "data checksums detect corruption", "always off"),
+    Guard("archive_mode", _PITR, _BACKUP_VARS, backups_only=True),
+    Guard("archive_command", _PITR, _BACKUP_VARS, backups_only=True),
+    Guard("archive_library", _PITR, _BACKUP_VARS, backups_only=True),
+    Guard("wal_level", _PITR, _BACKUP_VARS, backups_only=True),
+    Guard(
+        "sslmode",
+        "the client verifies the server certificate (verify-full)",
+        "DB_SSL=true with DB_SSL_ROOT_CERT",
+        scope="client",
+    ),
+)
+
+SERVER_GUARDS = {g.name: g for g in GUARDS if g.scope == "server"}
+CLIENT_GUARDS = {g.name: g for g in GUARDS if g.scope == "client"}
+
+
+@dataclass(frozen=True)
+class GuardReport:
+    """What a settings mapping does to the guarded settings."""
+
+    errors: list[str]
+    warnings: list[str]
+
+
+def check_guarded(
+    settings: Mapping[str, object],
+    *,
+    variable: str,
+    allowed: Iterable[str],
+    allowed_variable: str,
+    backups: bool,
+) -> GuardReport:
+    """Refuse overrides of guarded settings unless waived; warn about every waived one.
+
+    ``variable`` names the free-form mapping, ``allowed_variable`` the waiver list, so each
+    message says where the setting came from and how to change it properly.
+    """
+    waived = [str(name) for name in allowed]
+    guards = {
+        name: g for name, g in SERVER_GUARDS.items() if backups or not g.backups_only
+    }
+    errors = [
+        f"{allowed_variable} lists {name!r}, which is not a guarded setting "
+        f"(guarded: {', '.join(SERVER_GUARDS)})"
+        for name in waived
+        if name not in SERVER_GUARDS
+    ]
+    warnings = []
+    for name in sorted(str(key) for key in settings):
+        guard = guards.get(name)
+        if guard is None:
+            continue
+        if name in waived:
+            warnings.append(
+                f"WARNING: {variable} overrides guarded setting {name} "
+                f"({guard.guarantee} no longer holds), waived by {allowed_variable}"
+            )
+        else:
+            errors.append(
+                f"{variable} may not set {name}: it is a guarded setting ({guard.guarantee}); "
+                f"use {guard.use_instead}. To override it anyway, add {name} to "
+                f"{allowed_variable}"
+            )
+    return GuardReport(errors=errors, warnings=warnings)
+
+
+def guarded_settings_markdown() -> str:
+    """The table docs/security.md shows (generated; see scripts/gen-guarded-settings.py)."""
+    rows = [
+        "| setting | applies to | guarantee it protects | guarded | change it through |",
+        "|---|---|---|---|---|",
+    ]
+    for g in GUARDS:
+        where = "PostgreSQL server" if g.scope == "server" else "coachdb client"
+        when = "while backups are on" if g.backups_only else "always"
+        rows.append(f"| `{g.name}` | {where} | {g.guarantee} | {when} | {g.use_instead} |")
+    return "\n".join(rows) + "\n"
