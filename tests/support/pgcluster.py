@@ -14,6 +14,7 @@ import os
 import pwd
 import shutil
 import socket
+import shlex
 import subprocess
 import tempfile
 import time
@@ -101,7 +102,8 @@ class Cluster:
     def pg_ctl(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         opts = " ".join(
             [f"-p {self.port}", f"-k {self.sockdir}", "-c listen_addresses=127.0.0.1"]
-            + [f"-c {k}={v}" for k, v in self.settings.items()]
+            # pg_ctl hands -o to a shell: quote values with spaces (log_line_prefix)
+            + [f"-c {shlex.quote(f'{k}={v}')}" for k, v in self.settings.items()]
         )
         cmd = [
             str(self.bindir / "pg_ctl"),
