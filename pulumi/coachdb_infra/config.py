@@ -20,6 +20,8 @@ from typing import Any
 
 import pulumi
 
+from coachdb import profile
+
 PROJECT = "coachdb"
 TARGETS = ("docker", "railway")
 DEFAULT_IMAGE = "postgres:14.23-bookworm"
@@ -232,6 +234,8 @@ class DockerSettings:
     memory_mb: int
     restart: str
     protect_volume: bool
+    # coachdb:serverSettings, checked against the guarded settings (coachdb.profile.GUARDS)
+    server_settings: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -251,6 +255,57 @@ class Settings:
     ca_validity_days: int = 3650
     ca_cert_path: str = "/etc/coachdb/ca.crt"
     docker: DockerSettings | None = None
+
+
+_SETTING_NAME = re.compile(r"^[a-z][a-z0-9_.]*$")
+
+
+def read_server_settings(target: str) -> dict[str, str]:
+    """``coachdb:serverSettings``: extra PostgreSQL settings (name -> value) for the server.
+
+    The stack's counterpart of Ansible's ``postgresql_extra_settings``: a guarded setting
+    (TLS, SCRAM, durability: coachdb.profile.GUARDS) is refused unless
+    ``coachdb:unsafeSettingsAllowed`` names it, and then every run warns.
+    """
+    key, waiver_key = "serverSettings", "unsafeSettingsAllowed"
+    raw = read_str(key)
+    allowed = read_list(waiver_key)
+    if raw is None:
+        parsed: Any = {}
+    else:
+        try:
+            parsed = json.loads(raw)
+        except ValueError:
+            parsed = None
+    fix = f"pulumi config set --path '{full_key(key)}.<name>' <value> (one per setting)"
+    if not isinstance(parsed, dict) or not all(
+        isinstance(v, str | int | float | bool) for v in parsed.values()
+    ):
+        raise ConfigError(key, f"{raw!r} is not a mapping of setting names to values", fix)
+    if parsed and target != "docker":
+        raise ConfigError(
+            key, f"is not supported for target {target}", f"pulumi config rm {full_key(key)}"
+        )
+    bad = sorted(name for name in parsed if not _SETTING_NAME.match(name))
+    if bad:
+        raise ConfigError(key, f"{', '.join(bad)} are not PostgreSQL parameter names", fix)
+    report = profile.check_guarded(
+        parsed,
+        variable=full_key(key),
+        allowed=allowed,
+        allowed_variable=full_key(waiver_key),
+        backups=False,  # neither Pulumi target archives WAL itself
+    )
+    if report.errors:
+        raise ConfigError(
+            key if parsed or not allowed else waiver_key,
+            "; ".join(report.errors),
+            "remove the setting, or name it in "
+            f"{full_key(waiver_key)} if you accept the weaker guarantee",
+        )
+    for warning in report.warnings:
+        pulumi.log.warn(warning)
+    return {name: profile.pg_value(value) for name, value in parsed.items()}
 
 
 def _docker_settings() -> DockerSettings:
@@ -318,6 +373,7 @@ def _docker_settings() -> DockerSettings:
         memory_mb=read_int("memoryMb", 1024, 256, 1024 * 1024),
         restart=read_choice("restartPolicy", RESTART_POLICIES, "unless-stopped"),
         protect_volume=read_bool("protectVolume", True),
+        server_settings=read_server_settings("docker"),
     )
 
 
@@ -386,5 +442,10 @@ def load() -> Settings:
         cert_validity_days=read_int("certValidityDays", 365, 1, 825),
         ca_validity_days=read_int("caValidityDays", 3650, 30, 36500),
         ca_cert_path=_ca_cert_path(),
-        docker=_docker_settings() if target == "docker" else None,
+        docker=_docker_settings() if target == "docker" else _no_server_settings(target),
     )
+
+
+def _no_server_settings(target: str) -> None:
+    """Other targets have no settings hook: refuse coachdb:serverSettings instead of ignoring it."""
+    read_server_settings(target)

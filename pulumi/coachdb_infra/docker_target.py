@@ -169,7 +169,7 @@ def deploy_docker(settings: Settings) -> Mapping[str, pulumi.Input[object]]:
         image=image.image_id,
         hostname=cfg.container_name,
         entrypoints=[server.WRAPPER],
-        command=server.server_args(cfg.memory_mb),
+        command=server.server_args(cfg.memory_mb, cfg.server_settings),
         envs=server.container_env(),
         uploads=uploads,
         volumes=[

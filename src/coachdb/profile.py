@@ -26,7 +26,7 @@ SSL_CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20:DHE+AESGCM:DHE+CHACHA20:!aNULL:!eNULL
 """TLS 1.2 suites with forward secrecy and AEAD only (TLS 1.3 suites are always PFS)."""
 SSL_MIN_PROTOCOL_VERSION = "TLSv1.2"
 SSL_PROTOCOL_VERSIONS = ("TLSv1.2", "TLSv1.3")
-PASSWORD_ENCRYPTION = "scram-sha-256"  # pragma: allowlist secret (a method name)
+PASSWORD_ENCRYPTION = "scram-sha-256"  # noqa: S105  # pragma: allowlist secret (a method name)
 SUPERUSER = "postgres"
 LOG_LINE_PREFIX = "%m [%p] db=%d,user=%u,app=%a,client=%h "
 
@@ -308,9 +308,7 @@ def check_guarded(
     message says where the setting came from and how to change it properly.
     """
     waived = [str(name) for name in allowed]
-    guards = {
-        name: g for name, g in SERVER_GUARDS.items() if backups or not g.backups_only
-    }
+    guards = {name: g for name, g in SERVER_GUARDS.items() if backups or not g.backups_only}
     errors = [
         f"{allowed_variable} lists {name!r}, which is not a guarded setting "
         f"(guarded: {', '.join(SERVER_GUARDS)})"

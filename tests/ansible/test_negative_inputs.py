@@ -14,7 +14,6 @@ from typing import Any
 import pytest
 
 
-
 def _guarded(name: str, guarantee: str) -> str:
     return (
         "postgresql_config_extra_settings (postgresql_extra_settings in site.yml) may not set "
@@ -24,9 +23,7 @@ def _guarded(name: str, guarantee: str) -> str:
 
 def _failure_message(output: str) -> str:
     """The text of the failed task(s) only."""
-    return "\n".join(
-        line for line in output.splitlines() if "FAILED" in line or "msg" in line
-    )
+    return "\n".join(line for line in output.splitlines() if "FAILED" in line or "msg" in line)
 
 
 CASES: dict[str, tuple[dict[str, Any], list[str]]] = {
@@ -40,7 +37,10 @@ CASES: dict[str, tuple[dict[str, Any], list[str]]] = {
     ),
     "port-70000": (
         {"postgresql_port": 70000},
-        ["postgresql_config_port (postgresql_port in site.yml) must be between 1 and 65535 (got 70000)"],
+        [
+            "postgresql_config_port (postgresql_port in site.yml) must be between 1 and 65535 "
+            "(got 70000)"
+        ],
     ),
     "empty-database-name": (
         {"postgresql_database": ""},

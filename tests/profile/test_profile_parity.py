@@ -21,17 +21,20 @@ import urllib.parse
 from pathlib import Path
 
 import pytest
-
-from coachdb import profile
 from coachdb_infra import server
 from coachdb_infra.railway import bootstrap
+
+from coachdb import profile
 
 REPO = Path(__file__).resolve().parents[2]
 PLAYBOOK = REPO / "tests" / "ansible" / "playbooks" / "render_config.yml"
 # The settings whose values must not differ between targets (paths legitimately do).
 SHARED = [
     name
-    for name in [*profile.security_settings(cert_file="", key_file=""), *profile.baseline_settings()]
+    for name in [
+        *profile.security_settings(cert_file="", key_file=""),
+        *profile.baseline_settings(),
+    ]
     if name not in ("ssl_cert_file", "ssl_key_file")
 ]
 

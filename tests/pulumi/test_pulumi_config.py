@@ -10,6 +10,8 @@ import pytest
 from coachdb_infra.config import ConfigError, parse_image
 from pulumi_mocks import run_program
 
+from coachdb import profile
+
 DIGEST = "sha256:" + "ab" * 32
 GOOD_SECRET = "s3cure-and-long-enough-123"  # pragma: allowlist secret
 
@@ -195,3 +197,62 @@ def test_example_stack_file_is_valid_and_secret_free() -> None:
     run = run_program(as_cli)
     assert run.outputs["port"] == 5432
     assert run.one("docker:index/remoteImage:RemoteImage").inputs["name"] == config["coachdb:image"]
+
+
+# --- guarded settings (issue 16): coachdb:serverSettings may not weaken a guarantee ---------
+GUARDED_SERVER = [g.name for g in profile.GUARDS if g.scope == "server" and not g.backups_only]
+
+
+@pytest.mark.parametrize("name", GUARDED_SERVER)
+def test_server_settings_refuse_every_guarded_setting(name: str) -> None:
+    import json
+
+    with pytest.raises(ConfigError) as caught:
+        run_program({"serverSettings": json.dumps({name: "off"})})
+    message = str(caught.value)
+    assert message.startswith("coachdb:serverSettings: "), message
+    assert f"coachdb:serverSettings may not set {name}: it is a guarded setting" in message
+    assert f"add {name} to coachdb:unsafeSettingsAllowed" in message
+
+
+def test_server_settings_reach_the_container_command() -> None:
+    run = run_program({"serverSettings": '{"work_mem": "8MB", "jit": false}'})
+    command = run.one("docker:index/container:Container").inputs["command"]
+    assert command[-4:] == ["-c", "work_mem=8MB", "-c", "jit=off"]
+
+
+def test_waived_guarded_setting_is_applied_and_warned(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level("WARNING"):
+        run = run_program(
+            {"serverSettings": '{"fsync": "off"}', "unsafeSettingsAllowed": '["fsync"]'}
+        )
+    command = run.one("docker:index/container:Container").inputs["command"]
+    assert command[-2:] == ["-c", "fsync=off"]
+    assert (
+        "WARNING: coachdb:serverSettings overrides guarded setting fsync "
+        "(committed data survives a crash no longer holds), waived by "
+        "coachdb:unsafeSettingsAllowed"
+    ) in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("config", "key", "words"),
+    [
+        ({"serverSettings": '"ssl=off"'}, "coachdb:serverSettings", "is not a mapping"),
+        ({"serverSettings": '{"Bad Name": "1"}'}, "coachdb:serverSettings", "not PostgreSQL"),
+        (
+            {"target": "railway", "serverSettings": '{"work_mem": "8MB"}'},
+            "coachdb:serverSettings",
+            "is not supported for target railway",
+        ),
+        (
+            {"unsafeSettingsAllowed": '["work_mem"]'},
+            "coachdb:unsafeSettingsAllowed",
+            "lists 'work_mem', which is not a guarded setting",
+        ),
+    ],
+)
+def test_server_settings_shape_is_checked(config: dict[str, str], key: str, words: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        run_program(config)
+    assert str(caught.value).startswith(f"{key}: ") and words in str(caught.value)

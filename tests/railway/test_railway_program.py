@@ -129,7 +129,9 @@ def test_variables_are_secret_and_complete(railway):
     assert values["POSTGRES_PASSWORD"] == run.generated_passwords["railway-postgres-password"]
     for name in ("COACHDB_BOOTSTRAP", "COACHDB_PG_HBA", "COACHDB_TLS_CERT", "COACHDB_TLS_KEY"):
         assert values[name]
-    assert values["COACHDB_PG_HBA"].endswith("hostnossl  all          all       all              reject\n")
+    assert values["COACHDB_PG_HBA"].endswith(
+        "hostnossl  all          all       all              reject\n"
+    )
     # the init script carries verifiers, never a login role's plaintext password
     app_pw = run.generated_passwords["railway-trading_coach_user-password"]
     assert app_pw not in values["COACHDB_INIT_SQL"]

@@ -12,9 +12,9 @@ from __future__ import annotations
 import glob
 import os
 import pwd
+import shlex
 import shutil
 import socket
-import shlex
 import subprocess
 import tempfile
 import time

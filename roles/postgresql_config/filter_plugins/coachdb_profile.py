@@ -57,7 +57,9 @@ def coachdb_guard_report(
     return {"errors": report.errors, "warnings": report.warnings}
 
 
-def coachdb_input_problems(specs: list[Mapping[str, Any]], values: list[Any], unset: str) -> list[str]:
+def coachdb_input_problems(
+    specs: list[Mapping[str, Any]], values: list[Any], unset: str
+) -> list[str]:
     """One message per user-facing input of the wrong type."""
     return inputs.input_problems(list(specs), list(values), unset)
 
