@@ -61,6 +61,7 @@ lint: venv ## yamllint, ansible-lint (production profile), ruff, secret scan
 	$(BIN)/ansible-lint --offline
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/python scripts/gen_guarded_settings.py --check
 	@scripts/scan-secrets.sh
 
 .PHONY: pytest

@@ -18,13 +18,14 @@ import argparse
 import json
 import os
 import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
 import psycopg
 
 from coachdb.check import run_check
-from coachdb.config import ConfigError, load_config
+from coachdb.config import ConfigError, UnsafeSettingWarning, load_config
 
 EXIT_OK = 0
 EXIT_KPI = 1
@@ -170,7 +171,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 raise ConfigError(
                     "--env-file", f"cannot read {args.env_file}: {exc.strerror}"
                 ) from exc
-        config = load_config(env, application_name=app_name)
+        with warnings.catch_warnings(record=True) as waived:
+            warnings.simplefilter("always", UnsafeSettingWarning)
+            config = load_config(env, application_name=app_name)
+        for warning in waived:  # a waived guarded setting: one line on every run
+            print(f"coachdb: WARNING: {warning.message}", file=sys.stderr)
     except ConfigError as exc:
         return _fail(EXIT_CONFIG, f"configuration refused: {exc}", as_json)
 

@@ -17,6 +17,7 @@ import contextlib
 import os
 import re
 import urllib.parse
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +25,8 @@ from typing import Any
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from coachdb.profile import CLIENT_GUARDS
 
 DEFAULT_DBNAME = "elite_trading_coach_ai"
 DEFAULT_USER = "trading_coach_user"
@@ -68,6 +71,14 @@ KEEPALIVES = {
 }
 # Variables that switch on production mode, first match wins.
 MODE_VARIABLES = ("COACHDB_ENV", "APP_ENV")
+
+
+# Waiver list for the guarded client settings (coachdb.profile.GUARDS, scope client).
+UNSAFE_ALLOWED_VARIABLE = "COACHDB_UNSAFE_ALLOWED"
+
+
+class UnsafeSettingWarning(UserWarning):
+    """A guarded setting was weakened under an explicit waiver (COACHDB_UNSAFE_ALLOWED)."""
 
 
 class ConfigError(ValueError):
@@ -209,6 +220,31 @@ def _number(
     return number
 
 
+def _guard_client_setting(env: Mapping[str, str], name: str, variable: str, what: str) -> None:
+    """Refuse a weakened guarded client setting unless COACHDB_UNSAFE_ALLOWED names it."""
+    waived = [w.strip() for w in (_get(env, UNSAFE_ALLOWED_VARIABLE) or "").split(",") if w.strip()]
+    unknown = sorted(set(waived) - set(CLIENT_GUARDS))
+    if unknown:
+        raise ConfigError(
+            UNSAFE_ALLOWED_VARIABLE,
+            f"{', '.join(unknown)} is not a guarded client setting "
+            f"(guarded: {', '.join(CLIENT_GUARDS)})",
+        )
+    guard = CLIENT_GUARDS[name]
+    if name not in waived:
+        raise ConfigError(
+            variable,
+            f"{what} is refused: {name} is a guarded setting ({guard.guarantee}); use "
+            f"{guard.use_instead}, or add {name} to {UNSAFE_ALLOWED_VARIABLE} to accept it",
+        )
+    warnings.warn(
+        f"{variable} sets {what}: {guard.guarantee} no longer holds "
+        f"(waived by {UNSAFE_ALLOWED_VARIABLE})",
+        UnsafeSettingWarning,
+        stacklevel=3,
+    )
+
+
 def is_production(env: Mapping[str, str]) -> bool:
     """Production mode: COACHDB_ENV (or APP_ENV) is ``production``/``prod``."""
     for name in MODE_VARIABLES:
@@ -321,6 +357,7 @@ def load_config(
 
     # TLS: DB_SSL=true (or production mode) means verify-full, nothing weaker.
     ssl_flag = _bool(env, "DB_SSL")
+    explicit_sslmode = sslmode
     if sslmode is not None and sslmode not in SSLMODES:
         raise ConfigError(
             sslmode_var, f"unknown sslmode {sslmode!r} (one of {', '.join(SSLMODES)})"
@@ -347,6 +384,11 @@ def load_config(
                 "authenticates the server",
             )
         sslmode = "verify-full"
+    weak_var = sslmode_var if explicit_sslmode not in (None, "verify-full") else None
+    if weak_var is None and ssl_flag is False:
+        weak_var = "DB_SSL"
+    if weak_var is not None and not all(h.startswith("/") for h in hosts):
+        _guard_client_setting(env, "sslmode", weak_var, f"sslmode={sslmode}")
     if sslmode is None:
         sslmode = "prefer"
 

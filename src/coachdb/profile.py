@@ -328,7 +328,7 @@ def check_guarded(
         else:
             errors.append(
                 f"{variable} may not set {name}: it is a guarded setting ({guard.guarantee}); "
-                f"use {guard.use_instead}. To override it anyway, add {name} to "
+                f"the proper way: {guard.use_instead}. To override it anyway, add {name} to "
                 f"{allowed_variable}"
             )
     return GuardReport(errors=errors, warnings=warnings)

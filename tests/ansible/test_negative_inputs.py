@@ -13,6 +13,8 @@ from typing import Any
 
 import pytest
 
+from coachdb import profile
+
 
 def _guarded(name: str, guarantee: str) -> str:
     return (
@@ -91,12 +93,12 @@ CASES: dict[str, tuple[dict[str, Any], list[str]]] = {
     "extra-settings-tls-1.0": (
         {"postgresql_extra_settings": {"ssl_min_protocol_version": "TLSv1"}},
         [_guarded("ssl_min_protocol_version", "TLS 1.2 or newer"),
-         "use postgresql_config_ssl_min_protocol_version"],
+         "the proper way: postgresql_config_ssl_min_protocol_version"],
     ),
     "extra-settings-listen-everywhere": (
         {"postgresql_extra_settings": {"listen_addresses": "*"}},
         [_guarded("listen_addresses", "only the validated addresses"),
-         "use postgresql_listen_addresses"],
+         "the proper way: postgresql_listen_addresses"],
     ),
     "extra-settings-archive-off-while-backups-on": (
         {"postgresql_extra_settings": {"archive_mode": "off"}},
@@ -145,6 +147,30 @@ def test_bad_input_fails_before_any_change(run_site: Any, case: str) -> None:
     recap = result.recap()
     assert recap["failed"] == 1
     assert recap["changed"] == 0, f"{case}: a task would have changed something first"
+
+
+@pytest.mark.slow
+def test_every_guarded_setting_is_refused(run_site: Any) -> None:
+    """The whole guarded list at once (backups on): one message per setting, nothing changed."""
+    names = [g.name for g in profile.GUARDS if g.scope == "server"]
+    result = run_site({"postgresql_extra_settings": dict.fromkeys(names, "off")})
+    assert result.rc != 0, result.output[-3000:]
+    for guard in profile.GUARDS:
+        if guard.scope == "server":
+            assert _guarded(guard.name, guard.guarantee) in result.output, guard.name
+    recap = result.recap()
+    assert recap["failed"] == 1 and recap["changed"] == 0, recap
+
+
+@pytest.mark.slow
+def test_archive_settings_are_free_when_backups_are_off(run_site: Any) -> None:
+    """archive_mode is guarded only while backups are on: with them off the guard is silent."""
+    result = run_site(
+        {"coachdb_backup_enabled": False, "postgresql_extra_settings": {"archive_mode": "off"},
+         "postgresql_port": 70000}
+    )  # fmt: skip
+    assert "may not set archive_mode" not in result.output
+    assert "must be between 1 and 65535 (got 70000)" in result.output
 
 
 def _apt_candidate(package: str) -> bool:

@@ -223,7 +223,7 @@ def test_warnings_pass_unless_strict(tls_server, run_cli) -> None:
     with tls_server.admin() as admin:
         admin.execute("ALTER ROLE trading_coach_user SET timezone = 'Europe/Berlin'")
     try:
-        env = tls_server.env(DB_SSL="", DB_SSLMODE="require")
+        env = tls_server.env(DB_SSL="", DB_SSLMODE="require", COACHDB_UNSAFE_ALLOWED="sslmode")
         lenient = run_cli("check", "--pool-threads", "0", env=env)
         assert lenient.returncode == 0, lenient.stderr
         assert "WARN  TLS" in lenient.stdout and "NOT authenticated (sslmode=require" in (
@@ -232,7 +232,12 @@ def test_warnings_pass_unless_strict(tls_server, run_cli) -> None:
         assert "WARN  server           time zone Europe/Berlin (designed: UTC)" in lenient.stdout
         strict = run_cli("check", "--pool-threads", "0", "--strict", env=env)
         assert strict.returncode == 1
-        assert one_line(strict.stderr).startswith("coachdb check: FAIL: TLS: ")
+        waiver, failure = strict.stderr.strip().splitlines()
+        assert waiver == (
+            "coachdb: WARNING: DB_SSLMODE sets sslmode=require: the client verifies the server "
+            "certificate (verify-full) no longer holds (waived by COACHDB_UNSAFE_ALLOWED)"
+        )
+        assert one_line(failure).startswith("coachdb check: FAIL: TLS: ")
     finally:
         with tls_server.admin() as admin:
             admin.execute("ALTER ROLE trading_coach_user RESET timezone")

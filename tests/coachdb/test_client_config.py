@@ -253,3 +253,58 @@ def test_production_without_ca_refused() -> None:
 def test_coachdb_env_takes_precedence_over_app_env(ca: str) -> None:
     cfg = load_config({"COACHDB_ENV": "development", "APP_ENV": "production", "DB_PASSWORD": PW})
     assert not cfg.production
+
+
+# --- guarded client setting (issue 16): a weaker sslmode needs COACHDB_UNSAFE_ALLOWED ------
+WEAK = [
+    ({"DB_SSLMODE": "disable"}, "DB_SSLMODE", "sslmode=disable"),
+    ({"DB_SSLMODE": "require"}, "DB_SSLMODE", "sslmode=require"),
+    ({"DB_SSLMODE": "verify-ca"}, "DB_SSLMODE", "sslmode=verify-ca"),
+    ({"DB_SSL": "false"}, "DB_SSL", "sslmode=disable"),
+    ({"DATABASE_URL": url("h/db?sslmode=prefer")}, "DATABASE_URL", "sslmode=prefer"),
+    ({"DATABASE_URL": url("h/db?sslmode=allow")}, "DATABASE_URL", "sslmode=allow"),
+]
+
+
+@pytest.mark.parametrize(("env", "variable", "what"), WEAK)
+def test_weaker_sslmode_over_tcp_needs_a_waiver(
+    env: dict[str, str], variable: str, what: str
+) -> None:
+    err = refused({"DB_PASSWORD": PW, **env})
+    assert err.variable == variable
+    assert f"{what} is refused: sslmode is a guarded setting" in str(err)
+    assert "add sslmode to COACHDB_UNSAFE_ALLOWED" in str(err)
+
+
+@pytest.mark.parametrize(("env", "variable", "what"), WEAK)
+def test_waived_sslmode_is_applied_and_warned(
+    env: dict[str, str], variable: str, what: str, ca: str
+) -> None:
+    from coachdb.config import UnsafeSettingWarning
+
+    with pytest.warns(UnsafeSettingWarning, match=f"{variable} sets {what}"):
+        cfg = load_config(
+            {"DB_PASSWORD": PW, "COACHDB_UNSAFE_ALLOWED": "sslmode", "DB_SSL_ROOT_CERT": ca, **env}
+        )
+    assert f"sslmode={cfg.sslmode}" == what
+
+
+def test_waiver_names_only_guarded_client_settings() -> None:
+    err = refused(
+        {"DB_PASSWORD": PW, "DB_SSLMODE": "disable", "COACHDB_UNSAFE_ALLOWED": "sslmode,fsync"}
+    )
+    assert err.variable == "COACHDB_UNSAFE_ALLOWED"
+    assert "fsync is not a guarded client setting" in str(err)
+
+
+def test_waiver_does_not_lift_production_mode(ca: str) -> None:
+    err = refused(
+        {"COACHDB_ENV": "production", "COACHDB_UNSAFE_ALLOWED": "sslmode", "DB_SSLMODE": "require",
+         "DB_PASSWORD": PW, "DB_SSL_ROOT_CERT": ca}
+    )  # fmt: skip
+    assert "refused in production" in str(err)
+
+
+def test_unix_socket_needs_no_tls_waiver() -> None:
+    cfg = load_config({"DB_HOST": "/var/run/postgresql", "DB_SSLMODE": "disable"})
+    assert cfg.sslmode == "disable"

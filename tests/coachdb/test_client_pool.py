@@ -267,7 +267,7 @@ def test_wrong_password_is_refused_clearly(tls_server) -> None:
 def test_verify_full_against_server_without_tls_never_falls_back(server_factory, tls_files) -> None:
     with server_factory(tls=False) as plain:
         # the server itself would take the password in plaintext: only the client stops it
-        plain_env = plain.env(DB_SSLMODE="disable")
+        plain_env = plain.env(DB_SSLMODE="disable", COACHDB_UNSAFE_ALLOWED="sslmode")
         with load_config(plain_env).connect() as conn:
             assert not conn.pgconn.ssl_in_use
         env = plain.env(DB_SSL="true", DB_SSL_ROOT_CERT=str(tls_files.ca))
