@@ -83,7 +83,7 @@ CASES: dict[str, tuple[dict[str, Any], list[str]]] = {
         [_guarded("ssl", "TLS on every TCP connection")],
     ),
     "extra-settings-password-encryption-md5": (
-        {"postgresql_extra_settings": {"password_encryption": "md5"}},
+        {"postgresql_extra_settings": {"password_encryption": "md5"}},  # pragma: allowlist secret
         [_guarded("password_encryption", "SCRAM-SHA-256 only")],
     ),
     "extra-settings-fsync-off": (
