@@ -118,6 +118,11 @@ CASES: dict[str, tuple[dict[str, Any], list[str]]] = {
         {"postgresql_unsafe_settings_allowed": ["work_mem"]},
         ["lists 'work_mem', which is not a guarded setting"],
     ),
+    "role-boolean-on-is-not-canonical": (
+        {"postgresql_cluster_data_checksums": "on"},
+        ["postgresql_cluster_data_checksums must be a boolean: true or false (yes/no also "
+         "accepted), got 'on' (str)"],
+    ),
     "several-wrong-types-each-named": (
         {"postgresql_version_strict": "on", "postgresql_hba_entries": "10.0.0.0/8",
          "postgresql_port": "fivefour"},

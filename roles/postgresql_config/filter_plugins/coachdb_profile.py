@@ -7,7 +7,10 @@ Runs on the controller; ``coachdb`` is installed into the virtualenv by ``make v
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
+
+import yaml
 
 from coachdb import inputs, profile
 
@@ -64,6 +67,27 @@ def coachdb_input_problems(
     return inputs.input_problems(list(specs), list(values), unset)
 
 
+def coachdb_role_bool_specs(
+    roles: list[str], roles_dir: str, exclude: list[str]
+) -> list[dict[str, str]]:
+    """``{name, type: bool}`` for every boolean input in the roles' meta/argument_specs.yml.
+
+    Ansible's own argument-spec check converts on/off/1/0/y/n; site.yml checks these strictly
+    too. ``exclude`` names role variables site.yml maps from an inventory-level one (checked
+    under that name, so a wrong value gets one message).
+    """
+    specs = []
+    for role in roles:
+        path = Path(str(roles_dir)) / str(role) / "meta" / "argument_specs.yml"
+        options = yaml.safe_load(path.read_text())["argument_specs"]["main"]["options"]
+        specs += [
+            {"name": name, "type": "bool"}
+            for name, option in options.items()
+            if option.get("type") == "bool" and name not in exclude
+        ]
+    return specs
+
+
 class FilterModule:
     """coachdb server-profile filters."""
 
@@ -74,4 +98,5 @@ class FilterModule:
             "coachdb_pg_hba": coachdb_pg_hba,
             "coachdb_guard_report": coachdb_guard_report,
             "coachdb_input_problems": coachdb_input_problems,
+            "coachdb_role_bool_specs": coachdb_role_bool_specs,
         }
