@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 import psycopg
 import pytest
 
-from coachdb.config import load_config
+from coachdb.config import UnsafeSettingWarning, load_config
 from coachdb.pool import CoachPool, DatabaseUnavailable, PoolExhausted, create_pool
 
 pytestmark = pytest.mark.pg
@@ -268,7 +268,9 @@ def test_verify_full_against_server_without_tls_never_falls_back(server_factory,
     with server_factory(tls=False) as plain:
         # the server itself would take the password in plaintext: only the client stops it
         plain_env = plain.env(DB_SSLMODE="disable", COACHDB_UNSAFE_ALLOWED="sslmode")
-        with load_config(plain_env).connect() as conn:
+        with pytest.warns(UnsafeSettingWarning, match="sslmode=disable"):
+            plain_config = load_config(plain_env)
+        with plain_config.connect() as conn:
             assert not conn.pgconn.ssl_in_use
         env = plain.env(DB_SSL="true", DB_SSL_ROOT_CERT=str(tls_files.ca))
         with pytest.raises(DatabaseUnavailable) as info:
