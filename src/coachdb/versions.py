@@ -117,9 +117,10 @@ class EolStatus:
         if self.eol is None:
             return f"PostgreSQL {self.major} is not in the support table ({supported_text()})"
         if self.past_eol:
+            target = UPGRADE_TARGET if self.major < UPGRADE_TARGET else "a newer major"
             return (
                 f"PostgreSQL {self.major} reached end of life on {self.eol.isoformat()}: no more "
-                f"security fixes. Upgrade to {UPGRADE_TARGET} (proven path: docs/upgrade.md)"
+                f"security fixes. Upgrade to {target} (docs/upgrade.md)"
             )
         return f"PostgreSQL {self.major} is supported until {self.eol.isoformat()}"
 
