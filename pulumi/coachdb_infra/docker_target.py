@@ -1,4 +1,4 @@
-"""The Docker-host target: PostgreSQL 14 in one container on a local or ssh:// engine.
+"""The Docker-host target: PostgreSQL (coachdb:postgresMajor) in one container on an engine.
 
 Resources: (provider for a remote engine) -> image (pinned, kept locally) ->
 network -> named data volume (protected, retained on delete) -> CA + server

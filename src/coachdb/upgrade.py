@@ -25,8 +25,11 @@ Nothing is dropped on the old side except the publication and its slot.
 
 from __future__ import annotations
 
+import argparse
 import glob
+import shlex
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -468,6 +471,55 @@ def analyze_in_stages(new: Side, bindir: Path) -> None:
     )
 
 
+def _switch_command(command: str | None) -> Callable[[], None]:
+    def switch() -> None:
+        if command:
+            _run(shlex.split(command), f"switch command {command!r}")
+
+    return switch
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m coachdb.upgrade``: blue/green data move between two running clusters.
+
+    Superuser conninfos without passwords: libpq reads them from a password file
+    (``PGPASSFILE``), so no secret reaches the process list or a log.
+    """
+    parser = argparse.ArgumentParser(prog="python -m coachdb.upgrade", description=main.__doc__)
+    parser.add_argument("--old", required=True, help="superuser conninfo of the old side")
+    parser.add_argument("--new", required=True, help="superuser conninfo of the new side")
+    parser.add_argument("--database", default=rolemodel.RoleModel().database)
+    parser.add_argument("--mode", choices=MODES, default="dump")
+    parser.add_argument(
+        "--publisher", help="logical mode: the old side's conninfo as the new server reaches it"
+    )
+    parser.add_argument(
+        "--switch-command",
+        help="run once the new side is verified (e.g. point the application at it)",
+    )
+    args = parser.parse_args(argv)
+    old, new = Side(args.old, args.database), Side(args.new, args.database)
+    try:
+        result = upgrade(
+            old,
+            new,
+            mode=args.mode,
+            switch=_switch_command(args.switch_command),
+            model=rolemodel.RoleModel(database=args.database),
+            publisher_conninfo=args.publisher,
+        )
+        analyze_in_stages(new, client_bindir(result.from_major))
+    except (UpgradeError, psycopg.Error) as exc:
+        print(f"coachdb upgrade: FAILED, the old side is in service again: {exc}", file=sys.stderr)
+        return 1
+    print(
+        f"coachdb upgrade: {result.mode} {result.from_major} -> {result.to_major}: "
+        f"{len(result.new_sums)} tables with equal checksums, sequences past their maxima, "
+        f"write pause {result.pause_seconds:.1f} s, total {result.total_seconds:.1f} s"
+    )
+    return 0
+
+
 __all__ = [
     "MODES",
     "Result",
@@ -481,3 +533,7 @@ __all__ = [
     "table_checksums",
     "upgrade",
 ]
+
+
+if __name__ == "__main__":
+    sys.exit(main())
