@@ -270,6 +270,22 @@ def read_image(key: str = "image", major: int | None = None) -> ImageRef:
 
 
 @dataclass(frozen=True)
+class GreenSettings:
+    """Blue/green upgrade: a second container on a newer major, with its own volume and port.
+
+    ``active`` says which side the connection outputs (database_url, app_env) point at;
+    the data is moved between the two by ``python -m coachdb.upgrade`` (docs/upgrade.md).
+    """
+
+    major: int
+    image: ImageRef
+    port: int
+    container_name: str
+    volume_name: str
+    active: bool
+
+
+@dataclass(frozen=True)
 class DockerSettings:
     """Settings of the Docker-host target (docker_target.py)."""
 
@@ -284,6 +300,7 @@ class DockerSettings:
     memory_mb: int
     restart: str
     protect_volume: bool
+    green: GreenSettings | None = None
 
 
 @dataclass(frozen=True)
@@ -360,11 +377,12 @@ def _docker_settings(major: int) -> DockerSettings:
             f"coachdb:bindAddress {bind} publishes PostgreSQL on every interface of the host; "
             "prefer the private address clients use, and firewall the port."
         )
+    port = read_int("port", 5432, 1, 65535)
     return DockerSettings(
         image=read_image("image", major),
         docker_host=docker_host,
         ssh_opts=ssh_opts,
-        port=read_int("port", 5432, 1, 65535),
+        port=port,
         bind_address=bind,
         container_name=names["containerName"],
         volume_name=names["volumeName"],
@@ -372,6 +390,50 @@ def _docker_settings(major: int) -> DockerSettings:
         memory_mb=read_int("memoryMb", 1024, 256, 1024 * 1024),
         restart=read_choice("restartPolicy", RESTART_POLICIES, "unless-stopped"),
         protect_volume=read_bool("protectVolume", True),
+        green=_green_settings(major, port, names["containerName"], names["volumeName"]),
+    )
+
+
+def _green_settings(
+    major: int, port: int, container_name: str, volume_name: str
+) -> GreenSettings | None:
+    """coachdb:greenMajor (greenImage, greenPort, activeSide): the new side of blue/green."""
+    active_side = read_choice("activeSide", ("blue", "green"), "blue")
+    if read_str("greenMajor") is None:
+        if active_side == "green":
+            raise ConfigError(
+                "activeSide",
+                "is green, but no green side is declared (coachdb:greenMajor is not set)",
+                "pulumi config set coachdb:activeSide blue",
+            )
+        return None
+    value = read_str("greenMajor")
+    problem = versions.major_problem(value)
+    if problem:
+        raise ConfigError(
+            "greenMajor", problem, f"pulumi config set coachdb:greenMajor {versions.UPGRADE_TARGET}"
+        )
+    green = int(str(value))
+    if green <= major:
+        raise ConfigError(
+            "greenMajor",
+            f"PostgreSQL {green} is not newer than coachdb:postgresMajor {major}",
+            f"pulumi config set coachdb:greenMajor {versions.UPGRADE_TARGET}",
+        )
+    green_port = read_int("greenPort", port + 1, 1, 65535)
+    if green_port == port:
+        raise ConfigError(
+            "greenPort",
+            f"{green_port} is the blue side's port",
+            f"pulumi config set coachdb:greenPort {port + 1}",
+        )
+    return GreenSettings(
+        major=green,
+        image=read_image("greenImage", green),
+        port=green_port,
+        container_name=f"{container_name}-{green}",
+        volume_name=f"{volume_name}-{green}",
+        active=active_side == "green",
     )
 
 
