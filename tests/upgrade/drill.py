@@ -134,11 +134,13 @@ class Figures:
     total_s: float
     writer_errors: int
     server_versions: tuple[str, str]
+    db_mb: float
 
     def lines(self) -> list[str]:
         return [
             f"upgrade drill ({self.mode}, {self.server_versions[0]} -> "
-            f"{self.server_versions[1]}, {self.mb} MB generated):",
+            f"{self.server_versions[1]}, {self.mb} MB requested, database "
+            f"{self.db_mb:.0f} MB):",
             f"  acknowledged writes lost:        {self.lost} of {self.acked} rows "
             f"({self.wrong_payload} with a stale payload)",
             f"  per-table checksums equal:       {self.tables_equal}/{self.tables} tables",
@@ -183,6 +185,9 @@ def run_drill(mode: str, mb: int, warmup: float = 1.0) -> Figures:
         running_cluster(_bindir(TO_MAJOR), settings=NEW_SETTINGS) as new_c,
     ):
         _prepare_old(old_c, model, app_password, mb)
+        with psycopg.connect(old_c.dsn(model.database), autocommit=True) as conn:
+            size = conn.execute("SELECT pg_database_size(current_database())").fetchone()
+        db_mb = int(size[0]) / 1024 / 1024 if size else 0.0
 
         def app_dsn(c: Cluster) -> str:
             return (
@@ -238,6 +243,7 @@ def run_drill(mode: str, mb: int, warmup: float = 1.0) -> Figures:
             total_s=result.total_seconds,
             writer_errors=writer.errors,
             server_versions=versions,
+            db_mb=db_mb,
         )
 
 
