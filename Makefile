@@ -49,11 +49,12 @@ dev: venv ## Set up and run `ansible-playbook site.yml` against this machine
 # --- tests ---------------------------------------------------------------------
 
 .PHONY: test-prereqs
-test-prereqs: venv ## Docker engine, base images, PostgreSQL 14 binaries for the tests
+test-prereqs: venv ## Docker engine, base images, PostgreSQL 14 and 17 binaries for the tests
 	@scripts/os-deps.sh test
 	@scripts/ensure-docker.sh
 	@scripts/build-base-images.sh bookworm trixie
-	@scripts/fetch-pg14.sh >/dev/null
+	@scripts/fetch-pg.sh 14 >/dev/null
+	@scripts/fetch-pg.sh 17 >/dev/null
 
 .PHONY: lint
 lint: venv ## yamllint, ansible-lint (production profile), ruff, secret scan
@@ -74,6 +75,13 @@ molecule: test-prereqs ## Every Molecule scenario: converge, idempotence, verify
 	  echo "=== molecule test -s $$s"; \
 	  $(BIN)/molecule test -s $$s; \
 	done
+
+.PHONY: bench-upgrade
+bench-upgrade: venv ## Upgrade drill 14 -> 17, dump-and-restore of a generated 1 GB database
+	@scripts/os-deps.sh test
+	@scripts/fetch-pg.sh 14 >/dev/null
+	@scripts/fetch-pg.sh 17 >/dev/null
+	$(PYTHON) -m tests.upgrade.drill --mode dump --mb $${COACHDB_DRILL_MB:-1024}
 
 .PHONY: test
 test: lint pytest molecule ## Set up everything and run every test

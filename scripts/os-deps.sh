@@ -4,8 +4,10 @@
 #                             default), sudo (Ansible's become to the postgres user), python3-apt
 #                             (Ansible's apt module on this machine), locales, CA certificates
 #   scripts/os-deps.sh test   plus what `make test` needs: rsync (Molecule's docker driver copies
-#                             the build context with it), npm (PostgreSQL 14 test binaries),
-#                             debootstrap (local base images); Docker: scripts/ensure-docker.sh
+#                             the build context with it), npm (PostgreSQL 14/17 test binaries),
+#                             debootstrap (local base images), the distribution's PostgreSQL
+#                             client (pg_dump/pg_restore/psql for the upgrade drill);
+#                             Docker: scripts/ensure-docker.sh
 set -euo pipefail
 need=()
 python3 -c 'import ensurepip, venv' 2>/dev/null || need+=(python3-venv)
@@ -18,6 +20,7 @@ if [ "${1:-dev}" = test ]; then
   command -v rsync >/dev/null 2>&1 || need+=(rsync)
   command -v npm >/dev/null 2>&1 || need+=(npm)
   command -v debootstrap >/dev/null 2>&1 || need+=(debootstrap)
+  compgen -G '/usr/lib/postgresql/*/bin/pg_restore' >/dev/null || need+=(postgresql-client)
 fi
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then

@@ -1,9 +1,10 @@
 """Stack configuration: read once, validated before any resource is declared.
 
 Why a module of its own: a typo in a stack file (a port of ``54320``, an image
-without a 14 tag, a password set without ``--secret``) must stop ``pulumi up``
-before anything is created, with a message that names the key and says how to
-fix it. Everything here is pure parsing of ``pulumi config``; no resources.
+whose tag is not the chosen ``coachdb:postgresMajor``, a password set without
+``--secret``) must stop ``pulumi up`` before anything is created, with a message
+that names the key and says how to fix it. Everything here is pure parsing of
+``pulumi config``; no resources.
 
 The Railway target (``target: railway``, package ``coachdb_infra.railway``)
 reuses :class:`ConfigError`, :func:`read_str`, :func:`read_secret` and friends
@@ -20,11 +21,13 @@ from typing import Any
 
 import pulumi
 
-from coachdb import profile
+from coachdb import profile, versions
 
 PROJECT = "coachdb"
 TARGETS = ("docker", "railway")
-DEFAULT_IMAGE = "postgres:14.23-bookworm"
+# The image used when coachdb:image is unset: the pinned tag of the chosen major
+# (src/coachdb/versions.py); this constant is the default major's.
+DEFAULT_IMAGE = versions.default_image(versions.DEFAULT_MAJOR)
 DEFAULT_DATABASE = "elite_trading_coach_ai"
 RESTART_POLICIES = ("no", "on-failure", "always", "unless-stopped")
 PASSWORD_SOURCES = ("random", "config")
@@ -52,7 +55,6 @@ _IMAGE = re.compile(
     r"(?:@(?P<digest>sha256:[0-9a-f]{64}))?$"
 )
 _UNSAFE_PASSWORD = re.compile(r"[\s'\"$#`\\]")
-_PG14_TAG = re.compile(r"^14(\.[0-9]+)?(-[a-z0-9][a-z0-9.-]*)?$")
 
 
 class ConfigError(pulumi.RunError):
@@ -186,7 +188,7 @@ def check_host_name(key: str, value: str) -> str:
 
 @dataclass(frozen=True)
 class ImageRef:
-    """An image reference whose tag proves the PostgreSQL major (14)."""
+    """An image reference whose tag proves the PostgreSQL major of coachdb:postgresMajor."""
 
     repository: str
     tag: str
@@ -198,25 +200,89 @@ class ImageRef:
         return f"{ref}@{self.digest}" if self.digest else ref
 
 
-def parse_image(key: str, value: str) -> ImageRef:
+def read_major() -> int:
+    """coachdb:postgresMajor: one of the majors in src/coachdb/versions.py (default 14)."""
+    value = read_str("postgresMajor")
+    if value is None:
+        return versions.DEFAULT_MAJOR
+    problem = versions.major_problem(value)
+    if problem:
+        raise ConfigError(
+            "postgresMajor",
+            problem,
+            f"pulumi config set coachdb:postgresMajor {versions.UPGRADE_TARGET} "
+            f"(one of {', '.join(map(str, versions.MAJORS))})",
+        )
+    return int(value)
+
+
+def check_end_of_life(major: int) -> versions.EolStatus:
+    """Warn (pulumi.log.warn) past end of life; fail instead with coachdb:eolStrict true.
+
+    The date comes from $COACHDB_TODAY when set (tests inject it), else today's UTC date.
+    """
+    status = versions.eol_status(major)
+    if status.past_eol:
+        if read_bool("eolStrict", False):
+            raise ConfigError(
+                "postgresMajor",
+                status.message(),
+                f"upgrade (pulumi config set coachdb:postgresMajor {versions.UPGRADE_TARGET}, "
+                "docs/upgrade.md), or pulumi config set coachdb:eolStrict false to deploy it "
+                "with a warning",
+            )
+        pulumi.log.warn(
+            f"{status.message()}. coachdb:postgresMajor is {major}; set coachdb:eolStrict true "
+            "to refuse deploying a major past end of life."
+        )
+    return status
+
+
+def parse_image(key: str, value: str, *, major: int) -> ImageRef:
+    """An image reference whose tag names ``major``: no silent mismatch with the major setting."""
     match = _IMAGE.match(value)
-    example = "postgres:14.23-bookworm or postgres:14.23-bookworm@sha256:<64 hex digits>"
+    pinned = versions.default_image(major)
+    example = f"{pinned} or {pinned}@sha256:<64 hex digits>"
     if not match:
         raise ConfigError(key, f"{value!r} is not a valid image reference", f"use {example}")
     tag, digest = match.group("tag"), match.group("digest")
     if tag is None:
         raise ConfigError(
             key,
-            f"{value!r} has no tag, so nothing says it is PostgreSQL 14",
+            f"{value!r} has no tag, so nothing says it is PostgreSQL {major}",
             f"name the tag next to the digest: {example}",
         )
-    if not _PG14_TAG.match(tag):
+    problem = versions.tag_problem(tag, major)
+    if problem:
         raise ConfigError(
             key,
-            f"tag {tag!r} is not a PostgreSQL 14 tag (14, 14.N, 14.N-<variant>)",
-            f"use {example}",
+            f"{problem} (coachdb:postgresMajor)",
+            f"use {example}, or set coachdb:postgresMajor to the image's major",
         )
     return ImageRef(repository=match.group("repo"), tag=tag, digest=digest)
+
+
+def read_image(key: str = "image", major: int | None = None) -> ImageRef:
+    """The configured image (default: the major's pinned tag), checked against the major."""
+    chosen = read_major() if major is None else major
+    value = read_str(key) or versions.default_image(chosen)
+    return parse_image(key, value, major=chosen)
+
+
+@dataclass(frozen=True)
+class GreenSettings:
+    """Blue/green upgrade: a second container on a newer major, with its own volume and port.
+
+    ``active`` says which side the connection outputs (database_url, app_env) point at;
+    the data is moved between the two by ``python -m coachdb.upgrade`` (docs/upgrade.md).
+    """
+
+    major: int
+    image: ImageRef
+    port: int
+    container_name: str
+    volume_name: str
+    active: bool
 
 
 @dataclass(frozen=True)
@@ -236,6 +302,7 @@ class DockerSettings:
     protect_volume: bool
     # coachdb:serverSettings, checked against the guarded settings (coachdb.profile.GUARDS)
     server_settings: dict[str, str] = field(default_factory=dict)
+    green: GreenSettings | None = None
 
 
 @dataclass(frozen=True)
@@ -255,6 +322,8 @@ class Settings:
     ca_validity_days: int = 3650
     ca_cert_path: str = "/etc/coachdb/ca.crt"
     docker: DockerSettings | None = None
+    postgres_major: int = versions.DEFAULT_MAJOR
+    eol: versions.EolStatus | None = None
 
 
 _SETTING_NAME = re.compile(r"^[a-z][a-z0-9_.]*$")
@@ -308,7 +377,7 @@ def read_server_settings(target: str) -> dict[str, str]:
     return {name: profile.pg_value(value) for name, value in parsed.items()}
 
 
-def _docker_settings() -> DockerSettings:
+def _docker_settings(major: int) -> DockerSettings:
     docker_host = read_str("dockerHost")
     if docker_host is not None and not re.match(r"^(ssh|tcp|unix|npipe)://.+", docker_host):
         raise ConfigError(
@@ -361,11 +430,12 @@ def _docker_settings() -> DockerSettings:
             f"coachdb:bindAddress {bind} publishes PostgreSQL on every interface of the host; "
             "prefer the private address clients use, and firewall the port."
         )
+    port = read_int("port", 5432, 1, 65535)
     return DockerSettings(
-        image=parse_image("image", read_str("image", DEFAULT_IMAGE) or DEFAULT_IMAGE),
+        image=read_image("image", major),
         docker_host=docker_host,
         ssh_opts=ssh_opts,
-        port=read_int("port", 5432, 1, 65535),
+        port=port,
         bind_address=bind,
         container_name=names["containerName"],
         volume_name=names["volumeName"],
@@ -374,6 +444,50 @@ def _docker_settings() -> DockerSettings:
         restart=read_choice("restartPolicy", RESTART_POLICIES, "unless-stopped"),
         protect_volume=read_bool("protectVolume", True),
         server_settings=read_server_settings("docker"),
+        green=_green_settings(major, port, names["containerName"], names["volumeName"]),
+    )
+
+
+def _green_settings(
+    major: int, port: int, container_name: str, volume_name: str
+) -> GreenSettings | None:
+    """coachdb:greenMajor (greenImage, greenPort, activeSide): the new side of blue/green."""
+    active_side = read_choice("activeSide", ("blue", "green"), "blue")
+    if read_str("greenMajor") is None:
+        if active_side == "green":
+            raise ConfigError(
+                "activeSide",
+                "is green, but no green side is declared (coachdb:greenMajor is not set)",
+                "pulumi config set coachdb:activeSide blue",
+            )
+        return None
+    value = read_str("greenMajor")
+    problem = versions.major_problem(value)
+    if problem:
+        raise ConfigError(
+            "greenMajor", problem, f"pulumi config set coachdb:greenMajor {versions.UPGRADE_TARGET}"
+        )
+    green = int(str(value))
+    if green <= major:
+        raise ConfigError(
+            "greenMajor",
+            f"PostgreSQL {green} is not newer than coachdb:postgresMajor {major}",
+            f"pulumi config set coachdb:greenMajor {versions.UPGRADE_TARGET}",
+        )
+    green_port = read_int("greenPort", port + 1, 1, 65535)
+    if green_port == port:
+        raise ConfigError(
+            "greenPort",
+            f"{green_port} is the blue side's port",
+            f"pulumi config set coachdb:greenPort {port + 1}",
+        )
+    return GreenSettings(
+        major=green,
+        image=read_image("greenImage", green),
+        port=green_port,
+        container_name=f"{container_name}-{green}",
+        volume_name=f"{volume_name}-{green}",
+        active=active_side == "green",
     )
 
 
@@ -391,6 +505,7 @@ def _ca_cert_path() -> str:
 def load() -> Settings:
     """Read and validate the stack configuration; raise ConfigError on the first problem."""
     target = read_choice("target", TARGETS, "docker")
+    major = read_major()
     database = read_str("database", DEFAULT_DATABASE)
     assert database is not None
     if not _IDENTIFIER.match(database):
@@ -442,7 +557,9 @@ def load() -> Settings:
         cert_validity_days=read_int("certValidityDays", 365, 1, 825),
         ca_validity_days=read_int("caValidityDays", 3650, 30, 36500),
         ca_cert_path=_ca_cert_path(),
-        docker=_docker_settings() if target == "docker" else _no_server_settings(target),
+        docker=_docker_settings(major) if target == "docker" else _no_server_settings(target),
+        postgres_major=major,
+        eol=check_end_of_life(major),
     )
 
 

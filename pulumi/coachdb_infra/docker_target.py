@@ -1,9 +1,14 @@
-"""The Docker-host target: PostgreSQL 14 in one container on a local or ssh:// engine.
+"""The Docker-host target: PostgreSQL (coachdb:postgresMajor) in one container on an engine.
 
 Resources: (provider for a remote engine) -> image (pinned, kept locally) ->
 network -> named data volume (protected, retained on delete) -> CA + server
 certificate -> passwords -> container (official-image contract, TLS-only
 pg_hba, role model as init scripts, healthcheck, restart policy, memory limit).
+
+Blue/green upgrade (``coachdb:greenMajor``): a second image, volume and container
+on the newer major, with the same certificate, passwords and role model, on its
+own port; ``coachdb:activeSide`` switches the connection outputs. Both volumes
+are protected; the blue side stays until it is removed on purpose.
 """
 
 from __future__ import annotations
@@ -35,6 +40,8 @@ def certificate_names(settings: Settings, docker_cfg: DockerSettings) -> list[st
     """Every name a client may dial: the configured host, loopback, the container
     name on the Docker network, the published address and any extra SANs."""
     names = [settings.host, "localhost", "127.0.0.1", "::1", docker_cfg.container_name]
+    if docker_cfg.green is not None:
+        names.append(docker_cfg.green.container_name)
     if docker_cfg.bind_address not in ("0.0.0.0", "::"):  # noqa: S104 - a comparison, not a bind
         names.append(docker_cfg.bind_address)
     return names + settings.extra_sans
@@ -76,6 +83,67 @@ def app_env(
         )
 
     return pulumi.Output.secret(password.apply(build))
+
+
+def _container(
+    resource_name: str,
+    settings: Settings,
+    cfg: DockerSettings,
+    image: docker.RemoteImage,
+    volume: docker.Volume,
+    network: docker.Network,
+    name: str,
+    port: int,
+    uploads: list[docker.ContainerUploadArgs],
+    provider_opts: pulumi.ResourceOptions,
+) -> docker.Container:
+    """One PostgreSQL container (blue, or the green side of an upgrade) on its volume and port."""
+    return docker.Container(
+        resource_name,
+        name=name,
+        image=image.image_id,
+        hostname=name,
+        entrypoints=[server.WRAPPER],
+        command=server.server_args(cfg.memory_mb, cfg.server_settings),
+        envs=server.container_env(),
+        uploads=uploads,
+        volumes=[
+            docker.ContainerVolumeArgs(volume_name=volume.name, container_path=server.DATA_MOUNT)
+        ],
+        networks_advanced=[docker.ContainerNetworksAdvancedArgs(name=network.name, aliases=[name])],
+        ports=[
+            docker.ContainerPortArgs(
+                internal=server.INTERNAL_PORT, external=port, ip=cfg.bind_address
+            )
+        ],
+        healthcheck=docker.ContainerHealthcheckArgs(
+            tests=server.healthcheck_test(settings.database),
+            interval="10s",
+            timeout="5s",
+            retries=5,
+            start_period="60s",
+        ),
+        restart=cfg.restart,
+        memory=cfg.memory_mb,
+        memory_swap=cfg.memory_mb,  # no swap on top: a memory-starved database should fail loudly
+        shm_size=max(64, cfg.memory_mb // 4),
+        stop_signal="SIGINT",  # PostgreSQL's "fast" shutdown
+        stop_timeout=60,
+        destroy_grace_seconds=60,
+        must_run=True,
+        wait=True,  # `pulumi up` ends when the healthcheck passes
+        wait_timeout=300,
+        remove_volumes=False,
+        labels=[
+            docker.ContainerLabelArgs(label=k, value=v)
+            for k, v in _labels(settings, "postgres").items()
+        ],
+        opts=pulumi.ResourceOptions.merge(
+            provider_opts,
+            # Fixed name and port: the old container must go before the new one starts.
+            pulumi.ResourceOptions(delete_before_replace=True),
+        ),
+    )
 
 
 def deploy_docker(settings: Settings) -> Mapping[str, pulumi.Input[object]]:
@@ -163,76 +231,84 @@ def deploy_docker(settings: Settings) -> Mapping[str, pulumi.Input[object]]:
         ),
     ]
 
-    container = docker.Container(
+    container = _container(
         "postgres",
-        name=cfg.container_name,
-        image=image.image_id,
-        hostname=cfg.container_name,
-        entrypoints=[server.WRAPPER],
-        command=server.server_args(cfg.memory_mb, cfg.server_settings),
-        envs=server.container_env(),
-        uploads=uploads,
-        volumes=[
-            docker.ContainerVolumeArgs(volume_name=volume.name, container_path=server.DATA_MOUNT)
-        ],
-        networks_advanced=[
-            docker.ContainerNetworksAdvancedArgs(name=network.name, aliases=[cfg.container_name])
-        ],
-        ports=[
-            docker.ContainerPortArgs(
-                internal=server.INTERNAL_PORT, external=cfg.port, ip=cfg.bind_address
-            )
-        ],
-        healthcheck=docker.ContainerHealthcheckArgs(
-            tests=server.healthcheck_test(settings.database),
-            interval="10s",
-            timeout="5s",
-            retries=5,
-            start_period="60s",
-        ),
-        restart=cfg.restart,
-        memory=cfg.memory_mb,
-        memory_swap=cfg.memory_mb,  # no swap on top: a memory-starved database should fail loudly
-        shm_size=max(64, cfg.memory_mb // 4),
-        stop_signal="SIGINT",  # PostgreSQL's "fast" shutdown
-        stop_timeout=60,
-        destroy_grace_seconds=60,
-        must_run=True,
-        wait=True,  # `pulumi up` ends when the healthcheck passes
-        wait_timeout=300,
-        remove_volumes=False,
-        labels=[
-            docker.ContainerLabelArgs(label=k, value=v)
-            for k, v in _labels(settings, "postgres").items()
-        ],
-        opts=pulumi.ResourceOptions.merge(
-            provider_opts,
-            # Fixed name and port: the old container must go before the new one starts.
-            pulumi.ResourceOptions(delete_before_replace=True),
-        ),
+        settings,
+        cfg,
+        image,
+        volume,
+        network,
+        cfg.container_name,
+        cfg.port,
+        uploads,
+        provider_opts,
     )
+    active_port = cfg.port
+    green_outputs: dict[str, pulumi.Input[object]] = {"active_side": "blue"}
+    if cfg.green is not None:
+        green = cfg.green
+        green_image = docker.RemoteImage(
+            "postgres-image-green",
+            name=green.image.reference,
+            keep_locally=True,
+            opts=provider_opts,
+        )
+        green_volume = docker.Volume(
+            "pgdata-green",
+            name=green.volume_name,
+            labels=[
+                docker.VolumeLabelArgs(label=k, value=v)
+                for k, v in _labels(settings, "pgdata-green").items()
+            ],
+            opts=pulumi.ResourceOptions.merge(
+                provider_opts,
+                pulumi.ResourceOptions(protect=cfg.protect_volume, retain_on_delete=True),
+            ),
+        )
+        green_container = _container(
+            "postgres-green",
+            settings,
+            cfg,
+            green_image,
+            green_volume,
+            network,
+            green.container_name,
+            green.port,
+            uploads,
+            provider_opts,
+        )
+        active_port = green.port if green.active else cfg.port
+        green_outputs = {
+            "active_side": "green" if green.active else "blue",
+            "blue_port": cfg.port,
+            "green_port": green.port,
+            "green_major": green.major,
+            "green_container_name": green_container.name,
+            "green_volume_name": green_volume.name,
+        }
 
     ca_path = settings.ca_cert_path
     return {
         "host": settings.host,
-        "port": cfg.port,
+        "port": active_port,
         "database": settings.database,
         "app_user": APP_ROLE,
         "container_name": container.name,
         "volume_name": volume.name,
+        **green_outputs,
         "ca_certificate": certs.ca_cert_pem,
         "ca_cert_path": ca_path,
         "database_url": database_url(
-            APP_ROLE, passwords[APP_ROLE], settings.host, cfg.port, settings.database, ca_path
+            APP_ROLE, passwords[APP_ROLE], settings.host, active_port, settings.database, ca_path
         ),
         "app_env": app_env(
-            APP_ROLE, passwords[APP_ROLE], settings.host, cfg.port, settings.database, ca_path
+            APP_ROLE, passwords[APP_ROLE], settings.host, active_port, settings.database, ca_path
         ),
         "migrator_database_url": database_url(
             MIGRATOR_ROLE,
             passwords[MIGRATOR_ROLE],
             settings.host,
-            cfg.port,
+            active_port,
             settings.database,
             ca_path,
         ),

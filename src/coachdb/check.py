@@ -33,6 +33,7 @@ from typing import Any
 
 import psycopg
 
+from coachdb import versions
 from coachdb.config import DatabaseConfig
 from coachdb.pool import PoolExhausted, create_pool
 
@@ -48,6 +49,9 @@ class Item:
     status: str
     summary: str
     data: dict[str, Any] = field(default_factory=dict)
+    # False for an advisory warning that --strict leaves a warning (end of life has its own
+    # opt-in failure, --eol-strict, so that a 14 fleet keeps passing --strict checks).
+    strict: bool = True
 
 
 @dataclass
@@ -63,12 +67,17 @@ class Report:
     def warnings(self) -> list[Item]:
         return [i for i in self.items if i.status == "warn"]
 
+    @property
+    def strict_warnings(self) -> list[Item]:
+        """The warnings --strict turns into failures."""
+        return [i for i in self.warnings if i.strict]
+
     def ok(self, strict: bool = False) -> bool:
-        return not self.failures and not (strict and self.warnings)
+        return not self.failures and not (strict and self.strict_warnings)
 
     def reason(self, strict: bool = False) -> str | None:
         """The one-line reason for a non-zero exit (first failure, then first warning)."""
-        bad = self.failures + (self.warnings if strict else [])
+        bad = self.failures + (self.strict_warnings if strict else [])
         return f"{bad[0].name}: {bad[0].summary}" if bad else None
 
     def to_dict(self, strict: bool = False) -> dict[str, Any]:
@@ -324,6 +333,32 @@ def server_item(conn: psycopg.Connection[Any]) -> Item:
     return Item("server", "info", summary, data)
 
 
+def eol_item(
+    conn: psycopg.Connection[Any], eol_strict: bool = False, today: dt.date | str | None = None
+) -> Item:
+    """Is the server's major past its end of life (src/coachdb/versions.py)?
+
+    A warning by default (14 is still what production runs, and --strict must keep
+    passing on it); ``eol_strict`` makes it a failure. ``today`` is injectable
+    (argument, else $COACHDB_TODAY, else the UTC date) so tests never depend on
+    the calendar.
+    """
+    major = conn.info.server_version // 10000
+    status = versions.eol_status(major, today)
+    data = status.as_dict()
+    if status.eol is None:
+        return Item("end of life", "warn", status.message(), data)
+    if status.past_eol:
+        return Item(
+            "end of life",
+            "fail" if eol_strict else "warn",
+            status.message(),
+            data,
+            strict=False,
+        )
+    return Item("end of life", "ok", status.message(), data)
+
+
 LEAST_PRIVILEGE_SQL = """
 SELECT r.rolname, r.rolsuper, r.rolcreatedb, r.rolcreaterole, r.rolreplication, r.rolbypassrls,
        has_database_privilege(current_user, current_database(), 'CREATE'),
@@ -468,6 +503,8 @@ def run_check(
     require_least_privilege: bool = True,
     backup_status: str | None = None,
     backup_max_age_hours: float = 26.0,
+    eol_strict: bool = False,
+    today: dt.date | str | None = None,
 ) -> Report:
     """Run every check; connection failures propagate as ``psycopg.OperationalError``."""
     report = Report(target=config.describe())
@@ -475,13 +512,14 @@ def run_check(
     with config.connect(application_name=CHECK_APP_NAME, autocommit=True) as conn:
         tls = tls_item(conn, config)
         server = server_item(conn)
+        eol = eol_item(conn, eol_strict, today)
         role = role_item(conn, require_least_privilege)
         rw = write_read(conn, iterations)
     report.items.append(measure_connect(config, connects, connect_kpi_ms))
     report.items.append(rw)
     if pool_threads > 0 and pool_ops > 0:
         report.items.append(pooled_load(config, pool_threads, pool_ops))
-    report.items += [tls, role, server]
+    report.items += [tls, role, server, eol]
     status_path = (
         backup_status if backup_status is not None else os.environ.get("COACHDB_BACKUP_STATUS")
     )

@@ -128,6 +128,12 @@ def _parser() -> argparse.ArgumentParser:
         help="treat warnings (weak TLS, non-UTC, no checksums, ...) as failures",
     )
     check.add_argument(
+        "--eol-strict",
+        action="store_true",
+        help="fail when the server's PostgreSQL major is past end of life "
+        "(default: a warning, which --strict leaves a warning)",
+    )
+    check.add_argument(
         "--backup-status",
         metavar="PATH",
         default=None,
@@ -201,6 +207,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             require_least_privilege=not args.allow_privileged_role,
             backup_status=args.backup_status,
             backup_max_age_hours=args.backup_max_age_hours,
+            eol_strict=args.eol_strict,
         )
     except psycopg.OperationalError as exc:
         return _fail(

@@ -1,4 +1,4 @@
-"""The rendered postgresql.conf and pg_hba.conf work on real PostgreSQL 14 and 15.
+"""The rendered postgresql.conf and pg_hba.conf work on real PostgreSQL 14, 15 and 17.
 
 The Molecule scenarios run the distributions' majors (15, 17); production runs 14. Here the
 role's templates are rendered by Ansible and a throwaway cluster of each available major is
@@ -20,12 +20,12 @@ from typing import Any
 import psycopg
 import pytest
 
-from tests.support.pgcluster import available_bindirs, running_cluster
+from tests.support.pgcluster import available_bindirs, fetch_hint, running_cluster
 
 REPO = Path(__file__).resolve().parents[2]
 PLAYBOOK = Path(__file__).parent / "playbooks" / "render_config.yml"
 PASSWORD = "test-only-superuser-password-1"  # pragma: allowlist secret (test value)
-MAJORS = (14, 15)
+MAJORS = (14, 15, 17)
 
 
 def _make_certificate(directory: Path) -> tuple[Path, Path]:
@@ -91,7 +91,7 @@ WAIVER_WARNING = (
 def test_rendered_configuration_on_real_server(major: int, waived: bool, tmp_path: Path) -> None:
     bindir = available_bindirs().get(major)
     if bindir is None:
-        pytest.skip(f"no PostgreSQL {major} server binaries here (scripts/fetch-pg14.sh)")
+        pytest.skip(f"no PostgreSQL {major} server binaries here ({fetch_hint(major)})")
     if os.geteuid() != 0 or not Path("/var/run/postgresql").is_dir():
         pytest.skip("needs root and /var/run/postgresql (Debian's postgresql-common)")
     with running_cluster(bindir) as cluster:

@@ -31,7 +31,22 @@ def _failure_message(output: str) -> str:
 CASES: dict[str, tuple[dict[str, Any], list[str]]] = {
     "major-13": (
         {"postgresql_version": 13},
-        ["postgresql_version=13 is not supported", "Set postgresql_version to 14 or higher"],
+        [
+            "postgresql_version=13 is not supported",
+            "PostgreSQL 13 is below 14",
+            "Set postgresql_version to one of 14, 15, 16, 17, 18",
+        ],
+    ),
+    "major-19-unknown": (
+        {"postgresql_version": 19},
+        ["postgresql_version=19 is not supported", "PostgreSQL 19 is unknown to this release"],
+    ),
+    "major-14-past-eol-strict": (
+        {"postgresql_version": 14, "postgresql_eol_strict": True, "coachdb_today": "2026-11-29"},
+        [
+            "PostgreSQL 14 reached end of life on 2026-11-12",
+            "postgresql_eol_strict=true refuses to deploy it",
+        ],
     ),
     "major-not-a-number": (
         {"postgresql_version": "fourteen"},

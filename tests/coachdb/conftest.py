@@ -1,7 +1,10 @@
 """Fixtures for the client package: real PostgreSQL clusters with real TLS.
 
-Every server here is a throwaway cluster from tests/support/pgcluster.py
-(PostgreSQL 14 when its binaries were fetched, else the distribution's 15),
+Every server here is a throwaway cluster from tests/support/pgcluster.py, on
+both ends of the supported range: the fixtures ``tls_server``,
+``fresh_server`` and ``bare_tls_cluster`` are parametrized over PostgreSQL 14
+(production) and 17 (the upgrade target), so every test using them runs on
+each; tests of pure client-side logic do not start a server at all. Each is
 configured like the deployed ones: ``hostssl ... scram-sha-256`` on TCP, a
 closing ``hostnossl ... reject``, a certificate signed by a test CA that
 clients verify with ``sslmode=verify-full``, and the application role without
@@ -31,7 +34,14 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from psycopg import sql
 
-from tests.support.pgcluster import RUN_AS, Cluster, available_bindirs, running_cluster
+from tests.support.pgcluster import (
+    EDGE_MAJORS,
+    RUN_AS,
+    Cluster,
+    available_bindirs,
+    fetch_hint,
+    running_cluster,
+)
 
 DBNAME = "elite_trading_coach_ai"
 APP_USER = "trading_coach_user"
@@ -48,12 +58,17 @@ CLIENT_VARS = ("DATABASE_URL", "PGSSLROOTCERT", "COACHDB_ENV", "APP_ENV", "COACH
 PLAIN_HBA = "local all all trust\nhost all all 127.0.0.1/32 scram-sha-256\n"
 
 
-def _bindir() -> Path:
+def _bindir(major: int = EDGE_MAJORS[0]) -> Path:
     found = available_bindirs()
-    if not found:
-        pytest.skip("no PostgreSQL server binaries (run scripts/fetch-pg14.sh or install 15)")
-    # 14 is what production runs; fall back to the distribution's major.
-    return found.get(14) or found[max(found)]
+    if major not in found:
+        pytest.skip(f"no PostgreSQL {major} server binaries (run {fetch_hint(major)})")
+    return found[major]
+
+
+@pytest.fixture(scope="session", params=EDGE_MAJORS, ids=[f"pg{m}" for m in EDGE_MAJORS])
+def pg_major(request: pytest.FixtureRequest) -> int:
+    """The major a server fixture runs: each end of the supported range in turn."""
+    return int(request.param)
 
 
 @dataclass
@@ -247,10 +262,10 @@ def server_factory(tls_files: TLSFiles) -> ServerFactory:
 
 
 @pytest.fixture
-def bare_tls_cluster(tls_files: TLSFiles) -> Iterator[Cluster]:
+def bare_tls_cluster(tls_files: TLSFiles, pg_major: int) -> Iterator[Cluster]:
     """A TLS cluster with nothing prepared: for tests that set it up themselves."""
     settings = {**tls_files.server_settings(), "timezone": "UTC", "log_timezone": "UTC"}
-    with running_cluster(_bindir(), settings=settings, hba=TLS_HBA) as cluster:
+    with running_cluster(_bindir(pg_major), settings=settings, hba=TLS_HBA) as cluster:
         yield cluster
 
 
@@ -273,14 +288,14 @@ def run_cli() -> Callable[..., subprocess.CompletedProcess[str]]:
 
 
 @pytest.fixture(scope="session")
-def tls_server(server_factory: ServerFactory) -> Iterator[Server]:
-    """One shared TLS server for the tests that do not stop or restart it."""
-    with server_factory(tls=True) as srv:
+def tls_server(server_factory: ServerFactory, pg_major: int) -> Iterator[Server]:
+    """One shared TLS server per major for the tests that do not stop or restart it."""
+    with server_factory(tls=True, bindir=_bindir(pg_major)) as srv:
         yield srv
 
 
 @pytest.fixture
-def fresh_server(server_factory: ServerFactory) -> Iterator[Server]:
+def fresh_server(server_factory: ServerFactory, pg_major: int) -> Iterator[Server]:
     """A TLS server of its own, for tests that stop, restart or reconfigure it."""
-    with server_factory(tls=True) as srv:
+    with server_factory(tls=True, bindir=_bindir(pg_major)) as srv:
         yield srv

@@ -7,8 +7,9 @@ modes, ports, volume, network, healthcheck, restart policy, memory - and asks
 the Docker engine for the same container through the Docker SDK, the way the
 provider would (uploads as a tar archive extracted at ``/`` before start).
 
-The stand-in image (tests/fixtures/postgres-standin) replaces the official
-``postgres:14`` image, which no registry here can serve.
+The stand-in image (tests/fixtures/postgres-standin), built once per major
+(14 and 17) from the npm binaries, replaces the official ``postgres:<major>``
+image, which no registry here can serve.
 """
 
 from __future__ import annotations
@@ -31,23 +32,27 @@ from pulumi_mocks import ProgramRun
 
 REPO = Path(__file__).resolve().parents[2]
 STANDIN_DIR = REPO / "tests" / "fixtures" / "postgres-standin"
-PG14_DIR = REPO / ".cache" / "pg14"
 STANDIN_REPO = "coachdb-test/postgres-standin"
 BASE_IMAGE = "debian:bookworm"
 
 
-def standin_tag() -> str:
-    """Cache key: the fixture's files and the PostgreSQL 14 package version."""
+def pg_dir(major: int) -> Path:
+    """Where scripts/fetch-pg.sh MAJOR unpacked the npm build."""
+    return REPO / ".cache" / f"pg{major}"
+
+
+def standin_tag(major: int) -> str:
+    """Cache key: the fixture's files and the PostgreSQL package version of ``major``."""
     digest = hashlib.sha256()
     for name in ("Dockerfile", "docker-entrypoint.sh"):
         digest.update((STANDIN_DIR / name).read_bytes())
-    digest.update((PG14_DIR / ".version").read_bytes())
-    return f"{STANDIN_REPO}:{digest.hexdigest()[:16]}"
+    digest.update((pg_dir(major) / ".version").read_bytes())
+    return f"{STANDIN_REPO}:pg{major}-{digest.hexdigest()[:16]}"
 
 
-def ensure_standin_image(client: docker.DockerClient) -> str:
-    """Build the stand-in once per machine (cached by tag); return its reference."""
-    tag = standin_tag()
+def ensure_standin_image(client: docker.DockerClient, major: int = 14) -> str:
+    """Build the stand-in of ``major`` once per machine (cached by tag); return its reference."""
+    tag = standin_tag(major)
     try:
         client.images.get(tag)
         return tag
@@ -58,20 +63,27 @@ def ensure_standin_image(client: docker.DockerClient) -> str:
         for name in ("Dockerfile", "docker-entrypoint.sh"):
             shutil.copy2(STANDIN_DIR / name, context / name)
         for part in ("bin", "lib", "share"):
-            shutil.copytree(PG14_DIR / "native" / part, context / "pg14" / part, symlinks=True)
-        client.images.build(path=str(context), tag=tag, rm=True, forcerm=True, pull=False)
-    # Older builds of the fixture are dead weight: drop their tags.
+            shutil.copytree(pg_dir(major) / "native" / part, context / "pg" / part, symlinks=True)
+        client.images.build(
+            path=str(context),
+            tag=tag,
+            rm=True,
+            forcerm=True,
+            pull=False,
+            buildargs={"PG_MAJOR": str(major)},
+        )
+    # Older builds of this major's fixture are dead weight: drop their tags.
     for image in client.images.list(name=STANDIN_REPO):
         for old in image.tags:
-            if old != tag:
+            if old != tag and old.startswith(f"{STANDIN_REPO}:pg{major}-"):
                 client.images.remove(old, noprune=False)
     return tag
 
 
-def standin_or_skip() -> tuple[docker.DockerClient, str]:
-    """A Docker client and the stand-in image, or a skip naming the missing prerequisite.
+def standin_or_skip(major: int = 14) -> tuple[docker.DockerClient, str]:
+    """A Docker client and the stand-in image of ``major``, or a skip naming what is missing.
 
-    `make test` provides all three (engine, PG14 binaries, base image); a bare
+    `make test` provides all three (engine, PG 14/17 binaries, base image); a bare
     `pytest` on a machine without them is told which script sets each up.
     """
     try:
@@ -79,13 +91,16 @@ def standin_or_skip() -> tuple[docker.DockerClient, str]:
         client.ping()
     except docker.errors.DockerException as exc:
         pytest.skip(f"Docker engine not reachable ({exc}); run scripts/ensure-docker.sh")
-    if not (PG14_DIR / "native" / "bin" / "postgres").exists():
-        pytest.skip("PostgreSQL 14 binaries missing: run scripts/fetch-pg14.sh (make test-prereqs)")
+    if not (pg_dir(major) / "native" / "bin" / "postgres").exists():
+        pytest.skip(
+            f"PostgreSQL {major} binaries missing: run scripts/fetch-pg.sh {major} "
+            "(make test-prereqs)"
+        )
     try:
         client.images.get(BASE_IMAGE)
     except docker.errors.ImageNotFound:
         pytest.skip(f"{BASE_IMAGE} missing: run scripts/build-base-images.sh bookworm")
-    return client, ensure_standin_image(client)
+    return client, ensure_standin_image(client, major)
 
 
 def _nanoseconds(duration: str) -> int:

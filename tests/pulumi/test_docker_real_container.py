@@ -4,9 +4,10 @@ The program runs under mocks with a test stack (unique names, a free port on
 127.0.0.1, the stand-in image name); docker_materialise turns the declared
 inputs into a real container; then the same host checks as the Ansible hosts:
 TLS verify-full with the declared CA, plaintext refused, least privilege,
-UTF8 / C.UTF-8 / UTC / data checksums, SCRAM hashes, PostgreSQL 14, and the
-role model without drift. The last test rotates the passwords and replaces the
-container on the same volume, as `pulumi up` would.
+UTF8 / C.UTF-8 / UTC / data checksums, SCRAM hashes, the declared major, and
+the role model without drift. The last test rotates the passwords and replaces
+the container on the same volume, as `pulumi up` would. Every test runs on
+both ends of the supported range: ``coachdb:postgresMajor`` 14 and 17.
 """
 
 from __future__ import annotations
@@ -36,8 +37,8 @@ from docker_materialise import (
 from psycopg import errors
 from pulumi_mocks import ProgramRun, run_program
 
-from coachdb import rolemodel
-from tests.support.pgcluster import free_port
+from coachdb import rolemodel, versions
+from tests.support.pgcluster import EDGE_MAJORS, free_port
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -48,6 +49,7 @@ DB = "elite_trading_coach_ai"
 
 @dataclass
 class Deployment:
+    major: int
     client: docker.DockerClient
     config: dict[str, str]
     image: str
@@ -78,13 +80,19 @@ class Deployment:
         return text.strip()
 
 
-@pytest.fixture(scope="module")
-def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
-    client, standin = standin_or_skip()
+@pytest.fixture(scope="module", params=EDGE_MAJORS, ids=[f"pg{m}" for m in EDGE_MAJORS])
+def deployment(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[Deployment]:
+    major = int(request.param)
+    client, standin = standin_or_skip(major)
     suffix = uuid.uuid4().hex[:10]
-    image = f"coachdb-test/postgres:14.23-standin-{suffix}"
+    # the image's tag must name the major the stack declares (coachdb:postgresMajor)
+    tag = versions.MAJORS[major].image_tag.split("-")[0]
+    image = f"coachdb-test/postgres:{tag}-standin-{suffix}"
     port = free_port()
     config = {
+        "postgresMajor": str(major),
         "image": image,
         "port": str(port),
         "bindAddress": "127.0.0.1",
@@ -100,7 +108,7 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
     config["caCertPath"] = str(ca_file)
     run = run_program(config)
     ca_file.write_text(run.outputs["ca_certificate"])
-    dep = Deployment(client, config, image, run, ca_file, port)
+    dep = Deployment(major, client, config, image, run, ca_file, port)
     # The stand-in carries the name the stack declares, for this module only.
     client.images.get(standin).tag(image)
     try:
@@ -180,13 +188,15 @@ def test_key_is_owned_by_postgres_0600_and_upload_is_root_only(deployment: Deplo
 # --- the cluster -------------------------------------------------------------------
 
 
-def test_cluster_is_pg14_utf8_c_utf8_utc_with_checksums(deployment: Deployment) -> None:
+def test_cluster_is_the_declared_major_utf8_c_utf8_utc_with_checksums(
+    deployment: Deployment,
+) -> None:
     with deployment.connect() as conn:
 
         def show(name: str) -> str:
             return conn.execute(f"SHOW {name}").fetchone()[0]
 
-        assert 140000 <= int(show("server_version_num")) <= 149999
+        assert int(show("server_version_num")) // 10000 == deployment.major
         assert show("server_encoding") == "UTF8"
         assert show("TimeZone") == "UTC"
         assert show("log_timezone") == "UTC"

@@ -23,6 +23,17 @@ CASES = [
     ({"port": "fivefourthreetwo"}, (), "coachdb:port", "not a whole number"),
     ({"image": "postgres:15"}, (), "coachdb:image", "not a PostgreSQL 14 tag"),
     ({"image": "postgres:latest"}, (), "coachdb:image", "not a PostgreSQL 14 tag"),
+    # the image must agree with the major setting, in both directions
+    (
+        {"postgresMajor": "17", "image": "postgres:14.23-bookworm"},
+        (),
+        "coachdb:image",
+        "not a PostgreSQL 17 tag",
+    ),
+    ({"postgresMajor": "17", "image": "postgres:1"}, (), "coachdb:image", "not a PostgreSQL 17"),
+    ({"postgresMajor": "13"}, (), "coachdb:postgresMajor", "PostgreSQL 13 is below 14"),
+    ({"postgresMajor": "19"}, (), "coachdb:postgresMajor", "PostgreSQL 19 is unknown"),
+    ({"postgresMajor": "seventeen"}, (), "coachdb:postgresMajor", "not a PostgreSQL major"),
     ({"image": "postgres"}, (), "coachdb:image", "has no tag"),
     ({"image": f"postgres@{DIGEST}"}, (), "coachdb:image", "has no tag"),
     ({"image": "Postgres:14"}, (), "coachdb:image", "not a valid image reference"),
@@ -89,6 +100,12 @@ CASES = [
 ]
 
 
+@pytest.fixture(autouse=True)
+def _today_before_any_end_of_life(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Judge end of life on a fixed date, never the machine's calendar (tests below override)."""
+    monkeypatch.setenv("COACHDB_TODAY", "2026-06-01")
+
+
 @pytest.mark.parametrize(("config", "secret_keys", "key", "words"), CASES)
 def test_bad_config_stops_the_program_naming_key_and_fix(
     config: dict[str, str], secret_keys: tuple[str, ...], key: str, words: str
@@ -142,7 +159,7 @@ def test_config_error_comes_before_any_resource() -> None:
 def test_valid_pg14_references_parse(
     reference: str, expected_tag: str, expected_digest: str | None
 ) -> None:
-    ref = parse_image("image", reference)
+    ref = parse_image("image", reference, major=14)
     assert ref.tag == expected_tag
     assert ref.digest == expected_digest
     assert ref.reference == reference
@@ -256,3 +273,48 @@ def test_server_settings_shape_is_checked(config: dict[str, str], key: str, word
     with pytest.raises(ConfigError) as caught:
         run_program(config)
     assert str(caught.value).startswith(f"{key}: ") and words in str(caught.value)
+
+
+@pytest.mark.parametrize("major", [14, 15, 16, 17, 18])
+def test_every_supported_major_pins_its_own_image(major: int) -> None:
+    from coachdb import versions
+
+    run = run_program({"postgresMajor": str(major)})
+    name = run.one("docker:index/remoteImage:RemoteImage").inputs["name"]
+    assert name == f"postgres:{versions.MAJORS[major].image_tag}"
+    assert name.startswith(f"postgres:{major}.")
+
+
+def _warnings(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    seen: list[str] = []
+    monkeypatch.setattr(pulumi.log, "warn", lambda msg, *a, **k: seen.append(str(msg)))
+    return seen
+
+
+def test_major_past_end_of_life_warns(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen = _warnings(monkeypatch)
+    monkeypatch.setenv("COACHDB_TODAY", "2026-11-29")
+    run_program({})  # default major 14, whose final release was 2026-11-12
+    eol = [w for w in seen if "end of life" in w]
+    assert len(eol) == 1, seen
+    assert "PostgreSQL 14 reached end of life on 2026-11-12" in eol[0]
+    assert "coachdb:eolStrict" in eol[0]
+
+
+@pytest.mark.parametrize(("major", "today"), [("14", "2026-11-12"), ("17", "2026-11-29")])
+def test_supported_major_does_not_warn(
+    monkeypatch: pytest.MonkeyPatch, major: str, today: str
+) -> None:
+    seen = _warnings(monkeypatch)
+    monkeypatch.setenv("COACHDB_TODAY", today)
+    run_program({"postgresMajor": major, "eolStrict": "true"})
+    assert not [w for w in seen if "end of life" in w], seen
+
+
+def test_eol_strict_refuses_a_major_past_end_of_life(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COACHDB_TODAY", "2026-11-29")
+    with pytest.raises(ConfigError) as caught:
+        run_program({"eolStrict": "true"})
+    message = str(caught.value)
+    assert message.startswith("coachdb:postgresMajor: PostgreSQL 14 reached end of life"), message
+    assert "pulumi config set coachdb:postgresMajor 17" in message

@@ -375,3 +375,64 @@ def test_app_env_output_matches_the_env_file_layout(default_run: ProgramRun) -> 
     )
     assert env["DB_SSL"] == "true"
     assert env["DB_SSL_ROOT_CERT"] == env["PGSSLROOTCERT"] == "/etc/coachdb/ca.crt"
+
+
+# --- blue/green upgrade ------------------------------------------------------------
+
+
+def test_green_side_on_the_new_major_has_its_own_image_volume_and_port() -> None:
+    run = run_program({"greenMajor": "17"})
+    images = sorted(r.inputs["name"] for r in run.of_type(IMAGE))
+    assert images == ["postgres:14.23-bookworm", "postgres:17.10-bookworm"]
+    volumes = {r.inputs["name"]: r for r in run.of_type(VOLUME)}
+    assert set(volumes) == {"coachdb-pgdata", "coachdb-pgdata-17"}
+    # both sides' data are protected: the blue side stays until it is removed on purpose
+    assert all(v.protect and v.retain_on_delete for v in volumes.values())
+    containers = {r.inputs["name"]: r.inputs for r in run.of_type(CONTAINER)}
+    assert set(containers) == {"coachdb-postgres", "coachdb-postgres-17"}
+    green = containers["coachdb-postgres-17"]
+    assert green["volumes"][0]["volumeName"] == "coachdb-pgdata-17"
+    assert green["ports"][0]["external"] == 5433
+    assert containers["coachdb-postgres"]["ports"][0]["external"] == 5432
+    # the certificate also names the green container (clients on the Docker network)
+    cert = x509.load_pem_x509_certificate(
+        next(u for u in green["uploads"] if u["file"] == server.CERT_FILE)["content"].encode()
+    )
+    sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert "coachdb-postgres-17" in sans.get_values_for_type(x509.DNSName)
+    # blue stays active until the switch
+    assert run.outputs["active_side"] == "blue"
+    assert urllib.parse.urlsplit(run.outputs["database_url"]).port == 5432
+
+
+def test_active_side_switches_the_connection_outputs() -> None:
+    run = run_program({"greenMajor": "17", "greenPort": "6543", "activeSide": "green"})
+    assert run.outputs["active_side"] == "green"
+    assert run.outputs["port"] == 6543
+    for name in ("database_url", "migrator_database_url"):
+        assert urllib.parse.urlsplit(run.outputs[name]).port == 6543
+    assert "DB_PORT=6543" in run.outputs["app_env"]
+    # the blue container is still declared: switching back is one config change
+    assert len(run.of_type(CONTAINER)) == 2
+
+
+@pytest.mark.parametrize(
+    ("config", "key", "words"),
+    [
+        ({"activeSide": "green"}, "coachdb:activeSide", "no green side is declared"),
+        ({"greenMajor": "14"}, "coachdb:greenMajor", "not newer than coachdb:postgresMajor 14"),
+        ({"greenMajor": "13"}, "coachdb:greenMajor", "below 14"),
+        ({"greenMajor": "17", "greenPort": "5432"}, "coachdb:greenPort", "the blue side's port"),
+        (
+            {"greenMajor": "17", "greenImage": "postgres:14.23"},
+            "coachdb:greenImage",
+            "not a PostgreSQL 17 tag",
+        ),
+    ],
+)
+def test_bad_blue_green_config_is_refused(config: dict[str, str], key: str, words: str) -> None:
+    from coachdb_infra.config import ConfigError
+
+    with pytest.raises(ConfigError) as caught:
+        run_program(config)
+    assert str(caught.value).startswith(f"{key}: ") and words in str(caught.value)

@@ -243,3 +243,12 @@ def test_bad_railway_config_names_the_key(monkeypatch, extra, secret_keys, key, 
     message = str(caught.value)
     assert message.startswith(f"{key}: ") and words in message, message
     assert TOKEN not in message
+
+
+@pytest.mark.parametrize("major", [14, 17])
+def test_the_service_runs_the_declared_major(railway, major):
+    """coachdb:postgresMajor picks the Railway image too; a disagreeing tag is refused."""
+    run = railway({"postgresMajor": str(major)})
+    assert run.one(f"{DYN}Service").inputs["image"].startswith(f"postgres:{major}.")
+    with pytest.raises(ConfigError, match=rf"not a PostgreSQL {major} tag"):
+        railway({"postgresMajor": str(major), "image": "postgres:16.14-bookworm"})

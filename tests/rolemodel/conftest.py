@@ -1,9 +1,10 @@
 """Fixtures for the role-model tests: the model applied to real clusters of each major.
 
-PostgreSQL 14 (npm binaries, scripts/fetch-pg14.sh) and the distribution's
-server (15 on Debian 12) are both exercised because they differ exactly where
-the model matters: 14 grants PUBLIC CREATE on schema public, 15 does not. A
-major is skipped only when its binaries are absent, and the skip says so.
+PostgreSQL 14 (production; npm binaries, scripts/fetch-pg.sh 14), the
+distribution's server (15 on Debian 12) and 17 (the upgrade target; npm
+binaries, scripts/fetch-pg.sh 17) are exercised because they differ exactly
+where the model matters: 14 grants PUBLIC CREATE on schema public, 15+ do not.
+A major is skipped only when its binaries are absent, and the skip says so.
 
 The clusters log DDL (``log_statement = 'ddl'``, the CIS setting) so the tests
 can prove no password reaches the server log. Their pg_hba.conf is the test
@@ -24,9 +25,9 @@ import pytest
 
 from coachdb import rolemodel
 from coachdb.scram import scram_verifier
-from tests.support.pgcluster import Cluster, available_bindirs, running_cluster
+from tests.support.pgcluster import Cluster, available_bindirs, fetch_hint, running_cluster
 
-MAJORS = (14, 15)
+MAJORS = (14, 15, 17)
 SETTINGS = {
     "log_statement": "ddl",
     "password_encryption": "scram-sha-256",  # pragma: allowlist secret (a setting)
@@ -87,8 +88,7 @@ class ModelCluster:
 def _bindir_or_skip(major: int):
     found = available_bindirs()
     if major not in found:
-        hint = "scripts/fetch-pg14.sh" if major == 14 else f"apt-get install postgresql-{major}"
-        pytest.skip(f"PostgreSQL {major} server binaries not found ({hint} provides them)")
+        pytest.skip(f"PostgreSQL {major} server binaries not found ({fetch_hint(major)})")
     return found[major]
 
 

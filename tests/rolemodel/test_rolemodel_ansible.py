@@ -25,7 +25,13 @@ import pytest
 
 from coachdb import rolemodel
 from tests.rolemodel.conftest import SETTINGS, public_create_by_db
-from tests.support.pgcluster import Cluster, available_bindirs, running_cluster
+from tests.support.pgcluster import (
+    EDGE_MAJORS,
+    Cluster,
+    available_bindirs,
+    fetch_hint,
+    running_cluster,
+)
 
 pytestmark = [pytest.mark.pg, pytest.mark.slow]
 
@@ -83,12 +89,15 @@ def _roles_present(cluster: Cluster) -> list[str]:
     return [r[0] for r in rows]
 
 
-@pytest.fixture(scope="module")
-def role_runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RoleRuns]:
+@pytest.fixture(scope="module", params=EDGE_MAJORS, ids=[f"pg{m}" for m in EDGE_MAJORS])
+def role_runs(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[RoleRuns]:
+    """The role applied by Ansible on each end of the supported range (14 and 17)."""
     found = available_bindirs()
-    major = 14 if 14 in found else max(found, default=None)
-    if major is None:
-        pytest.skip("no PostgreSQL server binaries (scripts/fetch-pg14.sh provides 14)")
+    major = int(request.param)
+    if major not in found:
+        pytest.skip(f"no PostgreSQL {major} server binaries ({fetch_hint(major)})")
     secrets_dir = tmp_path_factory.mktemp("controller") / "secrets"
     with running_cluster(found[major], settings=SETTINGS) as cluster:
         base = {

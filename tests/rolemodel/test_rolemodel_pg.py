@@ -1,4 +1,4 @@
-"""The role model against real PostgreSQL 14 and 15 servers, by trying to break it.
+"""The role model against real PostgreSQL 14, 15 and 17 servers, by trying to break it.
 
 Each test names the control it proves (docs/security.md lists them). The
 server-side facts are read from the catalogs; the app's limits are proven by
@@ -20,7 +20,7 @@ from psycopg import errors
 
 from coachdb import rolemodel
 from coachdb.scram import scram_verifier
-from tests.rolemodel.conftest import ModelCluster, public_create_by_db
+from tests.rolemodel.conftest import MAJORS, ModelCluster, public_create_by_db
 
 pytestmark = pytest.mark.pg
 
@@ -195,7 +195,7 @@ def test_app_may_create_temp_tables_but_readonly_may_not(mc: ModelCluster) -> No
         ro.execute("CREATE TEMP TABLE scratch (id int)")
 
 
-@pytest.mark.parametrize("bare_cluster", [14, 15], indirect=True, ids=["pg14", "pg15"])
+@pytest.mark.parametrize("bare_cluster", MAJORS, indirect=True, ids=[f"pg{m}" for m in MAJORS])
 def test_app_temporary_false_means_connect_only(bare_cluster) -> None:
     model = rolemodel.RoleModel(app_temporary=False)
     connect = lambda db: psycopg.connect(bare_cluster.dsn(db))  # noqa: E731
@@ -325,7 +325,7 @@ def test_table_created_after_set_role_none_is_usable_and_handed_to_the_owner(
             mig.execute("DROP TABLE public.stray")
 
 
-@pytest.mark.parametrize("bare_cluster", [14, 15], indirect=True, ids=["pg14", "pg15"])
+@pytest.mark.parametrize("bare_cluster", MAJORS, indirect=True, ids=[f"pg{m}" for m in MAJORS])
 def test_second_schema_gets_the_same_treatment(bare_cluster) -> None:
     model = rolemodel.RoleModel(schemas=("public", "trading"), readonly_enabled=True)
     connect = lambda db: psycopg.connect(bare_cluster.dsn(db))  # noqa: E731
@@ -353,7 +353,7 @@ def test_second_schema_gets_the_same_treatment(bare_cluster) -> None:
     assert rolemodel.apply_all(connect, model) is False
 
 
-@pytest.mark.parametrize("bare_cluster", [14, 15], indirect=True, ids=["pg14", "pg15"])
+@pytest.mark.parametrize("bare_cluster", MAJORS, indirect=True, ids=[f"pg{m}" for m in MAJORS])
 def test_init_script_through_psql_builds_the_whole_model(bare_cluster) -> None:
     """render_init_script (Docker initdb.d) run by psql: no drift after, passwords work."""
     psql = shutil.which("psql")
@@ -422,7 +422,7 @@ def test_only_trusted_languages_and_pg_authid_closed(mc: ModelCluster) -> None:
 # --- scram verifiers agree with the server ------------------------------------------
 
 
-@pytest.mark.parametrize("bare_cluster", [14, 15], indirect=True, ids=["pg14", "pg15"])
+@pytest.mark.parametrize("bare_cluster", MAJORS, indirect=True, ids=[f"pg{m}" for m in MAJORS])
 @pytest.mark.parametrize("password", ["ascii-Only-pass-1234", "Grüße-Ⅸ-ﬁx-\u00a0-pässwörd"])
 def test_scram_verifier_matches_the_servers_own_hash(bare_cluster, password: str) -> None:
     """The server hashes a password; we recompute it from its salt; both ways log in."""

@@ -1,8 +1,9 @@
 """Throwaway PostgreSQL clusters for tests that need a real server.
 
-The suites prove behaviour on several majors: 14 from the npm package that
-``scripts/fetch-pg14.sh`` unpacks (Debian has no 14), and the distribution's
-own server (15 on Debian 12). A cluster lives in a temporary directory, is
+The suites prove behaviour on several majors: 14 and 17, both ends of the
+range the upgrade path covers, from the npm package that ``scripts/fetch-pg.sh
+MAJOR`` unpacks (Debian 12 has neither), and the distribution's own server (15
+on Debian 12). A cluster lives in a temporary directory, is
 owned by an unprivileged OS user (PostgreSQL refuses to run as root), listens
 on 127.0.0.1 and a private unix socket directory, and is removed afterwards.
 """
@@ -27,10 +28,22 @@ REPO = Path(__file__).resolve().parents[2]
 RUN_AS = os.environ.get("COACHDB_TEST_OS_USER", "postgres")
 
 
+# The majors scripts/fetch-pg.sh fetches from npm for the tests (`make test-prereqs`).
+NPM_MAJORS = (14, 17)
+# Both ends of the supported range the suites prove (oldest: production's, newest: the
+# upgrade target).
+EDGE_MAJORS = (14, 17)
+
+
+def npm_bindir(major: int) -> Path | None:
+    """Bin directory of the npm build of ``major`` (scripts/fetch-pg.sh), if fetched."""
+    candidate = REPO / ".cache" / f"pg{major}" / "native" / "bin"
+    return candidate if (candidate / "postgres").exists() else None
+
+
 def pg14_bindir() -> Path | None:
     """Bin directory of the npm PostgreSQL 14 build, if fetched."""
-    candidate = REPO / ".cache" / "pg14" / "native" / "bin"
-    return candidate if (candidate / "postgres").exists() else None
+    return npm_bindir(14)
 
 
 def distro_bindirs() -> dict[int, Path]:
@@ -48,10 +61,18 @@ def distro_bindirs() -> dict[int, Path]:
 def available_bindirs() -> dict[int, Path]:
     """Every server build the tests can use, keyed by major version."""
     found = distro_bindirs()
-    pg14 = pg14_bindir()
-    if pg14 is not None:
-        found.setdefault(14, pg14)
+    for major in NPM_MAJORS:
+        bindir = npm_bindir(major)
+        if bindir is not None:
+            found.setdefault(major, bindir)
     return found
+
+
+def fetch_hint(major: int) -> str:
+    """How to get the server binaries of ``major`` (for skip and error messages)."""
+    if major in NPM_MAJORS:
+        return f"scripts/fetch-pg.sh {major}"
+    return f"apt-get install postgresql-{major}"
 
 
 def free_port() -> int:

@@ -101,7 +101,7 @@ def load_settings(stack: str) -> RailwaySettings:
             "must be an https:// URL (the token travels in its headers)",
             f"pulumi config rm coachdb:railwayApiEndpoint (default {DEFAULT_ENDPOINT})",
         )
-    image = cfg.parse_image("image", cfg.read_str("image", cfg.DEFAULT_IMAGE) or cfg.DEFAULT_IMAGE)
+    image = cfg.read_image("image")
     schedules = (
         cfg.read_list("railwayBackupSchedules")
         if cfg.read_str("railwayBackupSchedules") is not None

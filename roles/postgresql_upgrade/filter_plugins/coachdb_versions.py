@@ -1,0 +1,1 @@
+../../postgresql_install/filter_plugins/coachdb_versions.py

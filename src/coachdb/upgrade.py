@@ -1,0 +1,539 @@
+"""Major-version upgrade of one database to a new cluster: logical replication or dump/restore.
+
+Why a module: the same steps serve every target that moves data between two
+running clusters -- the upgrade drill of ``make test`` (14 -> 17 under a
+continuous writer), blue/green on Docker and Railway, and the dump-and-restore
+fallback of ``ansible/upgrade.yml`` (``coachdb upgrade`` on the controller).
+Nothing here knows how the clusters were started; it takes two superuser
+conninfos and a ``switch`` callback that points the application at the new side.
+
+Steps, both modes:
+
+1. the role model applied on the new cluster (:func:`coachdb.rolemodel.apply_all`)
+   and the login roles' SCRAM verifiers copied, so every password keeps working;
+2. data: ``logical`` copies the schema (``pg_dump --schema-only``), subscribes to
+   a publication of every table, waits for the initial copy, then pauses writes
+   (app role NOLOGIN on the old side, its sessions ended) only for the catch-up;
+   ``dump`` pauses writes first, then ``pg_dump -Fc`` | ``pg_restore``;
+3. sequences set past their columns' maxima (logical replication does not carry
+   them), row counts and per-table checksums compared, role-model drift checked;
+4. ``switch()``; the old side stays intact with the app role NOLOGIN (rollback:
+   :func:`resume_writes` on it, before any write reached the new side).
+
+Nothing is dropped on the old side except the publication and its slot.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import shlex
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from psycopg.conninfo import make_conninfo
+
+from coachdb import rolemodel
+
+MODES = ("logical", "dump")
+PUBLICATION = "coachdb_upgrade"
+SUBSCRIPTION = "coachdb_upgrade"
+
+USER_TABLES_SQL = """
+SELECT n.nspname, c.relname
+  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+ WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+   AND n.nspname NOT LIKE 'pg\\_%'
+ ORDER BY 1, 2
+"""
+# sequences owned by a column (serial / identity) and that column
+OWNED_SEQUENCES_SQL = """
+SELECT sn.nspname, s.relname, tn.nspname, t.relname, a.attname
+  FROM pg_class s
+  JOIN pg_namespace sn ON sn.oid = s.relnamespace
+  JOIN pg_depend d ON d.objid = s.oid AND d.classid = 'pg_class'::regclass
+                  AND d.refclassid = 'pg_class'::regclass AND d.deptype IN ('a', 'i')
+  JOIN pg_class t ON t.oid = d.refobjid
+  JOIN pg_namespace tn ON tn.oid = t.relnamespace
+  JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = d.refobjsubid
+ WHERE s.relkind = 'S'
+ ORDER BY 1, 2
+"""
+
+
+class UpgradeError(RuntimeError):
+    """A step failed or a verification found a difference; the old side is left usable."""
+
+
+@dataclass(frozen=True)
+class Side:
+    """One cluster: a superuser conninfo (any database) and the application database."""
+
+    conninfo: str
+    database: str
+
+    def dsn(self, dbname: str | None = None) -> str:
+        return make_conninfo(self.conninfo, dbname=dbname or self.database)
+
+    def connect(self, dbname: str | None = None) -> psycopg.Connection[Any]:
+        return psycopg.connect(self.dsn(dbname), autocommit=True)
+
+    def major(self) -> int:
+        with self.connect("postgres") as conn:
+            return conn.info.server_version // 10000
+
+
+@dataclass
+class TableSum:
+    rows: int
+    checksum: str
+
+
+@dataclass
+class Result:
+    """What happened and the figures the drill and docs/upgrade.md report."""
+
+    mode: str
+    from_major: int
+    to_major: int
+    old_sums: dict[str, TableSum] = field(default_factory=dict)
+    new_sums: dict[str, TableSum] = field(default_factory=dict)
+    sequences: dict[str, tuple[int, int]] = field(default_factory=dict)  # name: (value, max)
+    drift: list[str] = field(default_factory=list)
+    paused_at: float = 0.0
+    switched_at: float = 0.0
+    started_at: float = 0.0
+    finished_at: float = 0.0
+
+    @property
+    def checksums_equal(self) -> bool:
+        return bool(self.old_sums) and self.old_sums == self.new_sums
+
+    @property
+    def sequences_past_maxima(self) -> bool:
+        return all(value >= maximum for value, maximum in self.sequences.values())
+
+    @property
+    def pause_seconds(self) -> float:
+        return self.switched_at - self.paused_at
+
+    @property
+    def total_seconds(self) -> float:
+        return self.finished_at - self.started_at
+
+
+def client_bindir(at_least: int) -> Path:
+    """Newest installed PostgreSQL client bin directory (pg_dump, pg_restore, psql).
+
+    pg_dump reads servers of its own and older majors, so it must be at least the
+    old side's major; Debian 12's client 15 dumps a 14 server.
+    """
+    found = sorted(
+        (int(Path(p).parent.parent.name), Path(p).parent)
+        for p in glob.glob("/usr/lib/postgresql/*/bin/pg_dump")
+        if Path(p).parent.parent.name.isdigit()
+    )
+    usable = [bindir for major, bindir in found if major >= at_least]
+    if not usable:
+        raise UpgradeError(
+            f"no pg_dump of major >= {at_least} under /usr/lib/postgresql/*/bin; install "
+            "postgresql-client (Debian 12: postgresql-client-15)"
+        )
+    return usable[-1]
+
+
+def _names(conn: psycopg.Connection[Any], query: str) -> list[tuple[str, ...]]:
+    return [tuple(row) for row in conn.execute(query).fetchall()]
+
+
+def table_checksums(side: Side) -> dict[str, TableSum]:
+    """Row count and an order-independent md5 of every user table's rows."""
+    sums: dict[str, TableSum] = {}
+    with side.connect() as conn:
+        for schema, table in _names(conn, USER_TABLES_SQL):
+            query = sql.SQL(
+                "SELECT count(*), coalesce(md5(string_agg(md5(t::text), '' "
+                "ORDER BY md5(t::text))), '') FROM {} t"
+            ).format(sql.Identifier(schema, table))
+            row = conn.execute(query).fetchone()
+            assert row is not None
+            sums[f"{schema}.{table}"] = TableSum(int(row[0]), str(row[1]))
+    return sums
+
+
+def copy_role_model(old: Side, new: Side, model: rolemodel.RoleModel) -> None:
+    """The role model on the new side, with the old side's SCRAM verifiers (same passwords)."""
+    rolemodel.apply_all(lambda db: psycopg.connect(new.dsn(db)), model)
+    with old.connect("postgres") as src, new.connect("postgres") as dst:
+        for role in model.login_roles:
+            row = src.execute(
+                "SELECT rolpassword FROM pg_catalog.pg_authid WHERE rolname = %s", (role,)
+            ).fetchone()
+            if row and row[0]:
+                rolemodel.set_password(dst, role, str(row[0]))
+
+
+def _run(cmd: list[str], what: str, stdin: Any = None) -> None:
+    proc = subprocess.run(cmd, stdin=stdin, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise UpgradeError(f"{what} failed (exit {proc.returncode}): {proc.stderr.strip()[:2000]}")
+
+
+def copy_schema(old: Side, new: Side, bindir: Path) -> None:
+    """Tables, indexes, grants of the application database (no data) onto the new side."""
+    with tempfile.NamedTemporaryFile("w+", suffix=".sql") as script:
+        _run(
+            [str(bindir / "pg_dump"), "--schema-only", "-f", script.name, "-d", old.dsn()],
+            "pg_dump --schema-only",
+        )
+        _run(
+            [
+                str(bindir / "psql"),
+                "-X",
+                "-q",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-f",
+                script.name,
+                "-d",
+                new.dsn(),
+            ],
+            "psql (schema)",
+        )
+
+
+def pause_writes(old: Side, roles: tuple[str, ...]) -> None:
+    """Stop the application writing to the old side: NOLOGIN, then end its sessions.
+
+    A transaction cut off here was never acknowledged to its client, which retries it
+    on whichever side ``switch`` points at.
+    """
+    with old.connect("postgres") as conn:
+        for role in roles:
+            conn.execute(sql.SQL("ALTER ROLE {} NOLOGIN").format(sql.Identifier(role)))
+        conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE usename = ANY(%s) AND pid <> pg_backend_pid()",
+            (list(roles),),
+        )
+
+
+def resume_writes(old: Side, roles: tuple[str, ...]) -> None:
+    """Rollback before the switch: let the application log in to the old side again."""
+    with old.connect("postgres") as conn:
+        for role in roles:
+            conn.execute(sql.SQL("ALTER ROLE {} LOGIN").format(sql.Identifier(role)))
+
+
+def sync_sequences(old: Side, new: Side) -> dict[str, tuple[int, int]]:
+    """Set each owned sequence on the new side past its column's maximum (and the old value)."""
+    done: dict[str, tuple[int, int]] = {}
+    with old.connect() as src, new.connect() as dst:
+        for seq_schema, seq, tab_schema, table, column in _names(dst, OWNED_SEQUENCES_SQL):
+            name = sql.Identifier(seq_schema, seq)
+            row = src.execute(sql.SQL("SELECT last_value FROM {}").format(name)).fetchone()
+            old_value = int(row[0]) if row else 1
+            row = dst.execute(
+                sql.SQL("SELECT coalesce(max({}), 0) FROM {}").format(
+                    sql.Identifier(column), sql.Identifier(tab_schema, table)
+                )
+            ).fetchone()
+            maximum = int(row[0]) if row else 0
+            value = max(old_value, maximum, 1)
+            dst.execute("SELECT setval(%s::regclass, %s, true)", (f"{seq_schema}.{seq}", value))
+            done[f"{seq_schema}.{seq}"] = (value, maximum)
+    return done
+
+
+def check_sequences(side: Side) -> dict[str, tuple[int, int]]:
+    """Each owned sequence's last value and its column's maximum, as the side has them."""
+    found: dict[str, tuple[int, int]] = {}
+    with side.connect() as conn:
+        for seq_schema, seq, tab_schema, table, column in _names(conn, OWNED_SEQUENCES_SQL):
+            row = conn.execute(
+                sql.SQL("SELECT (SELECT last_value FROM {}), coalesce(max({}), 0) FROM {}").format(
+                    sql.Identifier(seq_schema, seq),
+                    sql.Identifier(column),
+                    sql.Identifier(tab_schema, table),
+                )
+            ).fetchone()
+            assert row is not None
+            found[f"{seq_schema}.{seq}"] = (int(row[0]), int(row[1]))
+    return found
+
+
+def _wait(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise UpgradeError(f"timed out after {timeout:g} s waiting for {what}")
+        time.sleep(0.05)
+
+
+def _no_primary_key(side: Side) -> list[str]:
+    with side.connect() as conn:
+        rows = conn.execute(
+            "SELECT n.nspname || '.' || c.relname FROM pg_class c "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema') "
+            "AND n.nspname NOT LIKE 'pg\\_%' AND c.relreplident = 'd' AND NOT EXISTS "
+            "(SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisprimary)"
+        ).fetchall()
+    return [r[0] for r in rows]
+
+
+def preflight(old: Side, new: Side, mode: str) -> tuple[int, int]:
+    """Refusals before any change: unknown mode, downgrade, no logical WAL, tables without key."""
+    if mode not in MODES:
+        raise UpgradeError(f"mode {mode!r} is not one of {', '.join(MODES)}")
+    from_major, to_major = old.major(), new.major()
+    if to_major <= from_major:
+        raise UpgradeError(
+            f"the new side runs PostgreSQL {to_major}, not newer than the old side's "
+            f"{from_major}: a downgrade or a no-op is refused"
+        )
+    if mode == "logical":
+        with old.connect("postgres") as conn:
+            row = conn.execute("SELECT current_setting('wal_level')").fetchone()
+        if not row or row[0] != "logical":
+            raise UpgradeError(
+                f"logical mode needs wal_level=logical on the old side (it is {row and row[0]}); "
+                "set it and restart, or use mode dump"
+            )
+        keyless = _no_primary_key(old)
+        if keyless:
+            raise UpgradeError(
+                f"logical mode cannot replicate updates/deletes of tables without a primary key "
+                f"or replica identity: {', '.join(keyless)}; add one, or use mode dump"
+            )
+    return from_major, to_major
+
+
+@contextmanager
+def _subscription(old: Side, new: Side, publisher_conninfo: str) -> Iterator[None]:
+    with old.connect() as conn:
+        conn.execute(
+            sql.SQL("CREATE PUBLICATION {} FOR ALL TABLES").format(sql.Identifier(PUBLICATION))
+        )
+    try:
+        with new.connect() as conn:
+            # feedback every second, so the catch-up below is seen within the pause
+            conn.execute("ALTER SYSTEM SET wal_receiver_status_interval = '1s'")
+            conn.execute("SELECT pg_reload_conf()")
+            conn.execute(
+                sql.SQL("CREATE SUBSCRIPTION {} CONNECTION {} PUBLICATION {}").format(
+                    sql.Identifier(SUBSCRIPTION),
+                    sql.Literal(make_conninfo(publisher_conninfo, dbname=old.database)),
+                    sql.Identifier(PUBLICATION),
+                )
+            )
+        yield
+    finally:
+        with new.connect() as conn:
+            exists = conn.execute(
+                "SELECT 1 FROM pg_subscription WHERE subname = %s", (SUBSCRIPTION,)
+            ).fetchone()
+            if exists:
+                conn.execute(sql.SQL("DROP SUBSCRIPTION {}").format(sql.Identifier(SUBSCRIPTION)))
+            conn.execute("ALTER SYSTEM RESET wal_receiver_status_interval")
+            conn.execute("SELECT pg_reload_conf()")
+        with old.connect() as conn:
+            conn.execute(
+                sql.SQL("DROP PUBLICATION IF EXISTS {}").format(sql.Identifier(PUBLICATION))
+            )
+
+
+def _initial_copy_done(new: Side) -> bool:
+    with new.connect() as conn:
+        row = conn.execute(
+            "SELECT count(*) FILTER (WHERE srsubstate NOT IN ('r', 's')), count(*) "
+            "FROM pg_subscription_rel"
+        ).fetchone()
+    return bool(row) and row[1] > 0 and row[0] == 0
+
+
+def _caught_up(old: Side, lsn: str) -> Callable[[], bool]:
+    def check() -> bool:
+        with old.connect() as conn:
+            row = conn.execute(
+                "SELECT confirmed_flush_lsn >= %s::pg_lsn FROM pg_replication_slots "
+                "WHERE slot_name = %s",
+                (lsn, SUBSCRIPTION),
+            ).fetchone()
+        return bool(row and row[0])
+
+    return check
+
+
+def _verify(old: Side, new: Side, model: rolemodel.RoleModel, result: Result) -> None:
+    result.old_sums = table_checksums(old)
+    result.new_sums = table_checksums(new)
+    result.sequences = check_sequences(new)
+    result.drift = [
+        str(d) for d in rolemodel.drift_all(lambda db: psycopg.connect(new.dsn(db)), model)
+    ]
+    problems = []
+    if not result.checksums_equal:
+        bad = sorted(
+            t
+            for t in set(result.old_sums) | set(result.new_sums)
+            if result.old_sums.get(t) != result.new_sums.get(t)
+        )
+        problems.append(f"tables differ: {', '.join(bad) or 'none found'}")
+    if not result.sequences_past_maxima:
+        problems.append(f"sequences behind their columns: {result.sequences}")
+    if result.drift:
+        problems.append(f"role model drift on the new side: {result.drift}")
+    if problems:
+        raise UpgradeError("verification failed, not switching: " + "; ".join(problems))
+
+
+def upgrade(
+    old: Side,
+    new: Side,
+    *,
+    mode: str,
+    switch: Callable[[], None],
+    model: rolemodel.RoleModel | None = None,
+    publisher_conninfo: str | None = None,
+    bindir: Path | None = None,
+    sync_timeout: float = 600.0,
+    jobs: int = 2,
+) -> Result:
+    """Move ``old.database`` to the new cluster and call ``switch()`` once it is verified.
+
+    On any failure before ``switch()`` the old side is given back to the application
+    (:func:`resume_writes`) and :class:`UpgradeError` is raised.
+    """
+    model = model or rolemodel.RoleModel(database=old.database)
+    from_major, to_major = preflight(old, new, mode)
+    tools = bindir or client_bindir(from_major)
+    result = Result(mode, from_major, to_major, started_at=time.monotonic())
+    writers = (model.app, model.migrator)
+    copy_role_model(old, new, model)
+    try:
+        if mode == "logical":
+            copy_schema(old, new, tools)
+            with _subscription(old, new, publisher_conninfo or old.conninfo):
+                _wait(lambda: _initial_copy_done(new), sync_timeout, "the initial table copy")
+                result.paused_at = time.monotonic()
+                pause_writes(old, writers)
+                with old.connect() as conn:
+                    row = conn.execute("SELECT pg_current_wal_lsn()::text").fetchone()
+                assert row is not None
+                _wait(_caught_up(old, str(row[0])), sync_timeout, "the subscriber to catch up")
+        else:
+            result.paused_at = time.monotonic()
+            pause_writes(old, writers)
+            with tempfile.TemporaryDirectory(prefix="coachdb-upgrade-") as work:
+                dump = Path(work) / "db.dump"
+                _run(
+                    [str(tools / "pg_dump"), "-Fc", "-Z1", "-f", str(dump), "-d", old.dsn()],
+                    "pg_dump",
+                )
+                _run(
+                    [
+                        str(tools / "pg_restore"),
+                        "--exit-on-error",
+                        "-j",
+                        str(jobs),
+                        "-d",
+                        new.dsn(),
+                        str(dump),
+                    ],
+                    "pg_restore",
+                )
+        sync_sequences(old, new)
+        _verify(old, new, model, result)
+    except BaseException:
+        resume_writes(old, writers)
+        raise
+    switch()
+    result.switched_at = time.monotonic()
+    result.finished_at = time.monotonic()
+    return result
+
+
+def analyze_in_stages(new: Side, bindir: Path) -> None:
+    """Planner statistics on the new side (none survive a dump or a subscription)."""
+    _run(
+        [str(bindir / "vacuumdb"), "--analyze-in-stages", "-d", new.dsn()],
+        "vacuumdb --analyze-in-stages",
+    )
+
+
+def _switch_command(command: str | None) -> Callable[[], None]:
+    def switch() -> None:
+        if command:
+            _run(shlex.split(command), f"switch command {command!r}")
+
+    return switch
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m coachdb.upgrade``: blue/green data move between two running clusters.
+
+    Superuser conninfos without passwords: libpq reads them from a password file
+    (``PGPASSFILE``), so no secret reaches the process list or a log.
+    """
+    parser = argparse.ArgumentParser(prog="python -m coachdb.upgrade", description=main.__doc__)
+    parser.add_argument("--old", required=True, help="superuser conninfo of the old side")
+    parser.add_argument("--new", required=True, help="superuser conninfo of the new side")
+    parser.add_argument("--database", default=rolemodel.RoleModel().database)
+    parser.add_argument("--mode", choices=MODES, default="dump")
+    parser.add_argument(
+        "--publisher", help="logical mode: the old side's conninfo as the new server reaches it"
+    )
+    parser.add_argument(
+        "--switch-command",
+        help="run once the new side is verified (e.g. point the application at it)",
+    )
+    args = parser.parse_args(argv)
+    old, new = Side(args.old, args.database), Side(args.new, args.database)
+    try:
+        result = upgrade(
+            old,
+            new,
+            mode=args.mode,
+            switch=_switch_command(args.switch_command),
+            model=rolemodel.RoleModel(database=args.database),
+            publisher_conninfo=args.publisher,
+        )
+        analyze_in_stages(new, client_bindir(result.from_major))
+    except (UpgradeError, psycopg.Error) as exc:
+        print(f"coachdb upgrade: FAILED, the old side is in service again: {exc}", file=sys.stderr)
+        return 1
+    print(
+        f"coachdb upgrade: {result.mode} {result.from_major} -> {result.to_major}: "
+        f"{len(result.new_sums)} tables with equal checksums, sequences past their maxima, "
+        f"write pause {result.pause_seconds:.1f} s, total {result.total_seconds:.1f} s"
+    )
+    return 0
+
+
+__all__ = [
+    "MODES",
+    "Result",
+    "Side",
+    "TableSum",
+    "UpgradeError",
+    "analyze_in_stages",
+    "client_bindir",
+    "pause_writes",
+    "resume_writes",
+    "table_checksums",
+    "upgrade",
+]
+
+
+if __name__ == "__main__":
+    sys.exit(main())
