@@ -9,20 +9,16 @@ mock that returns what the providers would (ids, proxy domain and port).
 from __future__ import annotations
 
 import json
-import sys
 import urllib.parse
-from pathlib import Path
 
+import pulumi_mocks
 import pytest
+from coachdb_infra.config import ConfigError
 from coachdb_infra.railway.bootstrap import START_COMMAND
 from cryptography import x509
+from pulumi_mocks import contains_secret, ensure_event_loop, is_secret_value, run_program
 
 from coachdb.scram import scram_verifier
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "pulumi"))
-import pulumi_mocks
-from coachdb_infra.config import ConfigError
-from pulumi_mocks import contains_secret, ensure_event_loop, is_secret_value, run_program
 
 TOKEN = "railway-account-token-for-mocks-0123456789"  # pragma: allowlist secret
 DYN = "pulumi-python:dynamic/railway:"

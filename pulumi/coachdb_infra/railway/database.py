@@ -123,24 +123,37 @@ def _wait_until_reachable(connect, wait_seconds: float) -> None:
             delay = min(delay * 2, 30.0)
 
 
+def _scrubbed_converge(props: Mapping[str, Any]) -> bool:
+    from .client import SCRUBBER, RailwayError
+
+    SCRUBBER.register(props.get("superuser_password"), props.get("passwords") or {})
+    try:
+        return converge(props)
+    except Exception as exc:
+        raise RailwayError(
+            f"applying the role model through {props.get('host')}:{props.get('port')} "
+            f"(after Railway deployment {props.get('deployment_id')}) failed: "
+            f"{type(exc).__name__}: {exc}"
+        ) from None
+
+
 class RoleModelProvider(ResourceProvider):
-    """Create/update converge the role model; delete leaves the database alone."""
+    """Create/update converge the role model; delete leaves the database alone.
 
-    def __reduce__(self):
-        from .providers import portable_reduce
-
-        return portable_reduce(self)
+    Every password it holds is registered with the Railway client's scrubber and
+    any error leaves scrubbed: libpq and the server may echo what they were given.
+    """
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         changes = any(olds.get(key) != news.get(key) for key in FIELDS)
         return DiffResult(changes=changes, replaces=[], delete_before_replace=False)
 
     def create(self, props: dict[str, Any]) -> CreateResult:
-        changed = converge(props)
+        changed = _scrubbed_converge(props)
         return CreateResult("rolemodel", {**props, "changed": changed})
 
     def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
-        return UpdateResult({**news, "changed": converge(news)})
+        return UpdateResult({**news, "changed": _scrubbed_converge(news)})
 
     def delete(self, _id: str, _props: dict[str, Any]) -> None:
         return
