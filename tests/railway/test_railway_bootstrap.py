@@ -17,7 +17,10 @@ import pwd
 import secrets
 import shlex
 import shutil
+import socket
+import ssl
 import stat
+import struct
 import subprocess
 import tempfile
 import time
@@ -240,17 +243,52 @@ def test_plaintext_is_rejected(server):
         tcp(cluster, password, sslmode="disable")
 
 
+def tls_handshake(port: int, ca: str, maximum: ssl.TLSVersion) -> str:
+    """A raw TLS handshake the way libpq starts one (SSLRequest, 'S', ClientHello).
+
+    The client itself allows TLS 1.0+ (OpenSSL's security level 0), so whatever
+    refuses an old version is the server.
+    """
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.load_verify_locations(ca)
+    context.set_ciphers("DEFAULT:@SECLEVEL=0")
+    context.minimum_version = ssl.TLSVersion.TLSv1
+    context.maximum_version = maximum
+    with socket.create_connection(("localhost", port), timeout=10) as sock:
+        sock.sendall(struct.pack("!ii", 8, 80877103))  # SSLRequest
+        assert sock.recv(1) == b"S"
+        with context.wrap_socket(sock, server_hostname="localhost") as tls:
+            return str(tls.version())
+
+
+OLD_TLS = pytest.mark.filterwarnings("ignore:ssl.TLSVersion.TLSv1:DeprecationWarning")
+
+
+@OLD_TLS
 def test_tls_1_1_is_refused(server, workdir):
-    cluster, password = server
+    cluster, _password = server
     ca = str(workdir / "tls" / "ca.crt")
-    with pytest.raises(psycopg.OperationalError):
-        tcp(
-            cluster,
-            password,
-            sslmode="verify-full",
-            sslrootcert=ca,
-            ssl_max_protocol_version="TLSv1.1",
-        )
+    # the server answers a TLS 1.1-only ClientHello with a protocol_version alert
+    with pytest.raises(ssl.SSLError, match=r"(?i)alert protocol version"):
+        tls_handshake(cluster.port, ca, ssl.TLSVersion.TLSv1_1)
+    assert tls_handshake(cluster.port, ca, ssl.TLSVersion.TLSv1_2) == "TLSv1.2"
+
+
+@OLD_TLS
+def test_tls_1_1_refusal_comes_from_the_server_minimum(server, workdir):
+    """Control: with the server's minimum lowered, the same TLS 1.1 handshake succeeds."""
+    cluster, _password = server
+    ca = str(workdir / "tls" / "ca.crt")
+    saved = dict(cluster.settings)
+    cluster.settings["ssl_min_protocol_version"] = "TLSv1"
+    cluster.settings["ssl_ciphers"] = "DEFAULT:@SECLEVEL=0"
+    cluster.restart()
+    try:
+        assert tls_handshake(cluster.port, ca, ssl.TLSVersion.TLSv1_1) == "TLSv1.1"
+    finally:
+        cluster.settings.clear()
+        cluster.settings.update(saved)
+        cluster.restart()
 
 
 def test_role_model_converges_over_verify_full_and_is_idempotent(server, workdir, pki):
