@@ -28,7 +28,8 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from coachdb_infra.railway import bootstrap, database
+from coachdb_infra.railway import bootstrap, database, providers
+from coachdb_infra.railway.client import RailwayError
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -36,7 +37,7 @@ from cryptography.x509.oid import NameOID
 
 from coachdb import rolemodel
 from coachdb.scram import scram_verifier
-from tests.support.pgcluster import RUN_AS, available_bindirs, running_cluster
+from tests.support.pgcluster import RUN_AS, available_bindirs, free_port, running_cluster
 
 pytestmark = pytest.mark.pg
 
@@ -345,3 +346,55 @@ def test_role_model_with_the_wrong_ca_fails_fast(server):
     with pytest.raises(psycopg.OperationalError, match="SSL error"):
         database.converge(props, wait_seconds=30)  # no waiting on a certificate error
     assert time.monotonic() - started < 20
+
+
+# --- the deployment's stability window probes this real server -------------------------
+
+
+@pytest.fixture
+def deploy_props(api, fake, monkeypatch):
+    """A service on the fake Railway, ready for a DeploymentProvider create."""
+    monkeypatch.setitem(providers.TUNING, "poll_interval", 0.05)
+    monkeypatch.setitem(providers.TUNING, "stable_seconds", 0.2)
+    monkeypatch.setitem(providers.TUNING, "lag_poll", 0.02)
+    project = fake.seed_project()
+    env_id = project["environments"]["edges"][0]["node"]["id"]
+    service = providers.ServiceProvider().create(
+        {
+            **api,
+            "project_id": project["id"],
+            "environment_id": env_id,
+            "name": "postgres",
+            "image": "postgres:14",
+        }
+    )
+    return {
+        **api,
+        "environment_id": env_id,
+        "service_id": service.id,
+        "trigger": "t1",
+        "wait_seconds": 3,
+    }
+
+
+def test_deployment_waits_until_postgres_answers_through_the_proxy(server, pki, deploy_props):
+    cluster, password = server
+    target = {"host": "localhost", "port": cluster.port, "ca_cert": pki[0], "password": password}
+    result = providers.DeploymentProvider().create({**deploy_props, "probe": target})
+    assert result.outs["status"] == "SUCCESS"
+
+
+@pytest.mark.parametrize("fault", ["wrong password", "nothing listening"])
+def test_deployment_that_postgres_never_answers_is_reported(server, pki, deploy_props, fault):
+    cluster, password = server
+    target = {"host": "localhost", "port": cluster.port, "ca_cert": pki[0], "password": password}
+    if fault == "wrong password":
+        target["password"] = "not-the-password-0000"  # pragma: allowlist secret
+    else:
+        target["port"] = free_port()
+    with pytest.raises(RailwayError) as err:
+        providers.DeploymentProvider().create({**deploy_props, "probe": target})
+    message = str(err.value)
+    assert "reports SUCCESS, but PostgreSQL did not answer" in message
+    assert "Railway deployment dep-" in message and "Last log lines" in message
+    assert target["password"] not in message

@@ -180,6 +180,16 @@ def test_role_model_runs_after_the_deployment_with_secrets_wrapped(railway):
     assert reg.inputs["deployment_id"] == "dep-1"
 
 
+def test_deployment_probes_postgres_through_the_proxy_with_secrets_wrapped(railway):
+    run = railway()
+    reg = run.one(f"{DYN}Deployment")
+    assert is_secret_value(reg.raw_inputs["probe"])
+    probe = reg.inputs["probe"]
+    assert (probe["host"], probe["port"], probe["user"]) == (PROXY_DOMAIN, PROXY_PORT, "postgres")
+    assert probe["password"] == run.generated_passwords["railway-postgres-password"]
+    assert probe["ca_cert"] == run.outputs["ca_certificate"]
+
+
 def test_without_public_proxy_there_is_no_public_url(railway):
     run = railway({"railwayPublicProxy": "false"})
     kinds = {r.typ[len(DYN) :] for r in railway_regs(run)}

@@ -99,6 +99,39 @@ _PERMANENT = (
 )
 
 
+def probe(target: Mapping[str, Any]) -> tuple[bool, str | None]:
+    """One verify-full TLS connection and ``SELECT 1``: (answered, error text).
+
+    The deployment's stability window calls it through the public proxy;
+    ``permanent`` errors (certificate, name, password) are flagged so the
+    caller stops waiting at once. Returns ``(True, None)`` when PostgreSQL answered.
+    """
+    import psycopg
+
+    with _ca_file(str(target["ca_cert"])) as ca_path:
+        try:
+            with psycopg.connect(
+                host=str(target["host"]),
+                port=int(target["port"]),
+                dbname="postgres",
+                user=str(target.get("user") or "postgres"),
+                password=str(target["password"]),
+                sslmode="verify-full",
+                sslrootcert=ca_path,
+                connect_timeout=10,
+                application_name="coachdb-infra-railway-probe",
+            ) as conn:
+                conn.execute("SELECT 1")
+            return True, None
+        except psycopg.OperationalError as exc:
+            return False, str(exc).strip()
+
+
+def is_permanent(error: str) -> bool:
+    """A certificate, name or password problem will not fix itself by waiting."""
+    return any(marker in error for marker in _PERMANENT)
+
+
 def _wait_until_reachable(connect, wait_seconds: float) -> None:
     import psycopg
 
@@ -111,8 +144,7 @@ def _wait_until_reachable(connect, wait_seconds: float) -> None:
             return
         except psycopg.OperationalError as exc:
             message = str(exc)
-            # a certificate, name or password problem will not fix itself by waiting
-            if any(marker in message for marker in _PERMANENT):
+            if is_permanent(message):
                 raise
             if time.monotonic() >= deadline:
                 raise TimeoutError(

@@ -326,6 +326,22 @@ def deploy_railway(settings: cfg.Settings) -> dict[str, pulumi.Input[object]]:
             variables=variable_values,
         ),
     )
+    probe = None
+    if proxy is not None:
+        # the stability window proves PostgreSQL answers through the proxy (TLS + a query)
+        probe = pulumi.Output.secret(
+            pulumi.Output.all(
+                proxy.domain, proxy.proxy_port, ca_cert.cert_pem, passwords[SUPERUSER]
+            ).apply(
+                lambda args: {
+                    "host": args[0],
+                    "port": int(args[1]),
+                    "ca_cert": args[2],
+                    "user": SUPERUSER,
+                    "password": args[3],
+                }
+            )
+        )
     deployment = RailwayDeployment(
         "railway-deployment",
         RailwayDeploymentArgs(
@@ -334,6 +350,7 @@ def deploy_railway(settings: cfg.Settings) -> dict[str, pulumi.Input[object]]:
             service_id=service.service_id,
             trigger=variable_values.apply(lambda values: _digest(values, rw.image)),
             wait_seconds=rw.deploy_timeout,
+            probe=probe,
         ),
         opts=pulumi.ResourceOptions(depends_on=[service_variables, volume]),
     )

@@ -108,6 +108,9 @@ def client_from(props: Mapping[str, Any]) -> RailwayClient:
 def register_prop_secrets(props: Mapping[str, Any]) -> None:
     """Tell the scrubber every secret a call's inputs hold."""
     SCRUBBER.register(props.get("token"))
+    target = props.get("probe")
+    if isinstance(target, Mapping):
+        SCRUBBER.register(target.get("password"))
     variables = props.get("variables")
     if isinstance(variables, Mapping):
         SCRUBBER.register(
@@ -1297,14 +1300,40 @@ class DeploymentProvider(_RailwayProvider):
             time.sleep(interval)
             # spare the hourly request budget on slow starts: 5 s, 7.5 s, ... 15 s
             interval = min(interval * 1.5, TUNING["poll_interval"] * 3)
-        # stability window: SUCCESS must hold, a crash loop shows up here
+        self._stability_window(client, props, deployment_id, status, deadline)
+        return {"deployment_id": deployment_id, "status": "SUCCESS"}
+
+    def _stability_window(self, client, props, deployment_id: str, status, deadline) -> None:
+        """SUCCESS must hold for the window, and PostgreSQL must answer through the proxy.
+
+        A crash loop shows up as a status change; the probe (when the stack has a
+        public proxy) is a verify-full TLS handshake plus ``SELECT 1``, retried
+        until it succeeds or the deploy deadline passes.
+        """
+        from .database import is_permanent, probe
+
+        target = props.get("probe") or None
+        answered, last_error = target is None, None
         stable_until = time.monotonic() + TUNING["stable_seconds"]
-        while time.monotonic() < stable_until:
+        while not (answered and time.monotonic() >= stable_until):
+            if not answered and time.monotonic() >= deadline:
+                break
             time.sleep(min(TUNING["poll_interval"], max(0.0, stable_until - time.monotonic())))
             current = status()
             if current != "SUCCESS":
                 raise self._failed(client, props, deployment_id, current, "reported SUCCESS, then")
-        return {"deployment_id": deployment_id, "status": "SUCCESS"}
+            if not answered:
+                answered, last_error = probe(target)
+                if last_error and is_permanent(last_error):
+                    break
+        if not answered:
+            where = f"{target['host']}:{target['port']}"
+            raise RailwayError(
+                f"Railway deployment {deployment_id} of service {props['service_id']} reports "
+                f"SUCCESS, but PostgreSQL did not answer a verify-full TLS connection and a "
+                f"query through {where}: {last_error}. Last log lines:\n"
+                f"{self._last_logs(client, deployment_id)}"
+            )
 
     def _create(self, client, props) -> CreateResult:
         result = self._deploy(client, props)
@@ -1326,6 +1355,8 @@ class RailwayDeploymentArgs:
     service_id: pulumi.Input[str]
     trigger: pulumi.Input[str]
     wait_seconds: int = 900
+    probe: pulumi.Input[Mapping[str, Any]] | None = None
+    """host, port, ca_cert, user, password: PostgreSQL through the public proxy."""
 
 
 class RailwayDeployment(Resource, module="railway", name="Deployment"):
@@ -1335,4 +1366,4 @@ class RailwayDeployment(Resource, module="railway", name="Deployment"):
     def __init__(self, name: str, args: RailwayDeploymentArgs, opts=None) -> None:
         props = _props(args.api, args, deployment_id=None, status=None)
         # the trigger is a digest of secret variables: keep even that encrypted
-        super().__init__(DeploymentProvider(), name, props, _secret_opts(opts, "trigger"))
+        super().__init__(DeploymentProvider(), name, props, _secret_opts(opts, "trigger", "probe"))
