@@ -13,6 +13,7 @@ passwords, a volume restored from an old backup).
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import tempfile
 import time
@@ -191,11 +192,27 @@ class RoleModelProvider(ResourceProvider):
         return
 
 
+@dataclasses.dataclass
+class RailwayRoleModelArgs:
+    """Where and as whom to apply the role model (all of it reaches the provider as inputs)."""
+
+    host: pulumi.Input[str]
+    port: pulumi.Input[int]
+    superuser_password: pulumi.Input[str]
+    ca_cert: pulumi.Input[str]
+    passwords: pulumi.Input[Mapping[str, str]]
+    params: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    superuser: str = "postgres"
+    wait_seconds: int = 600
+    deployment_id: pulumi.Input[str] | None = None
+
+
 class RailwayRoleModel(Resource, module="railway", name="RoleModel"):
     changed: pulumi.Output[bool]
 
-    def __init__(self, name: str, props: dict[str, Any], opts=None) -> None:
-        props = {"changed": None, **props}
+    def __init__(self, name: str, args: RailwayRoleModelArgs, opts=None) -> None:
+        props = {f.name: getattr(args, f.name) for f in dataclasses.fields(args)}
+        props["changed"] = None
         opts = pulumi.ResourceOptions.merge(
             opts, pulumi.ResourceOptions(additional_secret_outputs=SECRET_FIELDS)
         )

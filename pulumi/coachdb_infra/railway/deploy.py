@@ -33,7 +33,7 @@ from coachdb_infra.tls import CA_USES, SERVER_USES, split_sans
 
 from .bootstrap import START_COMMAND, container_variables
 from .client import DEFAULT_ENDPOINT, TOKEN_KINDS
-from .database import RailwayRoleModel
+from .database import RailwayRoleModel, RailwayRoleModelArgs
 from .providers import (
     BACKUP_KINDS,
     RailwayApiArgs,
@@ -375,24 +375,24 @@ def deploy_railway(settings: cfg.Settings) -> dict[str, pulumi.Input[object]]:
         )
         role_model = RailwayRoleModel(
             "railway-role-model",
-            {
-                "host": proxy.domain,
-                "port": proxy.proxy_port,
-                "superuser": SUPERUSER,
-                "superuser_password": passwords[SUPERUSER],
-                "ca_cert": ca_cert.cert_pem,
-                "params": {
+            RailwayRoleModelArgs(
+                host=proxy.domain,
+                port=proxy.proxy_port,
+                superuser=SUPERUSER,
+                superuser_password=passwords[SUPERUSER],
+                ca_cert=ca_cert.cert_pem,
+                params={
                     "database": settings.database,
                     "readonly_enabled": settings.readonly_role,
                 },
-                "passwords": pulumi.Output.secret(
+                passwords=pulumi.Output.secret(
                     pulumi.Output.all(*[passwords[r] for r in login_roles]).apply(
                         lambda values: dict(zip(login_roles, values, strict=True))
                     )
                 ),
-                "wait_seconds": 600,
-                "deployment_id": deployment.deployment_id,
-            },
+                wait_seconds=600,
+                deployment_id=deployment.deployment_id,
+            ),
             opts=pulumi.ResourceOptions(depends_on=[deployment]),
         )
         outputs["role_model_applied"] = role_model.id.apply(lambda _: True)

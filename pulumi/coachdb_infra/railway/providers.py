@@ -416,22 +416,32 @@ class ProjectProvider(_RailwayProvider):
             live_workspace_id=project.get("workspaceId") or props.get("workspace_id"),
         )
 
+    @staticmethod
+    def _listed(client, id_: str, props: Mapping[str, Any]) -> Callable[[], Any]:
+        workspace = props.get("live_workspace_id") or props.get("workspace_id")
+
+        def listed() -> dict[str, Any] | None:
+            nodes = edges(
+                client.execute(gql.PROJECTS_LIST, {"workspaceId": workspace}, op="projects")[
+                    "projects"
+                ]
+            )
+            return next((p for p in nodes if p["id"] == id_), None)
+
+        return listed
+
     def _read(self, client: RailwayClient, id_: str, props: dict[str, Any]) -> ReadResult:
         adopted = bool(props.get("adopted"))
-        if props.get("token_kind") == "project":
+        try:
             project = client.execute(gql.PROJECT_GET, {"id": id_}, op="project")["project"]
-        else:
-
-            def listed() -> dict[str, Any] | None:
-                workspace = props.get("live_workspace_id") or props.get("workspace_id")
-                nodes = edges(
-                    client.execute(gql.PROJECTS_LIST, {"workspaceId": workspace}, op="projects")[
-                        "projects"
-                    ]
-                )
-                return next((p for p in nodes if p["id"] == id_), None)
-
-            project = wait_for(listed)
+        except RailwayAuthError:
+            raise
+        except RailwayError:
+            # "gone" only if the workspace's listing does not show it for the lag window
+            known_workspace = props.get("live_workspace_id") or props.get("workspace_id")
+            if props.get("token_kind") == "project" or not known_workspace:
+                raise
+            project = wait_for(self._listed(client, id_, props))
             if project is None:
                 return ReadResult(None, {})
         outs = dict(props)
@@ -456,19 +466,10 @@ class ProjectProvider(_RailwayProvider):
             pulumi.log.info(f"Railway project {id_} was adopted, not created: leaving it in place")
             return
 
-        def listed() -> object | None:
-            workspace = props.get("live_workspace_id") or props.get("workspace_id")
-            nodes = edges(
-                client.execute(gql.PROJECTS_LIST, {"workspaceId": workspace}, op="projects")[
-                    "projects"
-                ]
-            )
-            return next((p for p in nodes if p["id"] == id_), None)
-
         self._delete_verified(
             client,
             lambda: client.execute(gql.PROJECT_DELETE, {"id": id_}, op="projectDelete"),
-            listed,
+            self._listed(client, id_, props),
             f"project {id_}",
         )
 
