@@ -638,6 +638,13 @@ class ServiceProvider(_RailwayProvider):
 
         def lookup() -> str | None:
             found = [i for i in _service_instances(client, env_id) if i["serviceName"] == name]
+            if len(found) > 1:
+                ids = ", ".join(i["serviceId"] for i in found)
+                raise RailwayError(
+                    f"{len(found)} services are named {name!r} in environment {env_id} ({ids}): "
+                    "delete the extra one in the dashboard (or choose another name with "
+                    "coachdb:railwayServiceName)."
+                )
             return found[0]["serviceId"] if found else None
 
         service_id = lookup()
