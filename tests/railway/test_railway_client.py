@@ -222,3 +222,20 @@ def test_low_rate_limit_budget_is_warned_about(fake, client, caplog):
     fake.faults.append(Fault(headers={"X-RateLimit-Remaining": "7"}, passthrough=True))
     create_project(client, "b")
     assert "only 7 API requests left" in caplog.text
+
+
+def test_a_mutation_that_never_left_is_sent_again(sleeps):
+    # connection refused: the request provably never reached Railway, so re-sending is safe
+    client = RailwayClient(
+        token=ACCOUNT_TOKEN, endpoint="http://127.0.0.1:9/graphql/v2", sleep=sleeps.append
+    )
+    with pytest.raises(RailwayUnavailable, match="cannot reach"):
+        create_project(client)
+    assert client.requests_sent == client.max_attempts
+
+
+def test_a_mutation_whose_connection_drops_after_sending_is_not_resent(fake, client, sleeps):
+    fake.faults.append(Fault(op="projectCreate", apply=True, drop=True))
+    with pytest.raises(RailwayOutcomeUnknown, match="not re-sent"):
+        create_project(client)
+    assert fake.mutations() == ["projectCreate"] and sleeps == []
