@@ -107,6 +107,7 @@ class FakeRailway:
         self.status_script: list[str] = []  # statuses reported before deployment_status
         self.workspaces: list[dict[str, str]] = [{"id": "ws-0001", "name": "Personal"}]
         self.lag = 0.0  # seconds a new object stays out of listings
+        self.lag_only: tuple[str, ...] = ()
         self.born: dict[str, float] = {}
         self.log_lines: list[str] = ["database system is ready to accept connections"]
         self.faults: list[Fault] = []
@@ -310,7 +311,12 @@ class FakeRailway:
         return object_id
 
     def visible(self, object_id: str) -> bool:
-        """Listed yet? A new object stays out of listings for ``lag`` seconds."""
+        """Listed yet? A new object stays out of listings for ``lag`` seconds.
+
+        ``lag_only`` (id prefixes such as ``("vol",)``) limits the lag to some kinds.
+        """
+        if self.lag_only and not object_id.startswith(self.lag_only):
+            return True
         return time.monotonic() - self.born.get(object_id, 0.0) >= self.lag
 
     # -- workspaces and projects ----------------------------------------------------

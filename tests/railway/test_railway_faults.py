@@ -235,10 +235,11 @@ def test_private_domain_is_read_back_from_railway(engine, fake, said):
 
 
 def test_volume_that_is_never_listed_is_removed_again(engine, fake, said, monkeypatch):
-    fake.lag = 5.0  # longer than the providers' lag window (0.4 s here)
+    fake.lag, fake.lag_only = 5.0, ("vol",)  # longer than the providers' window (0.4 s)
     error = run(engine.up, said)
-    assert isinstance(error, RailwayError)
-    assert fake.volumes == {} and fake.services == {}  # both rolled back
+    assert "never listed the new volume" in str(error)
+    assert fake.mutations().count("volumeCreate") == 1
+    assert fake.volumes == {} and "volume" not in engine.state  # removed again
     fake.lag = 0.0
     engine.up()
     check_invariants(engine, settled=True)
