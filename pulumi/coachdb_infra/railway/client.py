@@ -104,7 +104,8 @@ class RailwayAuthError(RailwayError):
 
 
 class RailwayNotFound(RailwayError):
-    """A looked-up object does not exist (decided from a listing, never from an error text)."""
+    """A configured id is unknown or invisible to the token (a message only: state is
+    never dropped because of it, only because a listing no longer shows the object)."""
 
 
 class RailwayRateLimited(RailwayError):
