@@ -12,8 +12,11 @@ It listens on 127.0.0.1 in a thread of the test process and
   account/workspace tokens, ``Project-Access-Token`` for project tokens scoped
   to one project environment) and answers "Not Authorized" otherwise;
 * injects faults on request: an HTTP status with headers (401, 429 +
-  Retry-After, 500), a delay longer than the client's timeout, or a GraphQL
-  ``errors`` payload.
+  Retry-After, 500), a delay longer than the client's timeout, a GraphQL
+  ``errors`` payload, a response trickled byte by byte, or a fault *after*
+  applying the request (the answer is lost: the connection drops, or 502/504);
+* lags like Railway does: a new object is left out of every listing for
+  ``lag`` seconds after it was created.
 
 It is a test fixture, not a model of everything Railway does.
 """
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -60,6 +64,12 @@ class Fault:
     times: int = 1
     passthrough: bool = False
     """Answer normally, only adding ``headers`` (e.g. X-RateLimit-Remaining)."""
+    apply: bool = False
+    """Execute the request first (state changes), then answer with the fault."""
+    drop: bool = False
+    """Close the connection instead of answering (with ``apply``: a lost answer)."""
+    drip: float = 0.0
+    """Answer normally but send the body one byte every ``drip`` seconds."""
 
 
 @dataclass
@@ -95,6 +105,11 @@ class FakeRailway:
         self.deployments: dict[str, dict[str, Any]] = {}
         self.deployment_status = "SUCCESS"
         self.status_script: list[str] = []  # statuses reported before deployment_status
+        self.workspaces: list[dict[str, str]] = [{"id": "ws-0001", "name": "Personal"}]
+        self.lag = 0.0  # seconds a new object stays out of listings
+        self.lag_only: tuple[str, ...] = ()
+        self.born: dict[str, float] = {}
+        self.log_lines: list[str] = ["database system is ready to accept connections"]
         self.faults: list[Fault] = []
         self.calls: list[Call] = []
         self._auth: tuple[str, tuple[str, str] | None] = ("none", None)
@@ -128,17 +143,28 @@ class FakeRailway:
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length)
-                status, headers, body = fake.handle(dict(self.headers.items()), raw)
-                payload = json.dumps(body).encode()
+                status, headers, body, fault = fake.handle(dict(self.headers.items()), raw)
                 try:
+                    if fault is not None and fault.drop:
+                        # the answer is lost: no status line, the connection just ends
+                        self.close_connection = True
+                        self.connection.shutdown(socket.SHUT_RDWR)
+                        return
+                    payload = json.dumps(body).encode()
                     self.send_response(status)
                     for key, value in headers.items():
                         self.send_header(key, value)
                     self.send_header("Content-Type", "application/json")
                     self.send_header("Content-Length", str(len(payload)))
                     self.end_headers()
-                    self.wfile.write(payload)
-                except (BrokenPipeError, ConnectionResetError):
+                    if fault is not None and fault.drip:
+                        for index in range(len(payload)):
+                            self.wfile.write(payload[index : index + 1])
+                            self.wfile.flush()
+                            time.sleep(fault.drip)
+                    else:
+                        self.wfile.write(payload)
+                except (BrokenPipeError, ConnectionResetError, OSError):
                     return  # the client gave up (timeout test)
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
@@ -155,12 +181,14 @@ class FakeRailway:
             self._server.shutdown()
             self._server.server_close()
 
-    def handle(self, headers: dict[str, str], raw: bytes) -> tuple[int, dict[str, str], Any]:
+    def handle(
+        self, headers: dict[str, str], raw: bytes
+    ) -> tuple[int, dict[str, str], Any, Fault | None]:
         try:
             request = json.loads(raw)
             document = parse(request["query"])
         except (ValueError, KeyError, GraphQLError) as exc:
-            return 400, {}, {"errors": [{"message": f"bad request: {exc}"}]}
+            return 400, {}, {"errors": [{"message": f"bad request: {exc}"}]}, None
         errors = validate(self.schema, document)
         operation = next(d for d in document.definitions if isinstance(d, OperationDefinitionNode))
         op_names = [sel.name.value for sel in operation.selection_set.selections]
@@ -174,33 +202,35 @@ class FakeRailway:
         try:
             if errors:
                 status = 400
-                return status, {}, {"errors": [{"message": err.message} for err in errors]}
-            if fault is not None and fault.passthrough:
-                with self.lock:
-                    self._auth = self._authenticate(lower)
-                    result = execute(
-                        self.schema, document, root_value=self._root(), variable_values=variables
-                    )
-                return 200, dict(fault.headers), {"data": result.data}
-            if fault is not None:
-                if fault.delay:
-                    time.sleep(fault.delay)
-                if fault.status != 200 or fault.errors is None:
-                    status = fault.status
-                    body = {"errors": fault.errors or [{"message": f"HTTP {fault.status}"}]}
-                    return status, dict(fault.headers), body
-                return 200, dict(fault.headers), {"data": None, "errors": fault.errors}
-            with self.lock:
-                self._auth = self._authenticate(lower)
-                result = execute(
-                    self.schema, document, root_value=self._root(), variable_values=variables
-                )
-            body: dict[str, Any] = {"data": result.data}
-            if result.errors:
-                body["errors"] = [{"message": err.message} for err in result.errors]
-            return status, {}, body
+                return status, {}, {"errors": [{"message": e.message} for e in errors]}, None
+            if fault is None or fault.passthrough or fault.apply or fault.drip:
+                body = self._execute(document, variables, lower)
+                if fault is None or not fault.apply:
+                    extra = dict(fault.headers) if fault is not None else {}
+                    return status, extra, body, fault
+            if fault.delay:
+                time.sleep(fault.delay)
+            if fault.drop:
+                status = -1
+                return status, {}, {}, fault
+            if fault.status != 200 or fault.errors is None:
+                status = fault.status
+                body = {"errors": fault.errors or [{"message": f"HTTP {fault.status}"}]}
+                return status, dict(fault.headers), body, fault
+            return 200, dict(fault.headers), {"data": None, "errors": fault.errors}, fault
         finally:
             call.status = status
+
+    def _execute(self, document, variables: dict[str, Any], headers: dict[str, str]) -> Any:
+        with self.lock:
+            self._auth = self._authenticate(headers)
+            result = execute(
+                self.schema, document, root_value=self._root(), variable_values=variables
+            )
+        body: dict[str, Any] = {"data": result.data}
+        if result.errors:
+            body["errors"] = [{"message": err.message} for err in result.errors]
+        return body
 
     def _take_fault(self, op_names: list[str]) -> Fault | None:
         with self.lock:
@@ -243,6 +273,8 @@ class FakeRailway:
 
     def _root(self) -> dict[str, Any]:
         return {
+            "me": self.q_me,
+            "projects": self.q_projects,
             "project": self.q_project,
             "projectCreate": self.m_project_create,
             "projectUpdate": self.m_project_update,
@@ -250,6 +282,7 @@ class FakeRailway:
             "environment": self.q_environment,
             "environmentCreate": self.m_environment_create,
             "environmentDelete": self.m_environment_delete,
+            "environmentPatchCommit": self.m_environment_patch_commit,
             "serviceCreate": self.m_service_create,
             "serviceUpdate": self.m_service_update,
             "serviceDelete": self.m_service_delete,
@@ -257,6 +290,8 @@ class FakeRailway:
             "serviceInstanceUpdate": self.m_service_instance_update,
             "serviceInstanceDeployV2": self.m_deploy,
             "deployment": self.q_deployment,
+            "deployments": self.q_deployments,
+            "deploymentLogs": self.q_deployment_logs,
             "volumeCreate": self.m_volume_create,
             "volumeInstanceUpdate": self.m_volume_instance_update,
             "volumeDelete": self.m_volume_delete,
@@ -266,19 +301,51 @@ class FakeRailway:
             "variableCollectionUpsert": self.m_variables_upsert,
             "variableDelete": self.m_variable_delete,
             "tcpProxies": self.q_tcp_proxies,
-            "tcpProxyCreate": self.m_tcp_proxy_create,
             "tcpProxyDelete": self.m_tcp_proxy_delete,
         }
 
-    def _project_view(self, project: dict[str, Any]) -> dict[str, Any]:
-        envs = [self.environments[e] for e in project["environment_ids"]]
+    # -- lag ------------------------------------------------------------------------
+
+    def _born(self, object_id: str) -> str:
+        self.born[object_id] = time.monotonic()
+        return object_id
+
+    def visible(self, object_id: str) -> bool:
+        """Listed yet? A new object stays out of listings for ``lag`` seconds.
+
+        ``lag_only`` (id prefixes such as ``("vol",)``) limits the lag to some kinds.
+        """
+        if self.lag_only and not object_id.startswith(self.lag_only):
+            return True
+        return time.monotonic() - self.born.get(object_id, 0.0) >= self.lag
+
+    # -- workspaces and projects ----------------------------------------------------
+
+    def q_me(self, _info) -> dict[str, Any]:
+        self._need_account()
+        return {"workspaces": list(self.workspaces)}
+
+    def q_projects(self, _info, workspaceId: str | None = None, **_paging) -> dict[str, Any]:
+        self._need_account()
+        nodes = [
+            self._project_view(project)
+            for project in self.projects.values()
+            if self.visible(project["id"])
+            and (workspaceId is None or project["workspaceId"] == workspaceId)
+        ]
+        return {"edges": [{"node": node} for node in nodes]}
+
+    def _project_view(self, project: dict[str, Any], *, fresh: bool = False) -> dict[str, Any]:
+        envs = [
+            self.environments[e] for e in project["environment_ids"] if fresh or self.visible(e)
+        ]
         return {
             **project,
             "environments": {"edges": [{"node": env} for env in envs]},
         }
 
     def _create_project(self, data: dict[str, Any]) -> dict[str, Any]:
-        project_id = self.new_id("prj")
+        project_id = self._born(self.new_id("prj"))
         project = {
             "id": project_id,
             "name": data.get("name") or "unnamed",
@@ -289,10 +356,10 @@ class FakeRailway:
         self.projects[project_id] = project
         env = self._create_env(project_id, data.get("defaultEnvironmentName") or "production")
         project["environment_ids"].append(env["id"])
-        return self._project_view(project)
+        return self._project_view(project, fresh=True)
 
     def _create_env(self, project_id: str, name: str) -> dict[str, Any]:
-        env = {"id": self.new_id("env"), "name": name, "projectId": project_id}
+        env = {"id": self._born(self.new_id("env")), "name": name, "projectId": project_id}
         self.environments[env["id"]] = env
         return env
 
@@ -307,6 +374,8 @@ class FakeRailway:
 
     def m_project_create(self, _info, input: dict[str, Any]) -> dict[str, Any]:
         self._need_account()
+        if len(self.workspaces) > 1 and not input.get("workspaceId"):
+            raise GraphQLError("workspaceId is required")
         return self._create_project(input)
 
     def m_project_update(self, _info, id: str, input: dict[str, Any]) -> dict[str, Any]:
@@ -330,18 +399,43 @@ class FakeRailway:
             self.volumes.pop(vid)
         return True
 
+    # -- environments -----------------------------------------------------------------
+
     def q_environment(self, _info, id: str, projectId: str | None = None) -> dict[str, Any]:
         env = self.environments.get(id)
         if env is None:
             raise GraphQLError("Environment not found")
         self._need_project(env["projectId"], id)
-        instances = [
-            {"node": {"id": f"vi-{vid}", "volumeId": vid, "environmentId": id, **inst}}
+        volumes = [
+            {
+                "node": {
+                    "id": f"vi-{vid}",
+                    "volumeId": vid,
+                    "environmentId": id,
+                    "region": vol.get("region"),
+                    **{k: v for k, v in inst.items() if k != "schedules"},
+                }
+            }
             for vid, vol in self.volumes.items()
             for env_id, inst in vol["instances"].items()
-            if env_id == id
+            if env_id == id and self.visible(vid)
         ]
-        return {**env, "volumeInstances": {"edges": instances}}
+        services = [
+            {
+                "node": {
+                    "id": f"si-{sid}",
+                    "serviceId": sid,
+                    "serviceName": self.services[sid]["name"],
+                }
+            }
+            for (sid, env_id) in self.instances
+            if env_id == id and sid in self.services and self.visible(sid)
+        ]
+        return {
+            **env,
+            "volumeInstances": {"edges": volumes},
+            "serviceInstances": {"edges": services},
+        }
 
     def m_environment_create(self, _info, input: dict[str, Any]) -> dict[str, Any]:
         self._need_account()
@@ -358,10 +452,43 @@ class FakeRailway:
         self.projects[env["projectId"]]["environment_ids"].remove(id)
         return True
 
+    def m_environment_patch_commit(
+        self, _info, environmentId: str, patch: Any = None, commitMessage: str | None = None
+    ) -> str:
+        env = self.environments.get(environmentId)
+        if env is None:
+            raise GraphQLError("Environment not found")
+        self._need_project(env["projectId"], environmentId)
+        for service_id, config in ((patch or {}).get("services") or {}).items():
+            service = self._service(service_id)
+            ports = ((config or {}).get("networking") or {}).get("tcpProxies") or {}
+            for port, wanted in ports.items():
+                live = [
+                    p
+                    for p in self.proxies.values()
+                    if p["serviceId"] == service_id
+                    and p["environmentId"] == environmentId
+                    and p["deletedAt"] is None
+                ]
+                if wanted is None:
+                    for proxy in live:
+                        proxy["deletedAt"], proxy["syncStatus"] = "2026-01-01T00:00:00Z", "DELETED"
+                elif not any(p["applicationPort"] == int(port) for p in live):
+                    if live:
+                        raise GraphQLError("Only one TCP proxy is allowed per service instance")
+                    self._new_proxy(service["id"], environmentId, int(port))
+        return self.new_id("commit")
+
+    # -- services -------------------------------------------------------------------
+
     def m_service_create(self, _info, input: dict[str, Any]) -> dict[str, Any]:
         self._need_project(input["projectId"], input.get("environmentId"))
         self._project(input["projectId"])
-        service = {"id": self.new_id("svc"), "name": input["name"], "projectId": input["projectId"]}
+        service = {
+            "id": self._born(self.new_id("svc")),
+            "name": input["name"],
+            "projectId": input["projectId"],
+        }
         self.services[service["id"]] = service
         self.instances[(service["id"], input["environmentId"])] = {
             "startCommand": None,
@@ -427,6 +554,8 @@ class FakeRailway:
             inst[key] = value
         return True
 
+    # -- deployments ------------------------------------------------------------------
+
     def m_deploy(self, _info, serviceId: str, environmentId: str, commitSha=None) -> str:
         service = self._service(serviceId)
         self._need_project(service["projectId"], environmentId)
@@ -434,10 +563,11 @@ class FakeRailway:
         if not (inst.get("source") or {}).get("image"):
             raise GraphQLError("Service has no source to deploy")
         deployment = {
-            "id": self.new_id("dep"),
+            "id": self._born(self.new_id("dep")),
             "status": self.deployment_status,
             "serviceId": serviceId,
             "environmentId": environmentId,
+            "createdAt": "2026-01-01T00:00:00Z",
             "variables": dict(
                 self.variables.get((service["projectId"], environmentId, serviceId), {})
             ),
@@ -457,15 +587,39 @@ class FakeRailway:
             deployment["status"] = self.deployment_status
         return deployment
 
+    def q_deployments(self, _info, input: dict[str, Any], **_paging) -> dict[str, Any]:
+        service = self._service(input["serviceId"])
+        self._need_project(service["projectId"], input.get("environmentId"))
+        nodes = [
+            d
+            for d in self.deployments.values()
+            if d["serviceId"] == input["serviceId"]
+            and d["environmentId"] == input.get("environmentId")
+            and self.visible(d["id"])
+        ]
+        return {"edges": [{"node": d} for d in reversed(nodes)]}
+
+    def q_deployment_logs(self, _info, deploymentId: str, limit: int | None = None, **_kw):
+        if deploymentId not in self.deployments:
+            raise GraphQLError("Deployment not found")
+        lines = self.log_lines[-(limit or len(self.log_lines)) :]
+        return [
+            {"timestamp": f"2026-01-01T00:00:{n:02d}Z", "message": m, "severity": "info"}
+            for n, m in enumerate(lines)
+        ]
+
+    # -- volumes ----------------------------------------------------------------------
+
     def m_volume_create(self, _info, input: dict[str, Any]) -> dict[str, Any]:
         self._need_project(input["projectId"], input.get("environmentId"))
         self._project(input["projectId"])
         if input.get("serviceId"):
             self._service(input["serviceId"])
         volume = {
-            "id": self.new_id("vol"),
+            "id": self._born(self.new_id("vol")),
             "name": f"volume-{len(self.volumes) + 1}",
             "projectId": input["projectId"],
+            "region": input.get("region"),
             "instances": {
                 input["environmentId"]: {
                     "mountPath": input["mountPath"],
@@ -487,9 +641,11 @@ class FakeRailway:
         if volume is None:
             raise GraphQLError("Volume not found")
         self._need_project(volume["projectId"], environmentId)
-        volume["instances"][environmentId].update(
-            {k: v for k, v in input.items() if k in ("mountPath", "serviceId")}
-        )
+        instance = volume["instances"][environmentId]
+        if "mountPath" in input:
+            instance["mountPath"] = input["mountPath"]
+        # as the schema documents: no serviceId means the volume is disconnected
+        instance["serviceId"] = input.get("serviceId")
         return True
 
     def m_volume_delete(self, _info, volumeId: str) -> bool:
@@ -522,6 +678,8 @@ class FakeRailway:
         inst["schedules"] = list(kinds)
         return True
 
+    # -- variables --------------------------------------------------------------------
+
     def q_variables(
         self,
         _info,
@@ -531,7 +689,13 @@ class FakeRailway:
         unrendered: bool | None = None,
     ) -> dict[str, str]:
         self._need_project(projectId, environmentId)
-        return dict(self.variables.get((projectId, environmentId, serviceId), {}))
+        values = dict(self.variables.get((projectId, environmentId, serviceId), {}))
+        if not unrendered and serviceId in self.services:
+            # what Railway adds to every service (rendered view only)
+            values["RAILWAY_PRIVATE_DOMAIN"] = (
+                f"{self.services[serviceId]['name']}.railway.internal"
+            )
+        return values
 
     def m_variables_upsert(self, _info, input: dict[str, Any]) -> bool:
         self._need_project(input["projectId"], input["environmentId"])
@@ -553,33 +717,42 @@ class FakeRailway:
         del self.variables[key][input["name"]]
         return True
 
+    # -- TCP proxies ------------------------------------------------------------------
+
     def q_tcp_proxies(self, _info, serviceId: str, environmentId: str) -> list[dict[str, Any]]:
         service = self._service(serviceId)
         self._need_project(service["projectId"], environmentId)
         return [
             p
             for p in self.proxies.values()
-            if p["serviceId"] == serviceId and p["environmentId"] == environmentId
+            if p["serviceId"] == serviceId
+            and p["environmentId"] == environmentId
+            and self.visible(p["id"])
         ]
 
-    def m_tcp_proxy_create(self, _info, input: dict[str, Any]) -> dict[str, Any]:
-        service = self._service(input["serviceId"])
-        self._need_project(service["projectId"], input["environmentId"])
+    def _new_proxy(self, service_id: str, environment_id: str, port: int) -> dict[str, Any]:
         number = next(self.ids)
         proxy = {
-            "id": f"tcp-{number:04d}",
+            "id": self._born(f"tcp-{number:04d}"),
             "domain": f"shinkansen-{number}.proxy.rlwy.net",
             "proxyPort": 20000 + number,
-            "applicationPort": input["applicationPort"],
-            "serviceId": input["serviceId"],
-            "environmentId": input["environmentId"],
+            "applicationPort": port,
+            "serviceId": service_id,
+            "environmentId": environment_id,
             "syncStatus": "ACTIVE",
+            "deletedAt": None,
         }
         self.proxies[proxy["id"]] = proxy
         return proxy
 
+    def live_proxies(self) -> list[dict[str, Any]]:
+        """Proxies that exist (not soft-deleted), for the tests' invariants."""
+        return [p for p in self.proxies.values() if p["deletedAt"] is None]
+
     def m_tcp_proxy_delete(self, _info, id: str) -> bool:
-        proxy = self.proxies.pop(id, None)
-        if proxy is None:
+        proxy = self.proxies.get(id)
+        if proxy is None or proxy["deletedAt"] is not None:
             raise GraphQLError("TCPProxy not found")
+        # Railway keeps the row for a while, marked deleted (its CLI filters these)
+        proxy["deletedAt"], proxy["syncStatus"] = "2026-01-01T00:00:00Z", "DELETED"
         return True

@@ -17,7 +17,10 @@ import pwd
 import secrets
 import shlex
 import shutil
+import socket
+import ssl
 import stat
+import struct
 import subprocess
 import tempfile
 import time
@@ -25,7 +28,8 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from coachdb_infra.railway import bootstrap, database
+from coachdb_infra.railway import bootstrap, database, providers
+from coachdb_infra.railway.client import RailwayError
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -33,7 +37,7 @@ from cryptography.x509.oid import NameOID
 
 from coachdb import rolemodel
 from coachdb.scram import scram_verifier
-from tests.support.pgcluster import RUN_AS, available_bindirs, running_cluster
+from tests.support.pgcluster import RUN_AS, available_bindirs, free_port, running_cluster
 
 pytestmark = pytest.mark.pg
 
@@ -240,17 +244,52 @@ def test_plaintext_is_rejected(server):
         tcp(cluster, password, sslmode="disable")
 
 
+def tls_handshake(port: int, ca: str, maximum: ssl.TLSVersion) -> str:
+    """A raw TLS handshake the way libpq starts one (SSLRequest, 'S', ClientHello).
+
+    The client itself allows TLS 1.0+ (OpenSSL's security level 0), so whatever
+    refuses an old version is the server.
+    """
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.load_verify_locations(ca)
+    context.set_ciphers("DEFAULT:@SECLEVEL=0")
+    context.minimum_version = ssl.TLSVersion.TLSv1
+    context.maximum_version = maximum
+    with socket.create_connection(("localhost", port), timeout=10) as sock:
+        sock.sendall(struct.pack("!ii", 8, 80877103))  # SSLRequest
+        assert sock.recv(1) == b"S"
+        with context.wrap_socket(sock, server_hostname="localhost") as tls:
+            return str(tls.version())
+
+
+OLD_TLS = pytest.mark.filterwarnings("ignore:ssl.TLSVersion.TLSv1:DeprecationWarning")
+
+
+@OLD_TLS
 def test_tls_1_1_is_refused(server, workdir):
-    cluster, password = server
+    cluster, _password = server
     ca = str(workdir / "tls" / "ca.crt")
-    with pytest.raises(psycopg.OperationalError):
-        tcp(
-            cluster,
-            password,
-            sslmode="verify-full",
-            sslrootcert=ca,
-            ssl_max_protocol_version="TLSv1.1",
-        )
+    # the server answers a TLS 1.1-only ClientHello with a protocol_version alert
+    with pytest.raises(ssl.SSLError, match=r"(?i)alert protocol version"):
+        tls_handshake(cluster.port, ca, ssl.TLSVersion.TLSv1_1)
+    assert tls_handshake(cluster.port, ca, ssl.TLSVersion.TLSv1_2) == "TLSv1.2"
+
+
+@OLD_TLS
+def test_tls_1_1_refusal_comes_from_the_server_minimum(server, workdir):
+    """Control: with the server's minimum lowered, the same TLS 1.1 handshake succeeds."""
+    cluster, _password = server
+    ca = str(workdir / "tls" / "ca.crt")
+    saved = dict(cluster.settings)
+    cluster.settings["ssl_min_protocol_version"] = "TLSv1"
+    cluster.settings["ssl_ciphers"] = "DEFAULT:@SECLEVEL=0"
+    cluster.restart()
+    try:
+        assert tls_handshake(cluster.port, ca, ssl.TLSVersion.TLSv1_1) == "TLSv1.1"
+    finally:
+        cluster.settings.clear()
+        cluster.settings.update(saved)
+        cluster.restart()
 
 
 def test_role_model_converges_over_verify_full_and_is_idempotent(server, workdir, pki):
@@ -307,3 +346,55 @@ def test_role_model_with_the_wrong_ca_fails_fast(server):
     with pytest.raises(psycopg.OperationalError, match="SSL error"):
         database.converge(props, wait_seconds=30)  # no waiting on a certificate error
     assert time.monotonic() - started < 20
+
+
+# --- the deployment's stability window probes this real server -------------------------
+
+
+@pytest.fixture
+def deploy_props(api, fake, monkeypatch):
+    """A service on the fake Railway, ready for a DeploymentProvider create."""
+    monkeypatch.setitem(providers.TUNING, "poll_interval", 0.05)
+    monkeypatch.setitem(providers.TUNING, "stable_seconds", 0.2)
+    monkeypatch.setitem(providers.TUNING, "lag_poll", 0.02)
+    project = fake.seed_project()
+    env_id = project["environments"]["edges"][0]["node"]["id"]
+    service = providers.ServiceProvider().create(
+        {
+            **api,
+            "project_id": project["id"],
+            "environment_id": env_id,
+            "name": "postgres",
+            "image": "postgres:14",
+        }
+    )
+    return {
+        **api,
+        "environment_id": env_id,
+        "service_id": service.id,
+        "trigger": "t1",
+        "wait_seconds": 3,
+    }
+
+
+def test_deployment_waits_until_postgres_answers_through_the_proxy(server, pki, deploy_props):
+    cluster, password = server
+    target = {"host": "localhost", "port": cluster.port, "ca_cert": pki[0], "password": password}
+    result = providers.DeploymentProvider().create({**deploy_props, "probe": target})
+    assert result.outs["status"] == "SUCCESS"
+
+
+@pytest.mark.parametrize("fault", ["wrong password", "nothing listening"])
+def test_deployment_that_postgres_never_answers_is_reported(server, pki, deploy_props, fault):
+    cluster, password = server
+    target = {"host": "localhost", "port": cluster.port, "ca_cert": pki[0], "password": password}
+    if fault == "wrong password":
+        target["password"] = "not-the-password-0000"  # pragma: allowlist secret
+    else:
+        target["port"] = free_port()
+    with pytest.raises(RailwayError) as err:
+        providers.DeploymentProvider().create({**deploy_props, "probe": target})
+    message = str(err.value)
+    assert "reports SUCCESS, but PostgreSQL did not answer" in message
+    assert "Railway deployment dep-" in message and "Last log lines" in message
+    assert target["password"] not in message

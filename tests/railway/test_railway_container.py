@@ -16,22 +16,17 @@ from __future__ import annotations
 
 import secrets
 import shlex
-import sys
 import time
 import uuid
-from pathlib import Path
 
 import psycopg
+import pulumi_mocks
 import pytest
 from coachdb_infra.railway import database
-
-from coachdb import rolemodel
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "pulumi"))
-import pulumi_mocks
 from docker_materialise import standin_or_skip
 from test_railway_program import DYN, TOKEN, RailwayMocks, ensure_event_loop
 
+from coachdb import rolemodel
 from tests.support.pgcluster import free_port
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]

@@ -24,7 +24,7 @@ def test_document_is_valid_against_railway_schema(schema, name):
 
 def test_validation_catches_a_renamed_field(schema):
     """The check above can fail: a field Railway does not have is rejected."""
-    bad = documents.TCP_PROXY_CREATE.replace("proxyPort", "publicPort")
+    bad = documents.TCP_PROXIES_GET.replace("proxyPort", "publicPort")
     assert validate(schema, parse(bad))
 
 

@@ -9,20 +9,16 @@ mock that returns what the providers would (ids, proxy domain and port).
 from __future__ import annotations
 
 import json
-import sys
 import urllib.parse
-from pathlib import Path
 
+import pulumi_mocks
 import pytest
+from coachdb_infra.config import ConfigError
 from coachdb_infra.railway.bootstrap import START_COMMAND
 from cryptography import x509
+from pulumi_mocks import contains_secret, ensure_event_loop, is_secret_value, run_program
 
 from coachdb.scram import scram_verifier
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "pulumi"))
-import pulumi_mocks
-from coachdb_infra.config import ConfigError
-from pulumi_mocks import contains_secret, ensure_event_loop, is_secret_value, run_program
 
 TOKEN = "railway-account-token-for-mocks-0123456789"  # pragma: allowlist secret
 DYN = "pulumi-python:dynamic/railway:"
@@ -184,6 +180,16 @@ def test_role_model_runs_after_the_deployment_with_secrets_wrapped(railway):
     assert set(reg.inputs["passwords"]) == {"trading_coach_migrator", "trading_coach_user"}
     # it takes the deployment's id as input: it runs after, and again after every deploy
     assert reg.inputs["deployment_id"] == "dep-1"
+
+
+def test_deployment_probes_postgres_through_the_proxy_with_secrets_wrapped(railway):
+    run = railway()
+    reg = run.one(f"{DYN}Deployment")
+    assert is_secret_value(reg.raw_inputs["probe"])
+    probe = reg.inputs["probe"]
+    assert (probe["host"], probe["port"], probe["user"]) == (PROXY_DOMAIN, PROXY_PORT, "postgres")
+    assert probe["password"] == run.generated_passwords["railway-postgres-password"]
+    assert probe["ca_cert"] == run.outputs["ca_certificate"]
 
 
 def test_without_public_proxy_there_is_no_public_url(railway):

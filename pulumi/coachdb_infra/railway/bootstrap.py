@@ -1,7 +1,7 @@
 """What the PostgreSQL container on Railway runs before the official entrypoint.
 
 Why: Railway's own Postgres template creates a self-signed CA at first boot
-whose certificate names only ``localhost`` and the private domain, so clients
+whose server certificate names only ``localhost`` (init-ssl.sh), so clients
 cannot verify the public TCP-proxy name and most users switch verification
 off. We deploy the official ``postgres:14`` image instead, with a start
 command that writes a server certificate signed by a CA this program controls

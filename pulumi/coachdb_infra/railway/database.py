@@ -13,6 +13,7 @@ passwords, a volume restored from an old backup).
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import tempfile
 import time
@@ -99,6 +100,39 @@ _PERMANENT = (
 )
 
 
+def probe(target: Mapping[str, Any]) -> tuple[bool, str | None]:
+    """One verify-full TLS connection and ``SELECT 1``: (answered, error text).
+
+    The deployment's stability window calls it through the public proxy;
+    ``permanent`` errors (certificate, name, password) are flagged so the
+    caller stops waiting at once. Returns ``(True, None)`` when PostgreSQL answered.
+    """
+    import psycopg
+
+    with _ca_file(str(target["ca_cert"])) as ca_path:
+        try:
+            with psycopg.connect(
+                host=str(target["host"]),
+                port=int(target["port"]),
+                dbname="postgres",
+                user=str(target.get("user") or "postgres"),
+                password=str(target["password"]),
+                sslmode="verify-full",
+                sslrootcert=ca_path,
+                connect_timeout=10,
+                application_name="coachdb-infra-railway-probe",
+            ) as conn:
+                conn.execute("SELECT 1")
+            return True, None
+        except psycopg.OperationalError as exc:
+            return False, str(exc).strip()
+
+
+def is_permanent(error: str) -> bool:
+    """A certificate, name or password problem will not fix itself by waiting."""
+    return any(marker in error for marker in _PERMANENT)
+
+
 def _wait_until_reachable(connect, wait_seconds: float) -> None:
     import psycopg
 
@@ -111,8 +145,7 @@ def _wait_until_reachable(connect, wait_seconds: float) -> None:
             return
         except psycopg.OperationalError as exc:
             message = str(exc)
-            # a certificate, name or password problem will not fix itself by waiting
-            if any(marker in message for marker in _PERMANENT):
+            if is_permanent(message):
                 raise
             if time.monotonic() >= deadline:
                 raise TimeoutError(
@@ -123,34 +156,63 @@ def _wait_until_reachable(connect, wait_seconds: float) -> None:
             delay = min(delay * 2, 30.0)
 
 
+def _scrubbed_converge(props: Mapping[str, Any]) -> bool:
+    from .client import SCRUBBER, RailwayError
+
+    SCRUBBER.register(props.get("superuser_password"), props.get("passwords") or {})
+    try:
+        return converge(props)
+    except Exception as exc:
+        raise RailwayError(
+            f"applying the role model through {props.get('host')}:{props.get('port')} "
+            f"(after Railway deployment {props.get('deployment_id')}) failed: "
+            f"{type(exc).__name__}: {exc}"
+        ) from None
+
+
 class RoleModelProvider(ResourceProvider):
-    """Create/update converge the role model; delete leaves the database alone."""
+    """Create/update converge the role model; delete leaves the database alone.
 
-    def __reduce__(self):
-        from .providers import portable_reduce
-
-        return portable_reduce(self)
+    Every password it holds is registered with the Railway client's scrubber and
+    any error leaves scrubbed: libpq and the server may echo what they were given.
+    """
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         changes = any(olds.get(key) != news.get(key) for key in FIELDS)
         return DiffResult(changes=changes, replaces=[], delete_before_replace=False)
 
     def create(self, props: dict[str, Any]) -> CreateResult:
-        changed = converge(props)
+        changed = _scrubbed_converge(props)
         return CreateResult("rolemodel", {**props, "changed": changed})
 
     def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
-        return UpdateResult({**news, "changed": converge(news)})
+        return UpdateResult({**news, "changed": _scrubbed_converge(news)})
 
     def delete(self, _id: str, _props: dict[str, Any]) -> None:
         return
 
 
+@dataclasses.dataclass
+class RailwayRoleModelArgs:
+    """Where and as whom to apply the role model (all of it reaches the provider as inputs)."""
+
+    host: pulumi.Input[str]
+    port: pulumi.Input[int]
+    superuser_password: pulumi.Input[str]
+    ca_cert: pulumi.Input[str]
+    passwords: pulumi.Input[Mapping[str, str]]
+    params: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    superuser: str = "postgres"
+    wait_seconds: int = 600
+    deployment_id: pulumi.Input[str] | None = None
+
+
 class RailwayRoleModel(Resource, module="railway", name="RoleModel"):
     changed: pulumi.Output[bool]
 
-    def __init__(self, name: str, props: dict[str, Any], opts=None) -> None:
-        props = {"changed": None, **props}
+    def __init__(self, name: str, args: RailwayRoleModelArgs, opts=None) -> None:
+        props = {f.name: getattr(args, f.name) for f in dataclasses.fields(args)}
+        props["changed"] = None
         opts = pulumi.ResourceOptions.merge(
             opts, pulumi.ResourceOptions(additional_secret_outputs=SECRET_FIELDS)
         )

@@ -33,16 +33,24 @@ from coachdb_infra.tls import CA_USES, SERVER_USES, split_sans
 
 from .bootstrap import START_COMMAND, container_variables
 from .client import DEFAULT_ENDPOINT, TOKEN_KINDS
-from .database import RailwayRoleModel
+from .database import RailwayRoleModel, RailwayRoleModelArgs
 from .providers import (
     BACKUP_KINDS,
+    RailwayApiArgs,
     RailwayDeployment,
+    RailwayDeploymentArgs,
     RailwayEnvironment,
+    RailwayEnvironmentArgs,
     RailwayProject,
+    RailwayProjectArgs,
     RailwayService,
+    RailwayServiceArgs,
     RailwayTcpProxy,
+    RailwayTcpProxyArgs,
     RailwayVariables,
+    RailwayVariablesArgs,
     RailwayVolume,
+    RailwayVolumeArgs,
 )
 
 DATA_MOUNT = "/var/lib/postgresql/data"
@@ -158,48 +166,52 @@ def _digest(values: Mapping[str, str], image: str) -> str:
 def deploy_railway(settings: cfg.Settings) -> dict[str, pulumi.Input[object]]:
     """Declare the Railway resources for ``settings`` and return the stack outputs."""
     rw = load_settings(settings.stack)
-    api = {
-        "token": rw.token,
-        "token_kind": rw.token_kind,
-        "endpoint": rw.endpoint,
-        "api_timeout": 30.0,
-    }
+    api = RailwayApiArgs(
+        token=rw.token, token_kind=rw.token_kind, endpoint=rw.endpoint, api_timeout=30.0
+    )
 
     project = RailwayProject(
         "railway-project",
-        {
-            **api,
-            "name": rw.project_name,
-            "description": "PostgreSQL 14 for Elite Trading Coach AI (managed by Pulumi)",
-            "workspace_id": rw.workspace_id,
-            "adopt_id": rw.project_id,
-        },
+        RailwayProjectArgs(
+            api=api,
+            name=rw.project_name,
+            description="PostgreSQL 14 for Elite Trading Coach AI (managed by Pulumi)",
+            workspace_id=rw.workspace_id,
+            adopt_id=rw.project_id,
+        ),
     )
     environment = RailwayEnvironment(
-        "railway-environment", {**api, "project_id": project.project_id, "name": rw.environment}
+        "railway-environment",
+        RailwayEnvironmentArgs(
+            api=api,
+            project_id=project.project_id,
+            name=rw.environment,
+            project_environments=project.environment_ids,
+        ),
     )
     service = RailwayService(
         "railway-postgres",
-        {
-            **api,
-            "project_id": project.project_id,
-            "environment_id": environment.environment_id,
-            "name": rw.service_name,
-            "image": rw.image,
-            "start_command": START_COMMAND,
-            "region": rw.region,
-        },
+        RailwayServiceArgs(
+            api=api,
+            project_id=project.project_id,
+            environment_id=environment.environment_id,
+            name=rw.service_name,
+            image=rw.image,
+            start_command=START_COMMAND,
+            region=rw.region,
+        ),
     )
     volume = RailwayVolume(
         "railway-pgdata",
-        {
-            **api,
-            "project_id": project.project_id,
-            "environment_id": environment.environment_id,
-            "service_id": service.service_id,
-            "mount_path": DATA_MOUNT,
-            "backup_schedules": rw.backup_schedules,
-        },
+        RailwayVolumeArgs(
+            api=api,
+            project_id=project.project_id,
+            environment_id=environment.environment_id,
+            service_id=service.service_id,
+            mount_path=DATA_MOUNT,
+            backup_schedules=rw.backup_schedules,
+            region=rw.region,
+        ),
         # `pulumi destroy` stops here until the volume is unprotected (docs: tearing down)
         opts=pulumi.ResourceOptions(protect=rw.protect_volume),
     )
@@ -207,17 +219,19 @@ def deploy_railway(settings: cfg.Settings) -> dict[str, pulumi.Input[object]]:
     if rw.public_proxy:
         proxy = RailwayTcpProxy(
             "railway-tcp-proxy",
-            {
-                **api,
-                "environment_id": environment.environment_id,
-                "service_id": service.service_id,
-                "application_port": PG_PORT,
-            },
+            RailwayTcpProxyArgs(
+                api=api,
+                environment_id=environment.environment_id,
+                service_id=service.service_id,
+                application_port=PG_PORT,
+            ),
         )
 
-    private_host = f"{rw.service_name}.railway.internal"
-    static_dns, ip_sans = split_sans([private_host, "localhost", *settings.extra_sans])
-    dns_names: list[pulumi.Input[str]] = list(static_dns)
+    # Railway's RAILWAY_PRIVATE_DOMAIN, read back by the service resource: a
+    # rename in the dashboard shows up as a change here, not as a silent mismatch
+    private_host: pulumi.Output[str] = service.private_domain
+    static_dns, ip_sans = split_sans(["localhost", *settings.extra_sans])
+    dns_names: list[pulumi.Input[str]] = [private_host, *static_dns]
     if proxy is not None:
         dns_names.insert(1, proxy.domain)  # known only once the proxy exists
 
@@ -302,23 +316,40 @@ def deploy_railway(settings: cfg.Settings) -> dict[str, pulumi.Input[object]]:
     )
     service_variables = RailwayVariables(
         "railway-variables",
-        {
-            **api,
-            "project_id": project.project_id,
-            "environment_id": environment.environment_id,
-            "service_id": service.service_id,
-            "variables": variable_values,
-        },
+        RailwayVariablesArgs(
+            api=api,
+            project_id=project.project_id,
+            environment_id=environment.environment_id,
+            service_id=service.service_id,
+            variables=variable_values,
+        ),
     )
+    probe = None
+    if proxy is not None:
+        # the stability window proves PostgreSQL answers through the proxy (TLS + a query)
+        probe = pulumi.Output.secret(
+            pulumi.Output.all(
+                proxy.domain, proxy.proxy_port, ca_cert.cert_pem, passwords[SUPERUSER]
+            ).apply(
+                lambda args: {
+                    "host": args[0],
+                    "port": int(args[1]),
+                    "ca_cert": args[2],
+                    "user": SUPERUSER,
+                    "password": args[3],
+                }
+            )
+        )
     deployment = RailwayDeployment(
         "railway-deployment",
-        {
-            **api,
-            "environment_id": environment.environment_id,
-            "service_id": service.service_id,
-            "trigger": variable_values.apply(lambda values: _digest(values, rw.image)),
-            "wait_seconds": rw.deploy_timeout,
-        },
+        RailwayDeploymentArgs(
+            api=api,
+            environment_id=environment.environment_id,
+            service_id=service.service_id,
+            trigger=variable_values.apply(lambda values: _digest(values, rw.image)),
+            wait_seconds=rw.deploy_timeout,
+            probe=probe,
+        ),
         opts=pulumi.ResourceOptions(depends_on=[service_variables, volume]),
     )
 
@@ -342,24 +373,24 @@ def deploy_railway(settings: cfg.Settings) -> dict[str, pulumi.Input[object]]:
         )
         role_model = RailwayRoleModel(
             "railway-role-model",
-            {
-                "host": proxy.domain,
-                "port": proxy.proxy_port,
-                "superuser": SUPERUSER,
-                "superuser_password": passwords[SUPERUSER],
-                "ca_cert": ca_cert.cert_pem,
-                "params": {
+            RailwayRoleModelArgs(
+                host=proxy.domain,
+                port=proxy.proxy_port,
+                superuser=SUPERUSER,
+                superuser_password=passwords[SUPERUSER],
+                ca_cert=ca_cert.cert_pem,
+                params={
                     "database": settings.database,
                     "readonly_enabled": settings.readonly_role,
                 },
-                "passwords": pulumi.Output.secret(
+                passwords=pulumi.Output.secret(
                     pulumi.Output.all(*[passwords[r] for r in login_roles]).apply(
                         lambda values: dict(zip(login_roles, values, strict=True))
                     )
                 ),
-                "wait_seconds": 600,
-                "deployment_id": deployment.deployment_id,
-            },
+                wait_seconds=600,
+                deployment_id=deployment.deployment_id,
+            ),
             opts=pulumi.ResourceOptions(depends_on=[deployment]),
         )
         outputs["role_model_applied"] = role_model.id.apply(lambda _: True)

@@ -1,6 +1,6 @@
 """Every GraphQL document the Railway providers can send, in one place.
 
-Why one module: the schema test (tests/railway/test_documents.py) iterates over
+Why one module: the schema test (tests/railway/test_railway_documents.py) iterates over
 ``ALL_DOCUMENTS`` and validates each against Railway's published schema, so a
 renamed field or a wrong input type fails the build instead of a ``pulumi up``.
 Nothing outside this module builds a query string.
@@ -19,6 +19,20 @@ query CoachdbProjectGet($id: String!) {
     workspaceId
     environments { edges { node { id name } } }
   }
+}
+"""
+
+PROJECTS_LIST = """
+query CoachdbProjectsList($workspaceId: String) {
+  projects(workspaceId: $workspaceId, first: 500) {
+    edges { node { id name workspaceId environments { edges { node { id name } } } } }
+  }
+}
+"""
+
+WORKSPACES_LIST = """
+query CoachdbWorkspaces {
+  me { workspaces { id name } }
 }
 """
 
@@ -50,7 +64,12 @@ mutation CoachdbProjectDelete($id: String!) {
 
 ENVIRONMENT_GET = """
 query CoachdbEnvironmentGet($id: String!) {
-  environment(id: $id) { id name projectId }
+  environment(id: $id) {
+    id
+    name
+    projectId
+    serviceInstances { edges { node { id serviceId serviceName } } }
+  }
 }
 """
 
@@ -122,6 +141,18 @@ query CoachdbDeploymentGet($id: String!) {
 }
 """
 
+DEPLOYMENTS_LIST = """
+query CoachdbDeploymentsList($input: DeploymentListInput!) {
+  deployments(input: $input, first: 20) { edges { node { id status createdAt } } }
+}
+"""
+
+DEPLOYMENT_LOGS = """
+query CoachdbDeploymentLogs($deploymentId: String!, $limit: Int) {
+  deploymentLogs(deploymentId: $deploymentId, limit: $limit) { timestamp message severity }
+}
+"""
+
 # --- volumes ------------------------------------------------------------------
 
 VOLUME_CREATE = """
@@ -130,12 +161,13 @@ mutation CoachdbVolumeCreate($input: VolumeCreateInput!) {
 }
 """
 
+
 VOLUME_INSTANCES_GET = """
 query CoachdbVolumeInstancesGet($environmentId: String!) {
   environment(id: $environmentId) {
     id
     volumeInstances {
-      edges { node { id volumeId serviceId mountPath environmentId } }
+      edges { node { id volumeId serviceId mountPath environmentId region } }
     }
   }
 }
@@ -179,6 +211,14 @@ query CoachdbVariablesGet($projectId: String!, $environmentId: String!, $service
 }
 """
 
+SERVICE_VARIABLES_RENDERED = """
+query CoachdbServiceVariablesRendered(
+  $projectId: String!, $environmentId: String!, $serviceId: String
+) {
+  variables(projectId: $projectId, environmentId: $environmentId, serviceId: $serviceId)
+}
+"""
+
 VARIABLES_UPSERT = """
 mutation CoachdbVariablesUpsert($input: VariableCollectionUpsertInput!) {
   variableCollectionUpsert(input: $input)
@@ -196,16 +236,20 @@ mutation CoachdbVariableDelete($input: VariableDeleteInput!) {
 TCP_PROXIES_GET = """
 query CoachdbTcpProxiesGet($serviceId: String!, $environmentId: String!) {
   tcpProxies(serviceId: $serviceId, environmentId: $environmentId) {
-    id domain proxyPort applicationPort serviceId environmentId
+    id domain proxyPort applicationPort serviceId environmentId syncStatus deletedAt
   }
 }
 """
 
-TCP_PROXY_CREATE = """
-mutation CoachdbTcpProxyCreate($input: TCPProxyCreateInput!) {
-  tcpProxyCreate(input: $input) {
-    id domain proxyPort applicationPort serviceId environmentId
-  }
+# Railway's CLI creates proxies as a staged environment change, committed at
+# once (tcpProxyCreate is deprecated: "use staged changes and apply them").
+ENVIRONMENT_PATCH_COMMIT = """
+mutation CoachdbEnvironmentPatchCommit(
+  $environmentId: String!, $patch: EnvironmentConfig!, $commitMessage: String
+) {
+  environmentPatchCommit(
+    environmentId: $environmentId, patch: $patch, commitMessage: $commitMessage
+  )
 }
 """
 

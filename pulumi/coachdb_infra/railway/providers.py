@@ -4,26 +4,44 @@ There is no Railway provider for Pulumi (or Terraform, officially), so each
 object is a ``pulumi.dynamic.ResourceProvider`` speaking the GraphQL API
 through :class:`RailwayClient`. Rules every provider here follows:
 
+* **Identity, not memory.** Every object has an identity the program can look
+  up: project by name in its workspace, environment by name in the project,
+  service by name in the environment, volume by service and mount path, proxy
+  by service instance and application port, deployment as "a deployment of
+  this service that was not there before". A create looks first and adopts what
+  it finds; a mutation whose answer was lost (:class:`RailwayOutcomeUnknown`)
+  is never re-sent: the provider looks again (tolerating Railway's propagation
+  lag for ``TUNING["lag_seconds"]``) and carries on with what it finds.
+* **Gone means listed as gone.** ``read`` drops an object from state only when
+  a *successful* listing of its parent has not shown it for the whole lag
+  window; errors (auth, network, anything) are raised, never read as "gone".
+  ``delete`` treats an error as success only when the listing proves the object
+  is gone.
+* **Atomic creates.** A service or volume whose configuration fails right after
+  creation is removed again (and if that fails too, the next ``pulumi up``
+  finds it by identity instead of making another).
 * ``diff`` compares only the inputs that matter; an unchanged ``pulumi up``
-  therefore sends no mutation (tests count them against a fake server).
+  therefore sends no request (tests count them against a fake server).
 * Credentials (``token``, ``token_kind``, ``endpoint``, ``api_timeout``) are
-  inputs so destroy works from state alone, but a change to them is an update
-  that sends nothing: it only refreshes the state (e.g. after token rotation).
-* The client is built inside each method: providers are pickled into state and
-  must hold no live session and no secret of their own.
-* Anything secret (token, variable values) is listed in
-  ``additional_secret_outputs`` by the resource classes; providers return plain
-  values because returning ``pulumi.secret`` from ``create`` fails.
-* Objects adopted rather than created (an existing project, the project's
-  default environment) are never deleted by ``pulumi destroy``.
+  inputs so destroy works from state alone; a change to them is an update that
+  sends nothing.
+* The client is built inside each method: providers are pickled into state by
+  reference to their class (an importable module) and hold no live session
+  and no secret of their own.
+* Every secret a call holds is registered with the client's scrubber first, so
+  no error or log line can carry it; each call logs how many API requests it
+  used and the run's total (Railway's Free plan allows 100 an hour).
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import re
 import time
-from collections.abc import Mapping
-from pathlib import Path
-from typing import Any, ClassVar
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any, ClassVar, TypeVar
 
 import pulumi
 from pulumi.dynamic import (
@@ -40,19 +58,40 @@ from pulumi.dynamic import (
 from . import documents as gql
 from .client import (
     DEFAULT_ENDPOINT,
+    KEY_DEPLOY_TIMEOUT,
+    KEY_ENVIRONMENT,
+    KEY_PROJECT_ID,
+    KEY_WORKSPACE_ID,
+    LOG,
+    SCRUBBER,
     TOKEN_KINDS,
+    RailwayAuthError,
     RailwayClient,
     RailwayError,
     RailwayNotFound,
+    RailwayOutcomeUnknown,
+    edges,
+    run_request_count,
 )
 
 UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"  # pulumi.runtime.rpc.UNKNOWN
 API_KEYS = ("token", "token_kind", "endpoint", "api_timeout")
 SECRET_API_OUTPUTS = ["token"]
 
-
 CLIENT_TUNING: dict[str, Any] = {}
 """Extra RailwayClient arguments (tests shorten the backoff here; empty in production)."""
+
+TUNING: dict[str, float] = {
+    "lag_seconds": 60.0,  # how long Railway may take to list a new / still list a gone object
+    "lag_poll": 3.0,  # interval of those lookups
+    "stable_seconds": 45.0,  # deployment must stay SUCCESS this long
+    "poll_interval": 5.0,  # deployment status polls (grows to 3x)
+}
+"""Timing of lookups and deployment polling (tests shrink it; invariants hold for any)."""
+
+LOG_LINES = 20
+_SECRET_NAME = re.compile(r"PASSWORD|SECRET|TOKEN|KEY|DATABASE_URL|INIT_SQL", re.I)
+T = TypeVar("T")
 
 
 def client_from(props: Mapping[str, Any]) -> RailwayClient:
@@ -66,36 +105,122 @@ def client_from(props: Mapping[str, Any]) -> RailwayClient:
     )
 
 
-PROGRAM_DIR = str(Path(__file__).resolve().parents[2])
+def register_prop_secrets(props: Mapping[str, Any]) -> None:
+    """Tell the scrubber every secret a call's inputs hold."""
+    SCRUBBER.register(props.get("token"))
+    target = props.get("probe")
+    if isinstance(target, Mapping):
+        SCRUBBER.register(target.get("password"))
+    variables = props.get("variables")
+    if isinstance(variables, Mapping):
+        SCRUBBER.register(
+            *(value for name, value in variables.items() if _SECRET_NAME.search(str(name)))
+        )
 
 
-def portable_reduce(obj: object) -> tuple[Any, tuple[str]]:
-    """Pickle a provider as "import it from the program directory", builtins only.
+def wait_for(find: Callable[[], T | None], *, present: bool = True) -> T | None:
+    """Poll ``find`` until it returns something (``present``) or nothing, within the lag window.
 
-    Pulumi pickles providers into the state with dill, by reference for classes
-    of an importable module; the dynamic-provider host that unpickles them runs
-    without the program's ``sys.path``. The reconstructor therefore puts the
-    program directory (as recorded, and the host's working directory, which the
-    CLI sets to the program directory) on ``sys.path`` before importing.
+    Returns the last result: for ``present=True`` the object or ``None`` after
+    the window; for ``present=False`` ``None`` once gone, else the object.
     """
-    cls = type(obj)
-    code = (
-        f"__import__('sys').path.extend(p for p in ({PROGRAM_DIR!r}, __import__('os').getcwd()) "
-        "if p not in __import__('sys').path) "
-        f"or getattr(__import__('importlib').import_module({cls.__module__!r}), {cls.__name__!r})()"
-    )
-    return (eval, (code,))
+    deadline = time.monotonic() + TUNING["lag_seconds"]
+    while True:
+        found = find()
+        if (found is not None) == present:
+            return found
+        if time.monotonic() >= deadline:
+            return found
+        time.sleep(TUNING["lag_poll"])
+
+
+def create_or_find(send: Callable[[], T], lookup: Callable[[], T | None], what: str) -> T:
+    """Send a create; when its outcome is unknown, look the object up instead of re-sending.
+
+    Only when the lookup has not shown the object for the whole lag window (so
+    the lost request was not applied) is the create sent once more.
+    """
+    for attempt in (1, 2):
+        try:
+            return send()
+        except RailwayOutcomeUnknown as exc:
+            found = wait_for(lookup)
+            if found is not None:
+                return found
+            if attempt == 2:
+                raise RailwayOutcomeUnknown(
+                    f"{exc}; {what} is still not listed after {TUNING['lag_seconds']:g}s. Run "
+                    f"`pulumi up` again: it looks {what} up before creating it."
+                ) from None
+            LOG.warning("%s is not listed after a lost answer: sending the create again", what)
+    raise AssertionError("unreachable")
 
 
 class _RailwayProvider(ResourceProvider):
-    """Shared check/diff logic: subclasses list their fields and immutable fields."""
+    """Shared check/diff/guard logic: subclasses list their fields and immutable fields."""
 
     required: ClassVar[tuple[str, ...]] = ()
     fields: ClassVar[tuple[str, ...]] = ()
     replace_on: ClassVar[tuple[str, ...]] = ()
+    kind: ClassVar[str] = "object"
 
-    def __reduce__(self):
-        return portable_reduce(self)
+    # -- engine entry points: every one runs inside _step --------------------------
+
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        with self._step("create", props) as client:
+            return self._create(client, props)
+
+    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
+        with self._step("read", props) as client:
+            return self._read(client, id_, props)
+
+    def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        register_prop_secrets(olds)
+        with self._step("update", news) as client:
+            return self._update(client, id_, olds, news)
+
+    def delete(self, id_: str, props: dict[str, Any]) -> None:
+        with self._step("delete", props) as client:
+            self._delete(client, id_, props)
+
+    def _create(self, client: RailwayClient, props: dict[str, Any]) -> CreateResult:
+        raise NotImplementedError
+
+    def _read(self, client: RailwayClient, id_: str, props: dict[str, Any]) -> ReadResult:
+        return ReadResult(id_, dict(props))
+
+    def _update(
+        self, client: RailwayClient, id_: str, olds: dict[str, Any], news: dict[str, Any]
+    ) -> UpdateResult:
+        outs = dict(olds)
+        outs.update(self._outs(news))
+        return UpdateResult(outs)
+
+    def _delete(self, client: RailwayClient, id_: str, props: dict[str, Any]) -> None:
+        return
+
+    @contextmanager
+    def _step(self, action: str, props: Mapping[str, Any]) -> Iterator[RailwayClient]:
+        register_prop_secrets(props)
+        client = client_from(props)
+        try:
+            yield client
+        except RailwayError:
+            raise
+        except Exception as exc:  # never let an unscrubbed message out
+            raise RailwayError(
+                f"Railway {self.kind} {action}: {type(exc).__name__}: {exc}"
+            ) from None
+        finally:
+            if client.requests_sent:
+                message = (
+                    f"Railway API: {client.requests_sent} request(s) for {self.kind} {action}; "
+                    f"{run_request_count()} so far in this run (Free plan: 100 an hour)"
+                )
+                LOG.info(message)
+                pulumi.log.info(message)
+
+    # -- check / diff -----------------------------------------------------------
 
     def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
         failures = []
@@ -130,20 +255,63 @@ class _RailwayProvider(ResourceProvider):
         """True when only credentials differ (the update then sends nothing)."""
         return all(olds.get(key) == news.get(key) for key in fields)
 
+    def _delete_verified(
+        self,
+        client: RailwayClient,
+        send: Callable[[], object],
+        listed: Callable[[], object | None],
+        what: str,
+    ) -> None:
+        """Send a delete; an error counts as success only if the listing shows it gone."""
+        try:
+            send()
+            return
+        except RailwayAuthError:
+            raise
+        except RailwayError as exc:
+            if wait_for(listed, present=False) is None:
+                return
+            raise RailwayError(f"could not delete Railway {what}: {exc}") from None
 
-def _edges(connection: Mapping[str, Any] | None) -> list[dict[str, Any]]:
-    return [edge["node"] for edge in (connection or {}).get("edges", [])]
+
+# --- typed resource arguments -----------------------------------------------------
+
+
+@dataclasses.dataclass
+class RailwayApiArgs:
+    """How to reach Railway; carried by every resource so destroy works from state."""
+
+    token: pulumi.Input[str]
+    token_kind: str = "account"  # noqa: S105 - a kind name
+    endpoint: str = DEFAULT_ENDPOINT
+    api_timeout: float = 30.0
+
+
+def _props(api: RailwayApiArgs, args: object, **computed: Any) -> dict[str, Any]:
+    """Shallow dict of typed args (``dataclasses.asdict`` would deep-copy Outputs)."""
+    props = {f.name: getattr(api, f.name) for f in dataclasses.fields(api)}
+    props.update(
+        {f.name: getattr(args, f.name) for f in dataclasses.fields(args) if f.name != "api"}
+    )
+    return {**computed, **props}
+
+
+def _secret_opts(opts: pulumi.ResourceOptions | None, *extra: str) -> pulumi.ResourceOptions:
+    return pulumi.ResourceOptions.merge(
+        opts, pulumi.ResourceOptions(additional_secret_outputs=[*SECRET_API_OUTPUTS, *extra])
+    )
 
 
 # --- project --------------------------------------------------------------------
 
 
 class ProjectProvider(_RailwayProvider):
-    """A project, created here or adopted by id (adopted ones are never deleted)."""
+    """A project, created here (found again by name in its workspace) or adopted by id."""
 
     fields = ("name", "description", "workspace_id", "adopt_id")
     replace_on = ("workspace_id", "adopt_id")
     required = ("name",)
+    kind = "project"
 
     def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
         result = super().check(olds, news)
@@ -151,64 +319,141 @@ class ProjectProvider(_RailwayProvider):
             result.failures.append(
                 CheckFailure(
                     "adopt_id",
-                    "a project token cannot create projects: set railway:projectId to the "
+                    f"a project token cannot create projects: set {KEY_PROJECT_ID} to the "
                     "project the token belongs to, or use an account/workspace token",
                 )
             )
         return result
 
-    def create(self, props: dict[str, Any]) -> CreateResult:
-        client = client_from(props)
+    def _create(self, client: RailwayClient, props: dict[str, Any]) -> CreateResult:
         adopt_id = props.get("adopt_id")
         if adopt_id:
             try:
                 project = client.execute(gql.PROJECT_GET, {"id": adopt_id}, op="project")["project"]
-            except RailwayNotFound:
+            except RailwayAuthError:
+                raise
+            except RailwayError as exc:
                 raise RailwayNotFound(
-                    f"Railway project id {adopt_id!r} (railway:projectId) does not exist or "
-                    "this token cannot see it; check the id in the project's Settings page."
+                    f"Railway project id {adopt_id!r} ({KEY_PROJECT_ID}) does not exist or "
+                    f"this token cannot see it ({exc}); check the id in the project's "
+                    "Settings page."
                 ) from None
             return CreateResult(adopt_id, self._project_outs(props, project, adopted=True))
-        project_input: dict[str, Any] = {"name": props["name"]}
-        if props.get("description"):
-            project_input["description"] = props["description"]
+        workspace_id = self._workspace(client, props)
+        name = str(props["name"])
+
+        def lookup() -> dict[str, Any] | None:
+            return self._find_by_name(client, workspace_id, name)
+
+        project = lookup()
+        if project is None:
+            project_input: dict[str, Any] = {"name": name}
+            if props.get("description"):
+                project_input["description"] = props["description"]
+            if workspace_id:
+                project_input["workspaceId"] = workspace_id
+            project = create_or_find(
+                lambda: client.execute(
+                    gql.PROJECT_CREATE, {"input": project_input}, op="projectCreate"
+                )["projectCreate"],
+                lookup,
+                f"project {name!r}",
+            )
+        outs = self._project_outs(props, project, adopted=False)
+        outs["live_workspace_id"] = workspace_id
+        return CreateResult(project["id"], outs)
+
+    @staticmethod
+    def _workspace(client: RailwayClient, props: Mapping[str, Any]) -> str | None:
+        """The workspace to create in: configured, or the token's only one."""
         if props.get("workspace_id"):
-            project_input["workspaceId"] = props["workspace_id"]
-        project = client.execute(gql.PROJECT_CREATE, {"input": project_input}, op="projectCreate")[
-            "projectCreate"
-        ]
-        return CreateResult(project["id"], self._project_outs(props, project, adopted=False))
+            return str(props["workspace_id"])
+        try:
+            workspaces = client.execute(gql.WORKSPACES_LIST, op="me")["me"]["workspaces"]
+        except RailwayAuthError:
+            if props.get("token_kind") == "workspace":
+                raise RailwayError(
+                    f"a workspace token cannot list workspaces: set {KEY_WORKSPACE_ID} to the "
+                    "workspace the token belongs to (Workspace Settings -> General)."
+                ) from None
+            raise
+        if len(workspaces) == 1:
+            return str(workspaces[0]["id"])
+        if not workspaces:
+            return None
+        names = ", ".join(f"{w['name']} ({w['id']})" for w in workspaces)
+        raise RailwayError(
+            f"the token sees {len(workspaces)} Railway workspaces ({names}): choose one with "
+            f"`pulumi config set {KEY_WORKSPACE_ID} <id>`."
+        )
+
+    @staticmethod
+    def _find_by_name(
+        client: RailwayClient, workspace_id: str | None, name: str
+    ) -> dict[str, Any] | None:
+        projects = edges(
+            client.execute(gql.PROJECTS_LIST, {"workspaceId": workspace_id}, op="projects")[
+                "projects"
+            ]
+        )
+        matches = [p for p in projects if p["name"] == name]
+        if len(matches) > 1:
+            ids = ", ".join(p["id"] for p in matches)
+            raise RailwayError(
+                f"{len(matches)} Railway projects are named {name!r} ({ids}): adopt the right "
+                f"one with `pulumi config set {KEY_PROJECT_ID} <id>` or delete the others."
+            )
+        return matches[0] if matches else None
 
     def _project_outs(self, props, project, adopted: bool) -> dict[str, Any]:
-        envs = {env["name"]: env["id"] for env in _edges(project.get("environments"))}
+        envs = {env["name"]: env["id"] for env in edges(project.get("environments"))}
         return self._outs(
             props,
             project_id=project["id"],
             adopted=adopted,
             environment_ids=envs,
             live_name=project.get("name"),
+            live_workspace_id=project.get("workspaceId") or props.get("workspace_id"),
         )
 
-    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
-        client = client_from(props)
+    @staticmethod
+    def _listed(client, id_: str, props: Mapping[str, Any]) -> Callable[[], Any]:
+        workspace = props.get("live_workspace_id") or props.get("workspace_id")
+
+        def listed() -> dict[str, Any] | None:
+            nodes = edges(
+                client.execute(gql.PROJECTS_LIST, {"workspaceId": workspace}, op="projects")[
+                    "projects"
+                ]
+            )
+            return next((p for p in nodes if p["id"] == id_), None)
+
+        return listed
+
+    def _read(self, client: RailwayClient, id_: str, props: dict[str, Any]) -> ReadResult:
+        adopted = bool(props.get("adopted"))
         try:
             project = client.execute(gql.PROJECT_GET, {"id": id_}, op="project")["project"]
-        except RailwayNotFound:
-            return ReadResult(None, {})
+        except RailwayAuthError:
+            raise
+        except RailwayError:
+            # "gone" only if the workspace's listing does not show it for the lag window
+            known_workspace = props.get("live_workspace_id") or props.get("workspace_id")
+            if props.get("token_kind") == "project" or not known_workspace:
+                raise
+            project = wait_for(self._listed(client, id_, props))
+            if project is None:
+                return ReadResult(None, {})
         outs = dict(props)
-        outs.update(
-            self._project_outs(props, project, adopted=bool(props.get("adopted"))),
-        )
-        if not props.get("adopted"):
+        outs.update(self._project_outs(props, project, adopted=adopted))
+        if not adopted:
             outs["name"] = project.get("name")
-            outs["description"] = project.get("description")
         return ReadResult(id_, outs)
 
-    def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+    def _update(self, client, id_, olds, news) -> UpdateResult:
         outs = dict(olds)
         outs.update(self._outs(news))
         if not olds.get("adopted") and not self._fields_equal(olds, news, self.fields):
-            client = client_from(news)
             project_input = {"name": news["name"], "description": news.get("description") or ""}
             client.execute(
                 gql.PROJECT_UPDATE, {"id": id_, "input": project_input}, op="projectUpdate"
@@ -216,14 +461,26 @@ class ProjectProvider(_RailwayProvider):
             outs["live_name"] = news["name"]
         return UpdateResult(outs)
 
-    def delete(self, id_: str, props: dict[str, Any]) -> None:
+    def _delete(self, client, id_, props) -> None:
         if props.get("adopted"):
             pulumi.log.info(f"Railway project {id_} was adopted, not created: leaving it in place")
             return
-        try:
-            client_from(props).execute(gql.PROJECT_DELETE, {"id": id_}, op="projectDelete")
-        except RailwayNotFound:
-            return
+
+        self._delete_verified(
+            client,
+            lambda: client.execute(gql.PROJECT_DELETE, {"id": id_}, op="projectDelete"),
+            self._listed(client, id_, props),
+            f"project {id_}",
+        )
+
+
+@dataclasses.dataclass
+class RailwayProjectArgs:
+    api: RailwayApiArgs
+    name: str
+    description: str | None = None
+    workspace_id: str | None = None
+    adopt_id: str | None = None
 
 
 class RailwayProject(Resource, module="railway", name="Project"):
@@ -233,15 +490,24 @@ class RailwayProject(Resource, module="railway", name="Project"):
     environment_ids: pulumi.Output[dict]
     adopted: pulumi.Output[bool]
 
-    def __init__(self, name: str, props: dict[str, Any], opts=None) -> None:
-        props = {"project_id": None, "environment_ids": None, "adopted": None, **props}
-        opts = pulumi.ResourceOptions.merge(
-            opts, pulumi.ResourceOptions(additional_secret_outputs=SECRET_API_OUTPUTS)
+    def __init__(self, name: str, args: RailwayProjectArgs, opts=None) -> None:
+        props = _props(
+            args.api,
+            args,
+            project_id=None,
+            environment_ids=None,
+            adopted=None,
+            live_workspace_id=None,
         )
-        super().__init__(ProjectProvider(), name, props, opts)
+        super().__init__(ProjectProvider(), name, props, _secret_opts(opts))
 
 
 # --- environment ------------------------------------------------------------------
+
+
+def _environments(client: RailwayClient, project_id: str) -> list[dict[str, Any]]:
+    project = client.execute(gql.PROJECT_GET, {"id": project_id}, op="project")["project"]
+    return edges(project.get("environments"))
 
 
 class EnvironmentProvider(_RailwayProvider):
@@ -250,69 +516,94 @@ class EnvironmentProvider(_RailwayProvider):
     fields = ("project_id", "name")
     replace_on = ("project_id", "name")
     required = ("project_id", "name")
+    kind = "environment"
 
-    def create(self, props: dict[str, Any]) -> CreateResult:
-        client = client_from(props)
-        project = client.execute(gql.PROJECT_GET, {"id": props["project_id"]}, op="project")[
-            "project"
-        ]
-        for env in _edges(project.get("environments")):
-            if env["name"] == props["name"]:
-                return CreateResult(
-                    env["id"], self._outs(props, environment_id=env["id"], adopted=True)
-                )
+    def _create(self, client, props) -> CreateResult:
+        project_id, name = str(props["project_id"]), str(props["name"])
+        known = dict(props.get("project_environments") or {})  # from the project's own answer
+        listed: list[dict[str, Any]] = []
+
+        def lookup() -> dict[str, Any] | None:
+            listed[:] = _environments(client, project_id)
+            found = next((e for e in listed if e["name"] == name), None)
+            if found is None and name in known:
+                found = {"id": known[name], "name": name}
+            return found
+
+        env = lookup()
+        if env is None and not listed:
+            env = wait_for(lookup)  # a project always has an environment: this is lag
+        if env is not None:
+            return CreateResult(
+                env["id"], self._outs(props, environment_id=env["id"], adopted=True)
+            )
         if props.get("token_kind") == "project":
             raise RailwayError(
-                f"environment {props['name']!r} does not exist in project {props['project_id']} "
-                "and a project token cannot create environments: set railway:environment to "
-                "the environment the token belongs to."
+                f"environment {name!r} does not exist in project {project_id} and a project "
+                f"token cannot create environments: set {KEY_ENVIRONMENT} to the environment "
+                "the token belongs to."
             )
-        env = client.execute(
-            gql.ENVIRONMENT_CREATE,
-            {"input": {"projectId": props["project_id"], "name": props["name"]}},
-            op="environmentCreate",
-        )["environmentCreate"]
+        env = create_or_find(
+            lambda: client.execute(
+                gql.ENVIRONMENT_CREATE,
+                {"input": {"projectId": project_id, "name": name}},
+                op="environmentCreate",
+            )["environmentCreate"],
+            lookup,
+            f"environment {name!r}",
+        )
         return CreateResult(env["id"], self._outs(props, environment_id=env["id"], adopted=False))
 
-    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
-        try:
-            env = client_from(props).execute(gql.ENVIRONMENT_GET, {"id": id_}, op="environment")[
-                "environment"
-            ]
-        except RailwayNotFound:
+    def _listed(self, client, id_, props):
+        return lambda: next(
+            (e for e in _environments(client, str(props["project_id"])) if e["id"] == id_), None
+        )
+
+    def _read(self, client, id_, props) -> ReadResult:
+        env = wait_for(self._listed(client, id_, props))
+        if env is None:
             return ReadResult(None, {})
         outs = dict(props)
-        outs.update(name=env["name"], project_id=env["projectId"], environment_id=env["id"])
+        outs.update(name=env["name"], environment_id=env["id"])
         return ReadResult(id_, outs)
 
-    def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
-        # only credentials can change without replacement
-        outs = dict(olds)
-        outs.update(self._outs(news))
-        return UpdateResult(outs)
-
-    def delete(self, id_: str, props: dict[str, Any]) -> None:
+    def _delete(self, client, id_, props) -> None:
         if props.get("adopted"):
             return
-        try:
-            client_from(props).execute(gql.ENVIRONMENT_DELETE, {"id": id_}, op="environmentDelete")
-        except RailwayNotFound:
-            return
+        self._delete_verified(
+            client,
+            lambda: client.execute(gql.ENVIRONMENT_DELETE, {"id": id_}, op="environmentDelete"),
+            self._listed(client, id_, props),
+            f"environment {id_}",
+        )
+
+
+@dataclasses.dataclass
+class RailwayEnvironmentArgs:
+    api: RailwayApiArgs
+    project_id: pulumi.Input[str]
+    name: str
+    project_environments: pulumi.Input[Mapping[str, str]] | None = None
+    """The project's environments as its create answered (name -> id): no lag there."""
 
 
 class RailwayEnvironment(Resource, module="railway", name="Environment"):
     environment_id: pulumi.Output[str]
     adopted: pulumi.Output[bool]
 
-    def __init__(self, name: str, props: dict[str, Any], opts=None) -> None:
-        props = {"environment_id": None, "adopted": None, **props}
-        opts = pulumi.ResourceOptions.merge(
-            opts, pulumi.ResourceOptions(additional_secret_outputs=SECRET_API_OUTPUTS)
-        )
-        super().__init__(EnvironmentProvider(), name, props, opts)
+    def __init__(self, name: str, args: RailwayEnvironmentArgs, opts=None) -> None:
+        props = _props(args.api, args, environment_id=None, adopted=None)
+        super().__init__(EnvironmentProvider(), name, props, _secret_opts(opts))
 
 
 # --- service ---------------------------------------------------------------------
+
+
+def _service_instances(client: RailwayClient, environment_id: str) -> list[dict[str, Any]]:
+    env = client.execute(gql.ENVIRONMENT_GET, {"id": environment_id}, op="environment")[
+        "environment"
+    ]
+    return edges(env.get("serviceInstances"))
 
 
 class ServiceProvider(_RailwayProvider):
@@ -321,11 +612,13 @@ class ServiceProvider(_RailwayProvider):
     Created *without* a source first, then configured: a service created with an
     image deploys at once, before its variables exist, and the postgres entrypoint
     would fail without POSTGRES_PASSWORD. Deploys are the Deployment resource's job.
+    The private domain is read back from Railway (``RAILWAY_PRIVATE_DOMAIN``).
     """
 
     fields = ("project_id", "environment_id", "name", "image", "start_command", "region")
     replace_on = ("project_id", "environment_id")
     required = ("project_id", "environment_id", "name", "image")
+    kind = "service"
 
     @staticmethod
     def _instance_input(props: Mapping[str, Any]) -> dict[str, Any]:
@@ -340,109 +633,167 @@ class ServiceProvider(_RailwayProvider):
             instance["region"] = props["region"]
         return instance
 
-    def create(self, props: dict[str, Any]) -> CreateResult:
-        client = client_from(props)
-        service = client.execute(
-            gql.SERVICE_CREATE,
-            {
-                "input": {
-                    "projectId": props["project_id"],
-                    "environmentId": props["environment_id"],
-                    "name": props["name"],
-                }
-            },
-            op="serviceCreate",
-        )["serviceCreate"]
-        try:
-            client.execute(
-                gql.SERVICE_INSTANCE_UPDATE,
-                {
-                    "serviceId": service["id"],
-                    "environmentId": props["environment_id"],
-                    "input": self._instance_input(props),
-                },
-                op="serviceInstanceUpdate",
-            )
-        except RailwayError:
-            # keep create transactional: a half-configured service would be orphaned
-            try:
-                client.execute(
-                    gql.SERVICE_DELETE,
-                    {"id": service["id"], "environmentId": props["environment_id"]},
-                    op="serviceDelete",
+    def _create(self, client, props) -> CreateResult:
+        env_id, name = str(props["environment_id"]), str(props["name"])
+
+        def lookup() -> str | None:
+            found = [i for i in _service_instances(client, env_id) if i["serviceName"] == name]
+            if len(found) > 1:
+                ids = ", ".join(i["serviceId"] for i in found)
+                raise RailwayError(
+                    f"{len(found)} services are named {name!r} in environment {env_id} ({ids}): "
+                    "delete the extra one in the dashboard (or choose another name with "
+                    "coachdb:railwayServiceName)."
                 )
-            except RailwayError as cleanup:
-                pulumi.log.warn(f"could not remove half-created service {service['id']}: {cleanup}")
+            return found[0]["serviceId"] if found else None
+
+        service_id = lookup()
+        created = False
+        if service_id is None:
+            service_id = create_or_find(
+                lambda: client.execute(
+                    gql.SERVICE_CREATE,
+                    {
+                        "input": {
+                            "projectId": props["project_id"],
+                            "environmentId": env_id,
+                            "name": name,
+                        }
+                    },
+                    op="serviceCreate",
+                )["serviceCreate"]["id"],
+                lookup,
+                f"service {name!r}",
+            )
+            created = True
+        try:
+            if wait_for(lambda: lookup() == service_id or None) is None:
+                raise RailwayError(f"Railway never listed the new service {service_id}")
+            self._configure(client, service_id, props)
+            domain = self._private_domain(client, service_id, props)
+        except RailwayError:
+            if created:
+                # keep create transactional: a half-configured service would be orphaned
+                try:
+                    self._delete(client, service_id, props)
+                except RailwayError as cleanup:
+                    pulumi.log.warn(
+                        f"could not remove half-created service {service_id}: {cleanup}; "
+                        "the next `pulumi up` finds it by name and finishes it"
+                    )
             raise
         return CreateResult(
-            service["id"],
-            self._outs(props, service_id=service["id"], private_domain=_private_domain(props)),
+            service_id, self._outs(props, service_id=service_id, private_domain=domain)
         )
 
-    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
-        try:
-            instance = client_from(props).execute(
-                gql.SERVICE_INSTANCE_GET,
-                {"serviceId": id_, "environmentId": props["environment_id"]},
-                op="serviceInstance",
-            )["serviceInstance"]
-        except RailwayNotFound:
+    def _configure(self, client, service_id: str, props: Mapping[str, Any]) -> None:
+        # an absolute setting: applying it twice is the same as once
+        client.execute(
+            gql.SERVICE_INSTANCE_UPDATE,
+            {
+                "serviceId": service_id,
+                "environmentId": props["environment_id"],
+                "input": self._instance_input(props),
+            },
+            op="serviceInstanceUpdate",
+        )
+
+    @staticmethod
+    def _private_domain(client, service_id: str, props: Mapping[str, Any]) -> str:
+        """Railway's own ``RAILWAY_PRIVATE_DOMAIN`` for the service (not built from config)."""
+
+        def fetch() -> str | None:
+            values = client.execute(
+                gql.SERVICE_VARIABLES_RENDERED,
+                {
+                    "projectId": props["project_id"],
+                    "environmentId": props["environment_id"],
+                    "serviceId": service_id,
+                },
+                op="variables",
+            )["variables"]
+            return values.get("RAILWAY_PRIVATE_DOMAIN") or None
+
+        domain = wait_for(fetch)
+        if domain is None:
+            raise RailwayError(
+                f"Railway reports no RAILWAY_PRIVATE_DOMAIN for service {service_id}"
+            )
+        return str(domain)
+
+    def _listed(self, client, id_, props):
+        return lambda: next(
+            (
+                i
+                for i in _service_instances(client, str(props["environment_id"]))
+                if i["serviceId"] == id_
+            ),
+            None,
+        )
+
+    def _read(self, client, id_, props) -> ReadResult:
+        if wait_for(self._listed(client, id_, props)) is None:
             return ReadResult(None, {})
+        instance = client.execute(
+            gql.SERVICE_INSTANCE_GET,
+            {"serviceId": id_, "environmentId": props["environment_id"]},
+            op="serviceInstance",
+        )["serviceInstance"]
         outs = dict(props)
         outs.update(
             name=instance["serviceName"],
             image=(instance.get("source") or {}).get("image"),
             start_command=instance.get("startCommand"),
+            private_domain=self._private_domain(client, id_, props),
         )
         return ReadResult(id_, outs)
 
-    def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
-        client = client_from(news)
+    def _update(self, client, id_, olds, news) -> UpdateResult:
         if olds.get("name") != news.get("name"):
             client.execute(
                 gql.SERVICE_UPDATE, {"id": id_, "input": {"name": news["name"]}}, op="serviceUpdate"
             )
         instance_keys = ("image", "start_command", "region")
         if any(olds.get(key) != news.get(key) for key in instance_keys):
-            client.execute(
-                gql.SERVICE_INSTANCE_UPDATE,
-                {
-                    "serviceId": id_,
-                    "environmentId": news["environment_id"],
-                    "input": self._instance_input(news),
-                },
-                op="serviceInstanceUpdate",
-            )
+            self._configure(client, id_, news)
+        domain = olds.get("private_domain")
+        if olds.get("name") != news.get("name") or not domain:
+            domain = self._private_domain(client, id_, news)
         outs = dict(olds)
-        outs.update(self._outs(news, service_id=id_, private_domain=_private_domain(news)))
+        outs.update(self._outs(news, service_id=id_, private_domain=domain))
         return UpdateResult(outs)
 
-    def delete(self, id_: str, props: dict[str, Any]) -> None:
-        try:
-            client_from(props).execute(
+    def _delete(self, client, id_, props) -> None:
+        self._delete_verified(
+            client,
+            lambda: client.execute(
                 gql.SERVICE_DELETE,
                 {"id": id_, "environmentId": props["environment_id"]},
                 op="serviceDelete",
-            )
-        except RailwayNotFound:
-            return
+            ),
+            self._listed(client, id_, props),
+            f"service {id_}",
+        )
 
 
-def _private_domain(props: Mapping[str, Any]) -> str:
-    """Railway's private DNS name for a service: ``<service name>.railway.internal``."""
-    return f"{props['name']}.railway.internal"
+@dataclasses.dataclass
+class RailwayServiceArgs:
+    api: RailwayApiArgs
+    project_id: pulumi.Input[str]
+    environment_id: pulumi.Input[str]
+    name: str
+    image: str
+    start_command: str | None = None
+    region: str | None = None
 
 
 class RailwayService(Resource, module="railway", name="Service"):
     service_id: pulumi.Output[str]
     private_domain: pulumi.Output[str]
 
-    def __init__(self, name: str, props: dict[str, Any], opts=None) -> None:
-        props = {"service_id": None, "private_domain": None, "region": None, **props}
-        opts = pulumi.ResourceOptions.merge(
-            opts, pulumi.ResourceOptions(additional_secret_outputs=SECRET_API_OUTPUTS)
-        )
-        super().__init__(ServiceProvider(), name, props, opts)
+    def __init__(self, name: str, args: RailwayServiceArgs, opts=None) -> None:
+        props = _props(args.api, args, service_id=None, private_domain=None)
+        super().__init__(ServiceProvider(), name, props, _secret_opts(opts))
 
 
 # --- volume ----------------------------------------------------------------------
@@ -451,17 +802,34 @@ class RailwayService(Resource, module="railway", name="Service"):
 BACKUP_KINDS = ("DAILY", "WEEKLY", "MONTHLY")
 
 
+def _volume_instances(client: RailwayClient, environment_id: str) -> list[dict[str, Any]]:
+    env = client.execute(
+        gql.VOLUME_INSTANCES_GET, {"environmentId": environment_id}, op="environment"
+    )["environment"]
+    return edges(env.get("volumeInstances"))
+
+
 class VolumeProvider(_RailwayProvider):
     """The persistent volume holding PGDATA, attached to the service.
 
+    Identity: the service and the mount path in the environment (Railway allows
+    one volume per service). Create is atomic: create, wait until Railway lists
+    it, set the backup schedules; on any failure the volume made here is deleted.
     ``backup_schedules`` (any of DAILY, WEEKLY, MONTHLY) turns on Railway's volume
-    backups for the volume's instance in this environment; an empty list turns
-    them off.
+    backups; an empty list turns them off.
     """
 
-    fields = ("project_id", "environment_id", "service_id", "mount_path", "backup_schedules")
-    replace_on = ("project_id", "environment_id", "service_id")
+    fields = (
+        "project_id",
+        "environment_id",
+        "service_id",
+        "mount_path",
+        "backup_schedules",
+        "region",
+    )
+    replace_on = ("project_id", "environment_id", "service_id", "region")
     required = ("project_id", "environment_id", "service_id", "mount_path")
+    kind = "volume"
 
     def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
         result = super().check(olds, news)
@@ -479,51 +847,75 @@ class VolumeProvider(_RailwayProvider):
         return result
 
     @staticmethod
-    def _instance(client: RailwayClient, props: Mapping[str, Any], volume_id: str):
-        env = client.execute(
-            gql.VOLUME_INSTANCES_GET, {"environmentId": props["environment_id"]}, op="environment"
-        )["environment"]
-        for node in _edges(env.get("volumeInstances")):
-            if node["volumeId"] == volume_id:
-                return node
-        return None
+    def _by_id(client, props, volume_id: str) -> Callable[[], dict[str, Any] | None]:
+        return lambda: next(
+            (
+                n
+                for n in _volume_instances(client, str(props["environment_id"]))
+                if n["volumeId"] == volume_id
+            ),
+            None,
+        )
 
-    def _set_schedules(self, client: RailwayClient, props: Mapping[str, Any], volume_id: str):
-        instance = self._instance(client, props, volume_id)
-        if instance is None:
-            raise RailwayNotFound(
-                f"volume {volume_id} has no instance in environment {props['environment_id']}"
-            )
+    def _set_schedules(self, client, instance_id: str, kinds) -> None:
         client.execute(
             gql.VOLUME_BACKUP_SCHEDULES_SET,
-            {
-                "volumeInstanceId": instance["id"],
-                "kinds": list(props.get("backup_schedules") or []),
-            },
+            {"volumeInstanceId": instance_id, "kinds": list(kinds or [])},
             op="volumeInstanceBackupScheduleUpdate",
         )
 
-    def create(self, props: dict[str, Any]) -> CreateResult:
-        client = client_from(props)
-        volume = client.execute(
-            gql.VOLUME_CREATE,
-            {
-                "input": {
-                    "projectId": props["project_id"],
-                    "environmentId": props["environment_id"],
-                    "serviceId": props["service_id"],
-                    "mountPath": props["mount_path"],
-                }
-            },
-            op="volumeCreate",
-        )["volumeCreate"]
-        if props.get("backup_schedules"):
-            self._set_schedules(client, props, volume["id"])
-        return CreateResult(volume["id"], self._outs(props, volume_id=volume["id"]))
+    def _create(self, client, props) -> CreateResult:
+        service_id, mount = str(props["service_id"]), str(props["mount_path"])
 
-    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
-        client = client_from(props)
-        node = self._instance(client, props, id_)
+        def lookup() -> dict[str, Any] | None:
+            nodes = _volume_instances(client, str(props["environment_id"]))
+            return next(
+                (n for n in nodes if n.get("serviceId") == service_id and n["mountPath"] == mount),
+                None,
+            )
+
+        instance = lookup()
+        created_id: str | None = None
+        if instance is None:
+            volume_input: dict[str, Any] = {
+                "projectId": props["project_id"],
+                "environmentId": props["environment_id"],
+                "serviceId": service_id,
+                "mountPath": mount,
+            }
+            if props.get("region"):
+                volume_input["region"] = props["region"]
+            created_id = create_or_find(
+                lambda: client.execute(
+                    gql.VOLUME_CREATE, {"input": volume_input}, op="volumeCreate"
+                )["volumeCreate"]["id"],
+                lambda: (lookup() or {}).get("volumeId"),
+                f"the volume at {mount} of service {service_id}",
+            )
+        volume_id = created_id or instance["volumeId"]  # type: ignore[index]
+        try:
+            instance = wait_for(self._by_id(client, props, volume_id))
+            if instance is None:
+                raise RailwayError(
+                    f"Railway never listed the new volume {volume_id} in environment "
+                    f"{props['environment_id']}"
+                )
+            if props.get("backup_schedules"):
+                self._set_schedules(client, instance["id"], props["backup_schedules"])
+        except RailwayError:
+            if created_id is not None:
+                try:
+                    self._delete(client, created_id, props)
+                except RailwayError as cleanup:
+                    pulumi.log.warn(
+                        f"could not remove half-created volume {created_id}: {cleanup}; the "
+                        "next `pulumi up` finds it by service and mount path"
+                    )
+            raise
+        return CreateResult(volume_id, self._outs(props, volume_id=volume_id))
+
+    def _read(self, client, id_, props) -> ReadResult:
+        node = wait_for(self._by_id(client, props, id_))
         if node is None:
             return ReadResult(None, {})
         schedules = client.execute(
@@ -539,41 +931,55 @@ class VolumeProvider(_RailwayProvider):
         )
         return ReadResult(id_, outs)
 
-    def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
-        client = None
+    def _update(self, client, id_, olds, news) -> UpdateResult:
         if olds.get("mount_path") != news.get("mount_path"):
-            client = client_from(news)
             client.execute(
                 gql.VOLUME_INSTANCE_UPDATE,
                 {
                     "volumeId": id_,
                     "environmentId": news["environment_id"],
-                    "input": {"mountPath": news["mount_path"]},
+                    # without serviceId Railway *disconnects* the volume (schema docs)
+                    "input": {"mountPath": news["mount_path"], "serviceId": news["service_id"]},
                 },
                 op="volumeInstanceUpdate",
             )
         if (olds.get("backup_schedules") or []) != (news.get("backup_schedules") or []):
-            self._set_schedules(client or client_from(news), news, id_)
+            node = wait_for(self._by_id(client, news, id_))
+            if node is None:
+                raise RailwayError(
+                    f"volume {id_} is not listed in environment {news['environment_id']}"
+                )
+            self._set_schedules(client, node["id"], news.get("backup_schedules"))
         outs = dict(olds)
         outs.update(self._outs(news, volume_id=id_))
         return UpdateResult(outs)
 
-    def delete(self, id_: str, props: dict[str, Any]) -> None:
-        try:
-            client_from(props).execute(gql.VOLUME_DELETE, {"volumeId": id_}, op="volumeDelete")
-        except RailwayNotFound:
-            return
+    def _delete(self, client, id_, props) -> None:
+        self._delete_verified(
+            client,
+            lambda: client.execute(gql.VOLUME_DELETE, {"volumeId": id_}, op="volumeDelete"),
+            self._by_id(client, props, id_),
+            f"volume {id_}",
+        )
+
+
+@dataclasses.dataclass
+class RailwayVolumeArgs:
+    api: RailwayApiArgs
+    project_id: pulumi.Input[str]
+    environment_id: pulumi.Input[str]
+    service_id: pulumi.Input[str]
+    mount_path: str
+    backup_schedules: list[str] = dataclasses.field(default_factory=list)
+    region: str | None = None
 
 
 class RailwayVolume(Resource, module="railway", name="Volume"):
     volume_id: pulumi.Output[str]
 
-    def __init__(self, name: str, props: dict[str, Any], opts=None) -> None:
-        props = {"volume_id": None, "backup_schedules": [], **props}
-        opts = pulumi.ResourceOptions.merge(
-            opts, pulumi.ResourceOptions(additional_secret_outputs=SECRET_API_OUTPUTS)
-        )
-        super().__init__(VolumeProvider(), name, props, opts)
+    def __init__(self, name: str, args: RailwayVolumeArgs, opts=None) -> None:
+        props = _props(args.api, args, volume_id=None)
+        super().__init__(VolumeProvider(), name, props, _secret_opts(opts))
 
 
 # --- variables -------------------------------------------------------------------
@@ -583,12 +989,14 @@ class VariablesProvider(_RailwayProvider):
     """The service variables this program owns (others set in the dashboard are left alone).
 
     Upserts with ``skipDeploys`` so a change is applied by one explicit deploy
-    (the Deployment resource) instead of one restart per variable.
+    (the Deployment resource) instead of one restart per variable. An upsert
+    whose answer was lost is checked by reading the variables back.
     """
 
     fields = ("project_id", "environment_id", "service_id", "variables")
     replace_on = ("project_id", "environment_id", "service_id")
     required = ("project_id", "environment_id", "service_id", "variables")
+    kind = "variables"
 
     def _scope(self, props: Mapping[str, Any]) -> dict[str, Any]:
         return {
@@ -597,152 +1005,218 @@ class VariablesProvider(_RailwayProvider):
             "serviceId": props["service_id"],
         }
 
-    def _upsert(self, client: RailwayClient, props: Mapping[str, Any], values) -> None:
-        client.execute(
-            gql.VARIABLES_UPSERT,
-            {
-                "input": {
-                    **self._scope(props),
-                    "variables": dict(values),
-                    "replace": False,
-                    "skipDeploys": True,
-                }
-            },
-            op="variableCollectionUpsert",
-        )
+    def _live(self, client, props) -> dict[str, str]:
+        return client.execute(gql.VARIABLES_GET, self._scope(props), op="variables")["variables"]
 
-    def create(self, props: dict[str, Any]) -> CreateResult:
-        self._upsert(client_from(props), props, props["variables"])
+    def _upsert(self, client: RailwayClient, props: Mapping[str, Any], values) -> None:
+        values = dict(values)
+        try:
+            client.execute(
+                gql.VARIABLES_UPSERT,
+                {
+                    "input": {
+                        **self._scope(props),
+                        "variables": values,
+                        "replace": False,
+                        "skipDeploys": True,
+                    }
+                },
+                op="variableCollectionUpsert",
+            )
+        except RailwayOutcomeUnknown:
+            live = self._live(client, props)
+            if any(live.get(key) != value for key, value in values.items()):
+                raise
+            # the lost answer belonged to an applied upsert
+
+    def _create(self, client, props) -> CreateResult:
+        self._upsert(client, props, props["variables"])
         id_ = f"{props['service_id']}:{props['environment_id']}"
         return CreateResult(id_, self._outs(props))
 
-    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
-        live = client_from(props).execute(
-            gql.VARIABLES_GET,
-            {
-                "projectId": props["project_id"],
-                "environmentId": props["environment_id"],
-                "serviceId": props["service_id"],
-            },
-            op="variables",
-        )["variables"]
+    def _read(self, client, id_, props) -> ReadResult:
+        live = self._live(client, props)
         owned = {key: live[key] for key in (props.get("variables") or {}) if key in live}
         outs = dict(props)
         outs["variables"] = owned
         return ReadResult(id_, outs)
 
-    def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+    def _remove(self, client, props, key: str) -> None:
+        self._delete_verified(
+            client,
+            lambda: client.execute(
+                gql.VARIABLE_DELETE,
+                {"input": {**self._scope(props), "name": key}},
+                op="variableDelete",
+            ),
+            lambda: key if key in self._live(client, props) else None,
+            f"variable {key}",
+        )
+
+    def _update(self, client, id_, olds, news) -> UpdateResult:
         old_vars: dict[str, str] = olds.get("variables") or {}
         new_vars: dict[str, str] = news.get("variables") or {}
         changed = {key: value for key, value in new_vars.items() if old_vars.get(key) != value}
-        removed = [key for key in old_vars if key not in new_vars]
-        client = None
         if changed:
-            client = client_from(news)
             self._upsert(client, news, changed)
-        for key in removed:
-            client = client or client_from(news)
-            try:
-                client.execute(
-                    gql.VARIABLE_DELETE,
-                    {"input": {**self._scope(news), "name": key}},
-                    op="variableDelete",
-                )
-            except RailwayNotFound:
-                continue
+        for key in [key for key in old_vars if key not in new_vars]:
+            self._remove(client, news, key)
         outs = dict(olds)
         outs.update(self._outs(news))
         return UpdateResult(outs)
 
-    def delete(self, _id: str, props: dict[str, Any]) -> None:
-        client = client_from(props)
+    def _delete(self, client, id_, props) -> None:
+        try:
+            live = self._live(client, props)
+        except RailwayAuthError:
+            raise
+        except RailwayError:
+            service_listed = ServiceProvider()._listed(client, props["service_id"], props)
+            if wait_for(service_listed, present=False) is None:
+                return  # the service, and with it every variable, is gone
+            raise
         for key in props.get("variables") or {}:
-            try:
-                client.execute(
-                    gql.VARIABLE_DELETE,
-                    {"input": {**self._scope(props), "name": key}},
-                    op="variableDelete",
-                )
-            except RailwayNotFound:
-                return  # the service (and with it every variable) is already gone
+            if key in live:
+                self._remove(client, props, key)
+
+
+@dataclasses.dataclass
+class RailwayVariablesArgs:
+    api: RailwayApiArgs
+    project_id: pulumi.Input[str]
+    environment_id: pulumi.Input[str]
+    service_id: pulumi.Input[str]
+    variables: pulumi.Input[Mapping[str, str]]
 
 
 class RailwayVariables(Resource, module="railway", name="Variables"):
     variables: pulumi.Output[dict]
 
-    def __init__(self, name: str, props: dict[str, Any], opts=None) -> None:
-        opts = pulumi.ResourceOptions.merge(
-            opts,
-            pulumi.ResourceOptions(additional_secret_outputs=[*SECRET_API_OUTPUTS, "variables"]),
+    def __init__(self, name: str, args: RailwayVariablesArgs, opts=None) -> None:
+        super().__init__(
+            VariablesProvider(), name, _props(args.api, args), _secret_opts(opts, "variables")
         )
-        super().__init__(VariablesProvider(), name, props, opts)
 
 
 # --- TCP proxy -------------------------------------------------------------------
 
 
+def _live_proxies(client: RailwayClient, props: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The proxies Railway's CLI would show: not deleted, not being deleted."""
+    proxies = client.execute(
+        gql.TCP_PROXIES_GET,
+        {"serviceId": props["service_id"], "environmentId": props["environment_id"]},
+        op="tcpProxies",
+    )["tcpProxies"]
+    return [
+        p
+        for p in proxies
+        if p.get("deletedAt") is None and p.get("syncStatus") not in ("DELETED", "DELETING")
+    ]
+
+
 class TcpProxyProvider(_RailwayProvider):
-    """Railway's public TCP proxy (``<name>.proxy.rlwy.net:<port>``) to the service."""
+    """Railway's public TCP proxy (``<name>.proxy.rlwy.net:<port>``) to the service.
+
+    Created the way Railway's CLI does it: a committed environment patch that
+    declares a proxy for the application port (declarative, so it cannot make
+    a second one), then ``tcpProxies`` is polled until the proxy is listed.
+    Railway allows one proxy per service instance.
+    """
 
     fields = ("environment_id", "service_id", "application_port")
     replace_on = fields
     required = fields
+    kind = "TCP proxy"
 
-    def create(self, props: dict[str, Any]) -> CreateResult:
-        proxy = client_from(props).execute(
-            gql.TCP_PROXY_CREATE,
-            {
-                "input": {
-                    "environmentId": props["environment_id"],
-                    "serviceId": props["service_id"],
-                    "applicationPort": int(props["application_port"]),
+    def _create(self, client, props) -> CreateResult:
+        port = int(props["application_port"])
+
+        def lookup() -> dict[str, Any] | None:
+            live = _live_proxies(client, props)
+            mine = next((p for p in live if p["applicationPort"] == port), None)
+            if mine is None and live:
+                other = live[0]
+                raise RailwayError(
+                    f"service {props['service_id']} already has a TCP proxy for port "
+                    f"{other['applicationPort']} ({other['domain']}:{other['proxyPort']}); "
+                    "Railway allows one per service instance: delete it in the dashboard."
+                )
+            return mine
+
+        proxy = lookup()
+        if proxy is None:
+            patch = {
+                "services": {
+                    str(props["service_id"]): {"networking": {"tcpProxies": {str(port): {}}}}
                 }
-            },
-            op="tcpProxyCreate",
-        )["tcpProxyCreate"]
+            }
+            # the patch is declarative: whether a lost answer's patch landed, the listing tells
+            with contextlib.suppress(RailwayOutcomeUnknown):
+                client.execute(
+                    gql.ENVIRONMENT_PATCH_COMMIT,
+                    {
+                        "environmentId": props["environment_id"],
+                        "patch": patch,
+                        "commitMessage": f"coachdb-infra: TCP proxy for port {port}",
+                    },
+                    op="environmentPatchCommit",
+                )
+            proxy = wait_for(lookup)
+            if proxy is None:
+                raise RailwayError(
+                    f"Railway did not list a TCP proxy for port {port} of service "
+                    f"{props['service_id']} within {TUNING['lag_seconds']:g}s; run `pulumi up` "
+                    "again (it looks the proxy up before asking for one)."
+                )
         return CreateResult(
             proxy["id"], self._outs(props, domain=proxy["domain"], proxy_port=proxy["proxyPort"])
         )
 
-    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
-        proxies = client_from(props).execute(
-            gql.TCP_PROXIES_GET,
-            {"serviceId": props["service_id"], "environmentId": props["environment_id"]},
-            op="tcpProxies",
-        )["tcpProxies"]
-        for proxy in proxies:
-            if proxy["id"] == id_:
-                outs = dict(props)
-                outs.update(
-                    domain=proxy["domain"],
-                    proxy_port=proxy["proxyPort"],
-                    application_port=proxy["applicationPort"],
-                )
-                return ReadResult(id_, outs)
-        return ReadResult(None, {})
+    def _by_id(self, client, id_, props):
+        return lambda: next((p for p in _live_proxies(client, props) if p["id"] == id_), None)
 
-    def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+    def _read(self, client, id_, props) -> ReadResult:
+        proxy = wait_for(self._by_id(client, id_, props))
+        if proxy is None:
+            return ReadResult(None, {})
+        outs = dict(props)
+        outs.update(
+            domain=proxy["domain"],
+            proxy_port=proxy["proxyPort"],
+            application_port=proxy["applicationPort"],
+        )
+        return ReadResult(id_, outs)
+
+    def _update(self, client, id_, olds, news) -> UpdateResult:
         outs = dict(olds)
         outs.update(self._outs(news, domain=olds.get("domain"), proxy_port=olds.get("proxy_port")))
         return UpdateResult(outs)
 
-    def delete(self, id_: str, props: dict[str, Any]) -> None:
-        try:
-            client_from(props).execute(gql.TCP_PROXY_DELETE, {"id": id_}, op="tcpProxyDelete")
-        except RailwayNotFound:
-            return
+    def _delete(self, client, id_, props) -> None:
+        self._delete_verified(
+            client,
+            lambda: client.execute(gql.TCP_PROXY_DELETE, {"id": id_}, op="tcpProxyDelete"),
+            self._by_id(client, id_, props),
+            f"TCP proxy {id_}",
+        )
+
+
+@dataclasses.dataclass
+class RailwayTcpProxyArgs:
+    api: RailwayApiArgs
+    environment_id: pulumi.Input[str]
+    service_id: pulumi.Input[str]
+    application_port: int
 
 
 class RailwayTcpProxy(Resource, module="railway", name="TcpProxy"):
     domain: pulumi.Output[str]
     proxy_port: pulumi.Output[int]
 
-    def __init__(self, name: str, props: dict[str, Any], opts=None) -> None:
-        props = {"domain": None, "proxy_port": None, **props}
-        opts = pulumi.ResourceOptions.merge(
-            opts, pulumi.ResourceOptions(additional_secret_outputs=SECRET_API_OUTPUTS)
-        )
-        super().__init__(TcpProxyProvider(), name, props, opts)
+    def __init__(self, name: str, args: RailwayTcpProxyArgs, opts=None) -> None:
+        props = _props(args.api, args, domain=None, proxy_port=None)
+        super().__init__(TcpProxyProvider(), name, props, _secret_opts(opts))
 
 
 # --- deployment ------------------------------------------------------------------
@@ -751,77 +1225,153 @@ _FAILED = {"FAILED", "CRASHED", "REMOVED", "SKIPPED"}
 
 
 class DeploymentProvider(_RailwayProvider):
-    """Deploys the service when ``trigger`` changes and waits until it is running.
+    """Deploys the service when ``trigger`` changes and waits until it is running *and stays so*.
 
     ``trigger`` is a digest of everything the container sees (image, start
     command, variables); variables are upserted with ``skipDeploys`` so this is
-    the single restart per change. Deleting it deletes nothing on Railway.
+    the single restart per change. After SUCCESS the status is re-polled for
+    ``TUNING["stable_seconds"]``: a database that crashes seconds after starting
+    is reported (deployment id, status, Railway's last log lines) instead of
+    being recorded as deployed. A deploy whose answer was lost is found as
+    "a deployment of this service that was not there before" and never re-sent.
+    Deleting it deletes nothing on Railway.
     """
 
     fields = ("environment_id", "service_id", "trigger", "wait_seconds")
     replace_on = ("environment_id", "service_id")
     required = ("environment_id", "service_id", "trigger")
-    poll_interval: float = 5.0
+    kind = "deployment"
 
-    def _deploy(self, props: Mapping[str, Any]) -> dict[str, Any]:
-        client = client_from(props)
-        deployment_id = client.execute(
-            gql.SERVICE_INSTANCE_DEPLOY,
-            {"serviceId": props["service_id"], "environmentId": props["environment_id"]},
-            op="serviceInstanceDeployV2",
-        )["serviceInstanceDeployV2"]
-        deadline = time.monotonic() + float(props.get("wait_seconds") or 900)
-        status = "QUEUED"
-        interval = self.poll_interval
-        while True:
-            status = client.execute(gql.DEPLOYMENT_GET, {"id": deployment_id}, op="deployment")[
+    def _deployment_ids(self, client, props) -> list[str]:
+        listing = client.execute(
+            gql.DEPLOYMENTS_LIST,
+            {"input": {"serviceId": props["service_id"], "environmentId": props["environment_id"]}},
+            op="deployments",
+        )["deployments"]
+        return [node["id"] for node in edges(listing)]
+
+    def _start(self, client, props) -> str:
+        before = set(self._deployment_ids(client, props))
+        return create_or_find(
+            lambda: client.execute(
+                gql.SERVICE_INSTANCE_DEPLOY,
+                {"serviceId": props["service_id"], "environmentId": props["environment_id"]},
+                op="serviceInstanceDeployV2",
+            )["serviceInstanceDeployV2"],
+            lambda: next((i for i in self._deployment_ids(client, props) if i not in before), None),
+            f"a new deployment of service {props['service_id']}",
+        )
+
+    def _last_logs(self, client, deployment_id: str) -> str:
+        try:
+            logs = client.execute(
+                gql.DEPLOYMENT_LOGS,
+                {"deploymentId": deployment_id, "limit": LOG_LINES},
+                op="deploymentLogs",
+            )["deploymentLogs"]
+        except RailwayError as exc:
+            return f"  (Railway offered no logs: {exc})"
+        lines = [f"  {entry['timestamp']} {entry['message']}" for entry in logs[-LOG_LINES:]]
+        return "\n".join(lines) or "  (no log lines)"
+
+    def _failed(self, client, props, deployment_id: str, status: str, when: str) -> RailwayError:
+        return RailwayError(
+            f"Railway deployment {deployment_id} of service {props['service_id']} {when} "
+            f"{status}. Last log lines:\n{self._last_logs(client, deployment_id)}\n"
+            "Open the service's Deployments tab for the full logs, fix the cause, then "
+            "`pulumi up` again."
+        )
+
+    def _deploy(self, client, props: Mapping[str, Any]) -> dict[str, Any]:
+        deployment_id = self._start(client, props)
+        wait_seconds = float(props.get("wait_seconds") or 900)
+        deadline = time.monotonic() + wait_seconds
+        interval = TUNING["poll_interval"]
+
+        def status() -> str:
+            return client.execute(gql.DEPLOYMENT_GET, {"id": deployment_id}, op="deployment")[
                 "deployment"
             ]["status"]
-            if status == "SUCCESS":
+
+        while True:
+            current = status()
+            if current == "SUCCESS":
                 break
-            if status in _FAILED:
-                raise RailwayError(
-                    f"Railway deployment {deployment_id} of service {props['service_id']} ended "
-                    f"{status}: open the service's Deployments tab for its logs."
-                )
+            if current in _FAILED:
+                raise self._failed(client, props, deployment_id, current, "ended")
             if time.monotonic() >= deadline:
                 raise RailwayError(
-                    f"Railway deployment {deployment_id} is still {status} after "
-                    f"{props.get('wait_seconds') or 900}s; check its logs, then `pulumi up` again."
+                    f"Railway deployment {deployment_id} is still {current} after "
+                    f"{wait_seconds:g}s ({KEY_DEPLOY_TIMEOUT}); check its logs, then "
+                    "`pulumi up` again."
                 )
             time.sleep(interval)
             # spare the hourly request budget on slow starts: 5 s, 7.5 s, ... 15 s
-            interval = min(interval * 1.5, self.poll_interval * 3)
-        return {"deployment_id": deployment_id, "status": status}
+            interval = min(interval * 1.5, TUNING["poll_interval"] * 3)
+        self._stability_window(client, props, deployment_id, status, deadline)
+        return {"deployment_id": deployment_id, "status": "SUCCESS"}
 
-    def create(self, props: dict[str, Any]) -> CreateResult:
-        result = self._deploy(props)
+    def _stability_window(self, client, props, deployment_id: str, status, deadline) -> None:
+        """SUCCESS must hold for the window, and PostgreSQL must answer through the proxy.
+
+        A crash loop shows up as a status change; the probe (when the stack has a
+        public proxy) is a verify-full TLS handshake plus ``SELECT 1``, retried
+        until it succeeds or the deploy deadline passes.
+        """
+        from .database import is_permanent, probe
+
+        target = props.get("probe") or None
+        answered, last_error = target is None, None
+        stable_until = time.monotonic() + TUNING["stable_seconds"]
+        while not (answered and time.monotonic() >= stable_until):
+            if not answered and time.monotonic() >= deadline:
+                break
+            time.sleep(min(TUNING["poll_interval"], max(0.0, stable_until - time.monotonic())))
+            current = status()
+            if current != "SUCCESS":
+                raise self._failed(client, props, deployment_id, current, "reported SUCCESS, then")
+            if not answered:
+                answered, last_error = probe(target)
+                if last_error and is_permanent(last_error):
+                    break
+        if not answered:
+            where = f"{target['host']}:{target['port']}"
+            raise RailwayError(
+                f"Railway deployment {deployment_id} of service {props['service_id']} reports "
+                f"SUCCESS, but PostgreSQL did not answer a verify-full TLS connection and a "
+                f"query through {where}: {last_error}. Last log lines:\n"
+                f"{self._last_logs(client, deployment_id)}"
+            )
+
+    def _create(self, client, props) -> CreateResult:
+        result = self._deploy(client, props)
         return CreateResult(result["deployment_id"], self._outs(props, **result))
 
-    def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+    def _update(self, client, id_, olds, news) -> UpdateResult:
         outs = dict(olds)
         if olds.get("trigger") != news.get("trigger"):
-            outs.update(self._outs(news, **self._deploy(news)))
+            outs.update(self._outs(news, **self._deploy(client, news)))
         else:
             outs.update(self._outs(news))
         return UpdateResult(outs)
 
-    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
-        return ReadResult(id_, dict(props))
 
-    def delete(self, _id: str, _props: dict[str, Any]) -> None:
-        return
+@dataclasses.dataclass
+class RailwayDeploymentArgs:
+    api: RailwayApiArgs
+    environment_id: pulumi.Input[str]
+    service_id: pulumi.Input[str]
+    trigger: pulumi.Input[str]
+    wait_seconds: int = 900
+    probe: pulumi.Input[Mapping[str, Any]] | None = None
+    """host, port, ca_cert, user, password: PostgreSQL through the public proxy."""
 
 
 class RailwayDeployment(Resource, module="railway", name="Deployment"):
     deployment_id: pulumi.Output[str]
     status: pulumi.Output[str]
 
-    def __init__(self, name: str, props: dict[str, Any], opts=None) -> None:
-        props = {"deployment_id": None, "status": None, **props}
-        opts = pulumi.ResourceOptions.merge(
-            opts,
-            # the trigger is a digest of secret variables: keep even that encrypted
-            pulumi.ResourceOptions(additional_secret_outputs=[*SECRET_API_OUTPUTS, "trigger"]),
-        )
-        super().__init__(DeploymentProvider(), name, props, opts)
+    def __init__(self, name: str, args: RailwayDeploymentArgs, opts=None) -> None:
+        props = _props(args.api, args, deployment_id=None, status=None)
+        # the trigger is a digest of secret variables: keep even that encrypted
+        super().__init__(DeploymentProvider(), name, props, _secret_opts(opts, "trigger", "probe"))
