@@ -26,11 +26,11 @@ help: ## List the targets
 os-deps: ## Install the OS packages the tooling needs (python3-venv, git, ...)
 	@scripts/os-deps.sh
 
-$(VENV)/.installed: requirements/requirements.txt pyproject.toml
+$(VENV)/.installed: requirements/requirements.txt pyproject.toml pulumi/pyproject.toml
 	@test -x $(PYTHON) || python3 -m venv $(VENV)
 	$(PYTHON) -m pip install -q --upgrade 'pip==25.3'
 	$(PYTHON) -m pip install -q -r requirements/requirements.txt
-	$(PYTHON) -m pip install -q --no-deps -e .
+	$(PYTHON) -m pip install -q --no-deps -e . -e ./pulumi
 	@touch $@
 
 .PHONY: venv
