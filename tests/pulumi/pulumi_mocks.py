@@ -101,6 +101,45 @@ def _sans(dns: list[str] | None, ips: list[str] | None) -> x509.SubjectAlternati
     return x509.SubjectAlternativeName(names)
 
 
+# pulumi-tls's ``allowed_uses`` names -> the X.509 extensions they turn on.
+KEY_USAGE_BITS = {
+    "digital_signature": "digital_signature",
+    "content_commitment": "content_commitment",
+    "key_encipherment": "key_encipherment",
+    "data_encipherment": "data_encipherment",
+    "key_agreement": "key_agreement",
+    "cert_signing": "key_cert_sign",
+    "crl_signing": "crl_sign",
+    "encipher_only": "encipher_only",
+    "decipher_only": "decipher_only",
+}
+EXTENDED_USAGES = {
+    "server_auth": ExtendedKeyUsageOID.SERVER_AUTH,
+    "client_auth": ExtendedKeyUsageOID.CLIENT_AUTH,
+    "code_signing": ExtendedKeyUsageOID.CODE_SIGNING,
+    "email_protection": ExtendedKeyUsageOID.EMAIL_PROTECTION,
+    "timestamping": ExtendedKeyUsageOID.TIME_STAMPING,
+    "ocsp_signing": ExtendedKeyUsageOID.OCSP_SIGNING,
+}
+
+
+def _with_usages(builder: x509.CertificateBuilder, allowed: list[str]) -> x509.CertificateBuilder:
+    """Key usage and extended key usage from ``allowedUses``, as the tls provider derives them.
+
+    An unknown name fails the test run rather than being dropped silently.
+    """
+    unknown = [u for u in allowed if u not in KEY_USAGE_BITS and u not in EXTENDED_USAGES]
+    assert not unknown, f"allowedUses not modelled by the mock: {unknown}"
+    bits = {bit: False for bit in KEY_USAGE_BITS.values()}
+    bits.update({KEY_USAGE_BITS[u]: True for u in allowed if u in KEY_USAGE_BITS})
+    if any(bits.values()):
+        builder = builder.add_extension(x509.KeyUsage(**bits), True)
+    extended = [EXTENDED_USAGES[u] for u in allowed if u in EXTENDED_USAGES]
+    if extended:
+        builder = builder.add_extension(x509.ExtendedKeyUsage(extended), False)
+    return builder
+
+
 class CoachdbMocks(pulumi.runtime.Mocks):
     """Provider stand-ins: real keys and certificates, real random passwords."""
 
@@ -125,7 +164,7 @@ class CoachdbMocks(pulumi.runtime.Mocks):
         elif typ == "tls:index/selfSignedCert:SelfSignedCert":
             key = serialization.load_pem_private_key(inputs["privateKeyPem"].encode(), None)
             name = _name(inputs.get("subject"))
-            cert = (
+            builder = (
                 x509.CertificateBuilder()
                 .subject_name(name)
                 .issuer_name(name)
@@ -137,12 +176,10 @@ class CoachdbMocks(pulumi.runtime.Mocks):
                     x509.BasicConstraints(ca=bool(inputs.get("isCaCertificate")), path_length=None),
                     True,
                 )
-                .add_extension(
-                    x509.KeyUsage(True, False, False, False, False, True, True, False, False), True
-                )
                 .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False)
-                .sign(key, hashes.SHA256())
             )
+            builder = _with_usages(builder, list(inputs.get("allowedUses") or []))
+            cert = builder.sign(key, hashes.SHA256())
             state["certPem"] = cert.public_bytes(serialization.Encoding.PEM).decode()
         elif typ == "tls:index/certRequest:CertRequest":
             key = serialization.load_pem_private_key(inputs["privateKeyPem"].encode(), None)
@@ -172,10 +209,7 @@ class CoachdbMocks(pulumi.runtime.Mocks):
                     x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), False
                 )
             )
-            if "server_auth" in inputs["allowedUses"]:
-                builder = builder.add_extension(
-                    x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), False
-                )
+            builder = _with_usages(builder, list(inputs["allowedUses"]))
             state["certPem"] = (
                 builder.sign(ca_key, hashes.SHA256())
                 .public_bytes(serialization.Encoding.PEM)
