@@ -56,12 +56,17 @@ test-prereqs: venv ## Docker engine, base images, PostgreSQL 14 binaries for the
 	@scripts/fetch-pg14.sh >/dev/null
 
 .PHONY: lint
-lint: venv ## yamllint, ansible-lint (production profile), ruff, secret scan
+lint: venv ## yamllint, ansible-lint (production profile), ruff, secret scan, generated docs
 	$(BIN)/yamllint -s .
 	$(BIN)/ansible-lint --offline
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	@scripts/scan-secrets.sh
+	@scripts/role-docs.sh --check
+
+.PHONY: docs
+docs: venv ## Regenerate docs/roles/ (variable reference) from the roles' argument specs
+	@scripts/role-docs.sh
 
 .PHONY: pytest
 pytest: test-prereqs ## Unit and integration tests (real PostgreSQL, real containers)
