@@ -195,3 +195,20 @@ def test_example_stack_file_is_valid_and_secret_free() -> None:
     run = run_program(as_cli)
     assert run.outputs["port"] == 5432
     assert run.one("docker:index/remoteImage:RemoteImage").inputs["name"] == config["coachdb:image"]
+
+
+def test_example_stack_file_names_every_key_the_program_reads() -> None:
+    """The example (and docs/deploy-docker.md, which points at it) stays complete."""
+    import re
+    from pathlib import Path
+
+    from coachdb_infra import config as cfg
+
+    source = Path(cfg.__file__).read_text()
+    keys = set(re.findall(r'read_\w+\(\s*"(\w+)"', source))
+    keys |= set(re.findall(r'\("(\w+)", "[^"]*"\),', source))  # the (key, default) name table
+    keys -= set(cfg.PASSWORD_KEYS)  # secrets never go into an example file
+    assert {"port", "caValidityDays", "containerName"} <= keys  # the patterns still match
+    example = Path(__file__).resolve().parents[2] / "pulumi" / "Pulumi.example-docker.yaml"
+    listed = set(re.findall(r"coachdb:(\w+):", example.read_text()))
+    assert keys - listed == set()
