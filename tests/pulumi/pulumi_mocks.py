@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import importlib.metadata
 import ipaddress
 import runpy
 import secrets
@@ -29,13 +30,24 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc
-from pulumi.runtime.settings import SETTINGS
-from pulumi.runtime.stack import run_pulumi_func
-from pulumi.runtime.sync_await import _sync_await
 
 REPO = Path(__file__).resolve().parents[2]
 PROGRAM = REPO / "pulumi" / "__main__.py"
 PROJECT = "coachdb"
+
+# Documented API used here: pulumi.runtime.Mocks, set_mocks (its ``monitor`` argument),
+# set_all_config and the pulumi.runtime.test decorator, which runs the program and waits for
+# every registration. Not documented, so pinned: the mock monitor's RegisterResource hook
+# (the engine's gRPC method), rpc.deserialize_properties and the secret marker constants
+# below. They were checked against this pulumi release; on an upgrade re-check them, then
+# move the pin (requirements/requirements.in pins pulumi to the same version).
+PULUMI_CHECKED = "3.272.0"
+_installed = importlib.metadata.version("pulumi")
+if _installed != PULUMI_CHECKED:
+    raise ImportError(
+        f"tests/pulumi/pulumi_mocks.py uses Pulumi internals checked against pulumi "
+        f"{PULUMI_CHECKED}, but {_installed} is installed: re-check them and update PULUMI_CHECKED"
+    )
 SECRET_SIG = rpc._special_sig_key
 
 
@@ -295,8 +307,6 @@ def run_program(
     pulumi.runtime.set_all_config(
         full, secret_keys=[k if ":" in k else f"{PROJECT}:{k}" for k in secret_keys]
     )
-    SETTINGS.rpc_manager.clear()
-    SETTINGS.outputs.clear()
     exports: dict[str, Any] = {}
     run = ProgramRun(registrations=monitor.registrations)
 
@@ -312,13 +322,14 @@ def run_program(
             if await output.is_secret():
                 run.secret_outputs.add(name)
 
-    def program() -> None:
+    @pulumi.runtime.test
+    def program() -> Any:
         runpy.run_path(str(PROGRAM), run_name="__main__")
-        _sync_await(resolve())
+        return resolve()  # awaited by pulumi.runtime.test with the registrations
 
     pulumi.export = record_export
     try:
-        _sync_await(run_pulumi_func(program))
+        program()
     finally:
         pulumi.export = original_export
     run.generated_passwords = dict(mocks.passwords)
