@@ -3,8 +3,6 @@ is declared, with a message that names the key and says how to fix it."""
 
 from __future__ import annotations
 
-import importlib.util
-
 import pulumi
 import pytest
 from coachdb_infra.config import ConfigError, parse_image
@@ -146,21 +144,15 @@ def test_valid_pg14_references_parse(
     assert ref.reference == reference
 
 
-def test_railway_target_hook() -> None:
-    """target: railway loads coachdb_infra.railway.deploy_railway, or says it is missing."""
+def test_each_target_has_its_deploy_function() -> None:
+    from coachdb_infra.docker_target import deploy_docker
     from coachdb_infra.program import target_function
+    from coachdb_infra.railway import deploy_railway
 
-    spec = importlib.util.find_spec("coachdb_infra.railway")
-    ready = spec is not None and hasattr(
-        importlib.import_module("coachdb_infra.railway"), "deploy_railway"
-    )
-    if ready:
-        assert callable(target_function("railway"))
-    else:
-        with pytest.raises(
-            ConfigError, match=r"coachdb:target: the Railway target is not available"
-        ):
-            target_function("railway")
+    assert target_function("docker") is deploy_docker
+    assert target_function("railway") is deploy_railway
+    with pytest.raises(ConfigError, match=r"coachdb:target: unknown target 'aws'"):
+        target_function("aws")
 
 
 def test_remote_engine_with_localhost_names_warns(caplog: pytest.LogCaptureFixture) -> None:
