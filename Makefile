@@ -26,11 +26,11 @@ help: ## List the targets
 os-deps: ## Install the OS packages the tooling needs (python3-venv, git, ...)
 	@scripts/os-deps.sh
 
-$(VENV)/.installed: requirements/requirements.txt pyproject.toml
+$(VENV)/.installed: requirements/requirements.txt pyproject.toml pulumi/pyproject.toml
 	@test -x $(PYTHON) || python3 -m venv $(VENV)
 	$(PYTHON) -m pip install -q --upgrade 'pip==25.3'
 	$(PYTHON) -m pip install -q -r requirements/requirements.txt
-	$(PYTHON) -m pip install -q --no-deps -e .
+	$(PYTHON) -m pip install -q --no-deps -e . -e ./pulumi
 	@touch $@
 
 .PHONY: venv
@@ -57,13 +57,18 @@ test-prereqs: venv ## Docker engine, base images, PostgreSQL 14 and 17 binaries 
 	@scripts/fetch-pg.sh 17 >/dev/null
 
 .PHONY: lint
-lint: venv ## yamllint, ansible-lint (production profile), ruff, secret scan
+lint: venv ## yamllint, ansible-lint (production profile), ruff, secret scan, generated docs
 	$(BIN)/yamllint -s .
 	$(BIN)/ansible-lint --offline
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python scripts/gen_guarded_settings.py --check
 	@scripts/scan-secrets.sh
+	@scripts/role-docs.sh --check
+
+.PHONY: docs
+docs: venv ## Regenerate docs/roles/ (variable reference) from the roles' argument specs
+	@scripts/role-docs.sh
 
 .PHONY: pytest
 pytest: test-prereqs ## Unit and integration tests (real PostgreSQL, real containers)

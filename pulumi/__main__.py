@@ -1,16 +1,10 @@
 """Entry point of the coachdb Pulumi program (see coachdb_infra/program.py).
 
-The program directory goes on sys.path so that `pulumi up` run from here finds
-the coachdb_infra package whatever the working directory of the language host.
+``coachdb_infra`` is an installed package (pulumi/pyproject.toml, installed
+editable into ../.venv by ``make venv``), so the language host imports it from
+the virtualenv whatever its working directory.
 """
 
-import sys
-from pathlib import Path
-
-_HERE = str(Path(__file__).resolve().parent)
-if _HERE not in sys.path:
-    sys.path.insert(0, _HERE)
-
-from coachdb_infra.program import main  # noqa: E402
+from coachdb_infra.program import main
 
 main()

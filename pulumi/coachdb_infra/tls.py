@@ -9,6 +9,7 @@ lives only in the (encrypted) Pulumi state.
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -47,20 +48,27 @@ def split_sans(names: list[str]) -> tuple[list[str], list[str]]:
 
 def issue(
     prefix: str,
-    common_name: str,
-    sans: list[str],
+    common_name: pulumi.Input[str],
+    sans: Sequence[pulumi.Input[str]],
     cert_validity_days: int,
     ca_validity_days: int,
     opts: pulumi.ResourceOptions | None = None,
+    ca_common_name: str | None = None,
 ) -> ServerTls:
-    """Declare the CA and the server certificate for ``sans``."""
+    """Declare the CA and the server certificate for ``sans``.
+
+    ``sans`` may hold Pulumi outputs (a Railway TCP proxy's domain is known only
+    once the proxy exists); they are sorted into DNS and IP SANs once resolved.
+    ``ca_common_name`` defaults to "<prefix> PostgreSQL CA".
+    """
     ca_key = tls.PrivateKey(f"{prefix}-ca-key", algorithm="ECDSA", ecdsa_curve="P256", opts=opts)
     ca_cert = tls.SelfSignedCert(
         f"{prefix}-ca-cert",
         private_key_pem=pulumi.Output.secret(ca_key.private_key_pem),
         is_ca_certificate=True,
         subject=tls.SelfSignedCertSubjectArgs(
-            common_name=f"{prefix} PostgreSQL CA", organization="Elite Trading Coach AI"
+            common_name=ca_common_name or f"{prefix} PostgreSQL CA",
+            organization="Elite Trading Coach AI",
         ),
         validity_period_hours=ca_validity_days * 24,
         allowed_uses=CA_USES,
@@ -69,7 +77,9 @@ def issue(
     server_key = tls.PrivateKey(
         f"{prefix}-server-key", algorithm="ECDSA", ecdsa_curve="P256", opts=opts
     )
-    dns, ips = split_sans(sans)
+    names = pulumi.Output.all(*sans).apply(lambda resolved: split_sans([str(n) for n in resolved]))
+    dns = names.apply(lambda split: split[0])
+    ips = names.apply(lambda split: split[1])  # libpq matches a dialled IP against IP SANs only
     csr = tls.CertRequest(
         f"{prefix}-server-csr",
         private_key_pem=pulumi.Output.secret(server_key.private_key_pem),

@@ -205,7 +205,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             pool_threads=args.pool_threads,
             pool_ops=args.pool_ops,
             require_least_privilege=not args.allow_privileged_role,
-            backup_status=args.backup_status,
+            # --backup-status, else COACHDB_BACKUP_STATUS from --env-file or the environment
+            backup_status=(
+                args.backup_status
+                if args.backup_status is not None
+                else env.get("COACHDB_BACKUP_STATUS")
+            ),
             backup_max_age_hours=args.backup_max_age_hours,
             eol_strict=args.eol_strict,
         )

@@ -54,10 +54,12 @@ class DatabaseUnavailable(psycopg.OperationalError):
 class _Diagnosis:
     """What a pool remembers to explain its timeouts (shared by the sync and async pool).
 
-    psycopg_pool calls ``_connect`` for every new connection (initial fill,
-    growth, replacement of a broken one, background reconnection); the
-    subclasses record the outcome of the latest attempt, so a timeout can say
-    "database unreachable: <libpq error>" rather than only "pool exhausted".
+    psycopg_pool opens every connection (initial fill, growth, replacement of a
+    broken one, background reconnection) with ``connection_class.connect()``,
+    a documented constructor argument and a public classmethod. Each pool gets
+    its own connection class (:func:`_recording_class`) that records the
+    outcome of the latest attempt, so a timeout can say "database unreachable:
+    <libpq error>" rather than only "pool exhausted".
     """
 
     config: DatabaseConfig | None
@@ -100,21 +102,51 @@ class _Diagnosis:
         )
 
 
+def _recording_class(
+    base: type[psycopg.Connection[Any]], diagnosis: _Diagnosis
+) -> type[psycopg.Connection[Any]]:
+    """``base`` whose ``connect()`` reports each attempt's outcome to ``diagnosis``."""
+
+    class RecordingConnection(base):  # type: ignore[valid-type,misc]
+        @classmethod
+        def connect(cls, *args: Any, **kwargs: Any) -> Any:
+            try:
+                conn = super().connect(*args, **kwargs)
+            except Exception as exc:
+                diagnosis._attempt_failed(exc)
+                raise
+            diagnosis._attempt_succeeded()
+            return conn
+
+    return RecordingConnection
+
+
+def _recording_async_class(
+    base: type[psycopg.AsyncConnection[Any]], diagnosis: _Diagnosis
+) -> type[psycopg.AsyncConnection[Any]]:
+    """:func:`_recording_class` for ``psycopg.AsyncConnection``."""
+
+    class RecordingAsyncConnection(base):  # type: ignore[valid-type,misc]
+        @classmethod
+        async def connect(cls, *args: Any, **kwargs: Any) -> Any:
+            try:
+                conn = await super().connect(*args, **kwargs)
+            except Exception as exc:
+                diagnosis._attempt_failed(exc)
+                raise
+            diagnosis._attempt_succeeded()
+            return conn
+
+    return RecordingAsyncConnection
+
+
 class CoachPool(_Diagnosis, ConnectionPool):
     """``psycopg_pool.ConnectionPool`` whose timeouts say what is wrong (:class:`PoolExhausted`)."""
 
     def __init__(self, *args: Any, config: DatabaseConfig | None = None, **kwargs: Any) -> None:
         self._init_diagnosis(config)
-        super().__init__(*args, **kwargs)
-
-    def _connect(self, timeout: float | None = None) -> Any:
-        try:
-            conn = super()._connect(timeout)
-        except Exception as exc:
-            self._attempt_failed(exc)
-            raise
-        self._attempt_succeeded()
-        return conn
+        base = kwargs.pop("connection_class", psycopg.Connection)
+        super().__init__(*args, connection_class=_recording_class(base, self), **kwargs)
 
     def getconn(self, timeout: float | None = None) -> Any:
         try:
@@ -130,16 +162,8 @@ class CoachAsyncPool(_Diagnosis, AsyncConnectionPool):
 
     def __init__(self, *args: Any, config: DatabaseConfig | None = None, **kwargs: Any) -> None:
         self._init_diagnosis(config)
-        super().__init__(*args, **kwargs)
-
-    async def _connect(self, timeout: float | None = None) -> Any:
-        try:
-            conn = await super()._connect(timeout)
-        except Exception as exc:
-            self._attempt_failed(exc)
-            raise
-        self._attempt_succeeded()
-        return conn
+        base = kwargs.pop("connection_class", psycopg.AsyncConnection)
+        super().__init__(*args, connection_class=_recording_async_class(base, self), **kwargs)
 
     async def getconn(self, timeout: float | None = None) -> Any:
         try:

@@ -8,6 +8,7 @@ import pytest
 
 from coachdb.config import load_config
 from coachdb.pool import DatabaseUnavailable, PoolExhausted, create_async_pool
+from tests.support.pgcluster import free_port
 
 pytestmark = pytest.mark.pg
 
@@ -91,3 +92,23 @@ def test_async_pool_exhausted_and_unreachable_errors(tls_server) -> None:
 
     with pytest.raises(DatabaseUnavailable, match="password authentication failed"):
         asyncio.run(wrong_password())
+
+
+def test_async_pool_says_unreachable_not_busy_when_the_server_is_gone(tls_server) -> None:
+    """The connection class records each failed attempt, so the timeout names the cause."""
+
+    async def nothing_listening() -> PoolExhausted:
+        env = tls_server.env(DB_PORT=str(free_port()), DB_POOL_MIN="1", DB_POOL_TIMEOUT="1")
+        pool = await create_async_pool(load_config(env), fail_fast=False)
+        try:
+            with pytest.raises(PoolExhausted) as info:
+                async with pool.connection():
+                    pass
+            return info.value
+        finally:
+            await pool.close()
+
+    error = asyncio.run(nothing_listening())
+    assert error.unreachable is True
+    assert "because the database is unreachable" in str(error)
+    assert error.last_error and "connection" in error.last_error.lower()

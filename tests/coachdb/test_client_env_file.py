@@ -6,6 +6,7 @@ DATABASE_URL defeats `. app.env` in a shell; the CLI reads them verbatim.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from urllib.parse import quote
 
@@ -53,3 +54,20 @@ def test_missing_env_file_is_refused(tmp_path: Path, run_cli) -> None:
     result = run_cli("--env-file", str(tmp_path / "absent.env"), "config", env={})
     assert result.returncode == 3
     assert "--env-file: cannot read" in result.stderr
+
+
+def test_backup_status_path_comes_from_the_env_file(tls_server, tmp_path: Path, run_cli) -> None:
+    """COACHDB_BACKUP_STATUS in --env-file overrides the environment, like every other value."""
+    status = tmp_path / "last-backup.json"
+    status.write_text(json.dumps({"schema_version": 1, "status": "failed", "error": "from file"}))
+    env_file = tmp_path / "app.env"
+    _write_app_env(env_file, tls_server)
+    env_file.write_text(env_file.read_text() + f"COACHDB_BACKUP_STATUS={status}\n")
+    result = run_cli(
+        "--env-file", str(env_file), "check", "--json", "--pool-threads", "0",
+        env={"COACHDB_BACKUP_STATUS": str(tmp_path / "absent.json")},
+    )  # fmt: skip
+    report = json.loads(result.stdout)
+    backup = report["checks"]["backup"]
+    assert backup["path"] == str(status), backup
+    assert "error: from file" in backup["summary"]

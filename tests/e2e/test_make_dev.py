@@ -98,12 +98,27 @@ def dev_runs(machine) -> tuple[str, str]:
     return _make_dev(machine), _make_dev(machine)
 
 
-def test_make_dev_on_a_fresh_machine_succeeds_and_warns_about_the_fallback(dev_runs) -> None:
+FALLBACK_WARNING = "PostgreSQL 14 was requested but cannot be installed"
+
+
+def test_make_dev_on_a_fresh_machine_succeeds_and_says_whether_it_fell_back(
+    machine, dev_runs
+) -> None:
+    """14 from PGDG where it is reachable; else the distribution's major, loudly.
+
+    Debian 12 has no PostgreSQL 14, so which branch runs depends on whether PGDG
+    answers; the install role's local fact says which one did.
+    """
     first, _ = dev_runs
     assert _recap(first)["failed"] == 0
-    # Debian 12 has no PostgreSQL 14 and PGDG is not reachable from CI: the fallback
-    # to the distribution's 15 must say so loudly.
-    assert "PostgreSQL 14 was requested but cannot be installed" in first
+    rc, out = machine.exec_run(["cat", "/etc/ansible/facts.d/coachdb_postgresql.fact"])
+    assert rc == 0, out.decode(errors="replace")
+    fact = json.loads(out.decode())
+    fell_back = str(fact["fallback"]).lower() == "true"
+    if int(fact["installed_version"]) == 14:
+        assert not fell_back and FALLBACK_WARNING not in first
+    else:
+        assert fell_back and FALLBACK_WARNING in first
 
 
 def test_second_make_dev_changes_nothing(dev_runs) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import importlib.metadata
 import ipaddress
 import runpy
 import secrets
@@ -29,13 +30,24 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc
-from pulumi.runtime.settings import SETTINGS
-from pulumi.runtime.stack import run_pulumi_func
-from pulumi.runtime.sync_await import _sync_await
 
 REPO = Path(__file__).resolve().parents[2]
 PROGRAM = REPO / "pulumi" / "__main__.py"
 PROJECT = "coachdb"
+
+# Documented API used here: pulumi.runtime.Mocks, set_mocks (its ``monitor`` argument),
+# set_all_config and the pulumi.runtime.test decorator, which runs the program and waits for
+# every registration. Not documented, so pinned: the mock monitor's RegisterResource hook
+# (the engine's gRPC method), rpc.deserialize_properties and the secret marker constants
+# below. They were checked against this pulumi release; on an upgrade re-check them, then
+# move the pin (requirements/requirements.in pins pulumi to the same version).
+PULUMI_CHECKED = "3.272.0"
+_installed = importlib.metadata.version("pulumi")
+if _installed != PULUMI_CHECKED:
+    raise ImportError(
+        f"tests/pulumi/pulumi_mocks.py uses Pulumi internals checked against pulumi "
+        f"{PULUMI_CHECKED}, but {_installed} is installed: re-check them and update PULUMI_CHECKED"
+    )
 SECRET_SIG = rpc._special_sig_key
 
 
@@ -101,6 +113,45 @@ def _sans(dns: list[str] | None, ips: list[str] | None) -> x509.SubjectAlternati
     return x509.SubjectAlternativeName(names)
 
 
+# pulumi-tls's ``allowed_uses`` names -> the X.509 extensions they turn on.
+KEY_USAGE_BITS = {
+    "digital_signature": "digital_signature",
+    "content_commitment": "content_commitment",
+    "key_encipherment": "key_encipherment",
+    "data_encipherment": "data_encipherment",
+    "key_agreement": "key_agreement",
+    "cert_signing": "key_cert_sign",
+    "crl_signing": "crl_sign",
+    "encipher_only": "encipher_only",
+    "decipher_only": "decipher_only",
+}
+EXTENDED_USAGES = {
+    "server_auth": ExtendedKeyUsageOID.SERVER_AUTH,
+    "client_auth": ExtendedKeyUsageOID.CLIENT_AUTH,
+    "code_signing": ExtendedKeyUsageOID.CODE_SIGNING,
+    "email_protection": ExtendedKeyUsageOID.EMAIL_PROTECTION,
+    "timestamping": ExtendedKeyUsageOID.TIME_STAMPING,
+    "ocsp_signing": ExtendedKeyUsageOID.OCSP_SIGNING,
+}
+
+
+def _with_usages(builder: x509.CertificateBuilder, allowed: list[str]) -> x509.CertificateBuilder:
+    """Key usage and extended key usage from ``allowedUses``, as the tls provider derives them.
+
+    An unknown name fails the test run rather than being dropped silently.
+    """
+    unknown = [u for u in allowed if u not in KEY_USAGE_BITS and u not in EXTENDED_USAGES]
+    assert not unknown, f"allowedUses not modelled by the mock: {unknown}"
+    bits = {bit: False for bit in KEY_USAGE_BITS.values()}
+    bits.update({KEY_USAGE_BITS[u]: True for u in allowed if u in KEY_USAGE_BITS})
+    if any(bits.values()):
+        builder = builder.add_extension(x509.KeyUsage(**bits), True)
+    extended = [EXTENDED_USAGES[u] for u in allowed if u in EXTENDED_USAGES]
+    if extended:
+        builder = builder.add_extension(x509.ExtendedKeyUsage(extended), False)
+    return builder
+
+
 class CoachdbMocks(pulumi.runtime.Mocks):
     """Provider stand-ins: real keys and certificates, real random passwords."""
 
@@ -125,7 +176,7 @@ class CoachdbMocks(pulumi.runtime.Mocks):
         elif typ == "tls:index/selfSignedCert:SelfSignedCert":
             key = serialization.load_pem_private_key(inputs["privateKeyPem"].encode(), None)
             name = _name(inputs.get("subject"))
-            cert = (
+            builder = (
                 x509.CertificateBuilder()
                 .subject_name(name)
                 .issuer_name(name)
@@ -137,12 +188,10 @@ class CoachdbMocks(pulumi.runtime.Mocks):
                     x509.BasicConstraints(ca=bool(inputs.get("isCaCertificate")), path_length=None),
                     True,
                 )
-                .add_extension(
-                    x509.KeyUsage(True, False, False, False, False, True, True, False, False), True
-                )
                 .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False)
-                .sign(key, hashes.SHA256())
             )
+            builder = _with_usages(builder, list(inputs.get("allowedUses") or []))
+            cert = builder.sign(key, hashes.SHA256())
             state["certPem"] = cert.public_bytes(serialization.Encoding.PEM).decode()
         elif typ == "tls:index/certRequest:CertRequest":
             key = serialization.load_pem_private_key(inputs["privateKeyPem"].encode(), None)
@@ -172,10 +221,7 @@ class CoachdbMocks(pulumi.runtime.Mocks):
                     x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), False
                 )
             )
-            if "server_auth" in inputs["allowedUses"]:
-                builder = builder.add_extension(
-                    x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), False
-                )
+            builder = _with_usages(builder, list(inputs["allowedUses"]))
             state["certPem"] = (
                 builder.sign(ca_key, hashes.SHA256())
                 .public_bytes(serialization.Encoding.PEM)
@@ -261,8 +307,6 @@ def run_program(
     pulumi.runtime.set_all_config(
         full, secret_keys=[k if ":" in k else f"{PROJECT}:{k}" for k in secret_keys]
     )
-    SETTINGS.rpc_manager.clear()
-    SETTINGS.outputs.clear()
     exports: dict[str, Any] = {}
     run = ProgramRun(registrations=monitor.registrations)
 
@@ -278,13 +322,14 @@ def run_program(
             if await output.is_secret():
                 run.secret_outputs.add(name)
 
-    def program() -> None:
+    @pulumi.runtime.test
+    def program() -> Any:
         runpy.run_path(str(PROGRAM), run_name="__main__")
-        _sync_await(resolve())
+        return resolve()  # awaited by pulumi.runtime.test with the registrations
 
     pulumi.export = record_export
     try:
-        _sync_await(run_pulumi_func(program))
+        program()
     finally:
         pulumi.export = original_export
     run.generated_passwords = dict(mocks.passwords)

@@ -3,8 +3,6 @@ is declared, with a message that names the key and says how to fix it."""
 
 from __future__ import annotations
 
-import importlib.util
-
 import pulumi
 import pytest
 from coachdb_infra.config import ConfigError, parse_image
@@ -165,21 +163,15 @@ def test_valid_pg14_references_parse(
     assert ref.reference == reference
 
 
-def test_railway_target_hook() -> None:
-    """target: railway loads coachdb_infra.railway.deploy_railway, or says it is missing."""
+def test_each_target_has_its_deploy_function() -> None:
+    from coachdb_infra.docker_target import deploy_docker
     from coachdb_infra.program import target_function
+    from coachdb_infra.railway import deploy_railway
 
-    spec = importlib.util.find_spec("coachdb_infra.railway")
-    ready = spec is not None and hasattr(
-        importlib.import_module("coachdb_infra.railway"), "deploy_railway"
-    )
-    if ready:
-        assert callable(target_function("railway"))
-    else:
-        with pytest.raises(
-            ConfigError, match=r"coachdb:target: the Railway target is not available"
-        ):
-            target_function("railway")
+    assert target_function("docker") is deploy_docker
+    assert target_function("railway") is deploy_railway
+    with pytest.raises(ConfigError, match=r"coachdb:target: unknown target 'aws'"):
+        target_function("aws")
 
 
 def test_remote_engine_with_localhost_names_warns(caplog: pytest.LogCaptureFixture) -> None:
@@ -318,3 +310,20 @@ def test_eol_strict_refuses_a_major_past_end_of_life(monkeypatch: pytest.MonkeyP
     message = str(caught.value)
     assert message.startswith("coachdb:postgresMajor: PostgreSQL 14 reached end of life"), message
     assert "pulumi config set coachdb:postgresMajor 17" in message
+
+
+def test_example_stack_file_names_every_key_the_program_reads() -> None:
+    """The example (and docs/deploy-docker.md, which points at it) stays complete."""
+    import re
+    from pathlib import Path
+
+    from coachdb_infra import config as cfg
+
+    source = Path(cfg.__file__).read_text()
+    keys = set(re.findall(r'read_\w+\(\s*"(\w+)"', source))
+    keys |= set(re.findall(r'\("(\w+)", "[^"]*"\),', source))  # the (key, default) name table
+    keys -= set(cfg.PASSWORD_KEYS)  # secrets never go into an example file
+    assert {"port", "caValidityDays", "containerName"} <= keys  # the patterns still match
+    example = Path(__file__).resolve().parents[2] / "pulumi" / "Pulumi.example-docker.yaml"
+    listed = set(re.findall(r"coachdb:(\w+):", example.read_text()))
+    assert keys - listed == set()

@@ -208,6 +208,16 @@ def test_server_certificate_sans_and_chain(default_run: ProgramRun) -> None:
     assert ca_basic.ca is True
 
 
+def test_ca_may_sign_certificates_and_the_server_key_may_not(default_run: ProgramRun) -> None:
+    """The key usages follow the declared allowed_uses (the mock derives them like pulumi-tls)."""
+    ca = x509.load_pem_x509_certificate(default_run.outputs["ca_certificate"].encode())
+    ca_usage = ca.extensions.get_extension_for_class(x509.KeyUsage).value
+    assert ca_usage.key_cert_sign and ca_usage.crl_sign
+    server_usage = server_cert(default_run).extensions.get_extension_for_class(x509.KeyUsage).value
+    assert server_usage.digital_signature and server_usage.key_encipherment
+    assert not server_usage.key_cert_sign
+
+
 def test_extra_sans_reach_the_certificate() -> None:
     run = run_program({"extraSans": '["db.example.com", "192.0.2.10"]'})
     sans = server_cert(run).extensions.get_extension_for_class(x509.SubjectAlternativeName).value

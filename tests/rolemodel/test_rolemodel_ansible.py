@@ -38,6 +38,7 @@ pytestmark = [pytest.mark.pg, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[2]
 PLAYBOOKS = Path(__file__).resolve().parent / "playbooks"
 ANSIBLE_PLAYBOOK = Path(sys.executable).parent / "ansible-playbook"
+NOOP_APPLY = "noop_apply.sql.j2"
 WEAK_PASSWORD = "Short-pw-1"  # pragma: allowlist secret (deliberately too short)
 
 
@@ -126,6 +127,12 @@ def role_runs(
         rr.runs["converge"] = run_playbook("rolemodel.yml", base, env=env)
         rr.runs["again"] = run_playbook("rolemodel.yml", base, env=env)
         rr.runs["check_again"] = run_playbook("rolemodel.yml", base, "--check", env=env)
+        # Drift that an apply script which repairs nothing leaves behind: the play must fail.
+        with psycopg.connect(cluster.dsn("elite_trading_coach_ai"), autocommit=True) as conn:
+            conn.execute("GRANT CREATE ON SCHEMA public TO PUBLIC")
+        noop = {**base, "_postgresql_rolemodel_apply_template": str(PLAYBOOKS / NOOP_APPLY)}
+        rr.runs["unrepaired"] = run_playbook("rolemodel.yml", noop, env=env)
+        rr.runs["repaired"] = run_playbook("rolemodel.yml", base, env=env)
         yield rr
 
 
@@ -162,6 +169,18 @@ def test_converge_changes_then_second_run_changes_nothing(role_runs: RoleRuns) -
     connect = lambda db: psycopg.connect(role_runs.cluster.dsn(db))  # noqa: E731
     assert rolemodel.drift_all(connect, rolemodel.RoleModel(readonly_enabled=True)) == []
     assert not any(public_create_by_db(role_runs.cluster).values())
+
+
+def test_drift_left_after_applying_fails_the_play(role_runs: RoleRuns) -> None:
+    unrepaired, repaired = role_runs.runs["unrepaired"], role_runs.runs["repaired"]
+    assert unrepaired.rc != 0
+    flat = re.sub(r"\s+", " ", unrepaired.output)
+    assert (
+        "The role model still deviates in elite_trading_coach_ai after applying phase database"
+        in flat
+    )
+    assert "PUBLIC holds [CREATE], expected []" in flat
+    assert repaired.rc == 0 and repaired.changed > 0, repaired.output[-3000:]
 
 
 def test_run_says_where_the_passwords_are(role_runs: RoleRuns) -> None:

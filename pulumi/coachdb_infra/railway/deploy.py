@@ -23,13 +23,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import pulumi
-import pulumi_tls as tls
 
 from coachdb import profile
 from coachdb_infra import config as cfg
 from coachdb_infra import initdb
 from coachdb_infra.passwords import role_passwords
-from coachdb_infra.tls import CA_USES, SERVER_USES, split_sans
+from coachdb_infra.tls import issue
 
 from .bootstrap import START_COMMAND, container_variables
 from .client import DEFAULT_ENDPOINT, TOKEN_KINDS
@@ -230,41 +229,15 @@ def deploy_railway(settings: cfg.Settings) -> dict[str, pulumi.Input[object]]:
     # Railway's RAILWAY_PRIVATE_DOMAIN, read back by the service resource: a
     # rename in the dashboard shows up as a change here, not as a silent mismatch
     private_host: pulumi.Output[str] = service.private_domain
-    static_dns, ip_sans = split_sans(["localhost", *settings.extra_sans])
-    dns_names: list[pulumi.Input[str]] = [private_host, *static_dns]
-    if proxy is not None:
-        dns_names.insert(1, proxy.domain)  # known only once the proxy exists
-
-    ca_key = tls.PrivateKey("railway-ca-key", algorithm="ECDSA", ecdsa_curve="P256")
-    ca_cert = tls.SelfSignedCert(
-        "railway-ca-cert",
-        private_key_pem=pulumi.Output.secret(ca_key.private_key_pem),
-        is_ca_certificate=True,
-        subject=tls.SelfSignedCertSubjectArgs(
-            common_name=f"coachdb {settings.stack} Railway PostgreSQL CA",
-            organization="Elite Trading Coach AI",
-        ),
-        validity_period_hours=settings.ca_validity_days * 24,
-        allowed_uses=CA_USES,
-    )
-    server_key = tls.PrivateKey("railway-server-key", algorithm="ECDSA", ecdsa_curve="P256")
-    csr = tls.CertRequest(
-        "railway-server-csr",
-        private_key_pem=pulumi.Output.secret(server_key.private_key_pem),
-        subject=tls.CertRequestSubjectArgs(
-            common_name=private_host, organization="Elite Trading Coach AI"
-        ),
-        dns_names=dns_names,
-        ip_addresses=ip_sans,  # libpq matches a dialled IP against IP SANs only
-    )
-    server_cert = tls.LocallySignedCert(
-        "railway-server-cert",
-        cert_request_pem=csr.cert_request_pem,
-        ca_private_key_pem=pulumi.Output.secret(ca_key.private_key_pem),
-        ca_cert_pem=ca_cert.cert_pem,
-        validity_period_hours=settings.cert_validity_days * 24,
-        early_renewal_hours=min(30 * 24, settings.cert_validity_days * 12),
-        allowed_uses=SERVER_USES,
+    # the proxy's domain is known only once the proxy exists
+    proxy_domain: list[pulumi.Input[str]] = [proxy.domain] if proxy is not None else []
+    certs = issue(
+        "railway",
+        common_name=private_host,
+        sans=[private_host, *proxy_domain, "localhost", *settings.extra_sans],
+        cert_validity_days=settings.cert_validity_days,
+        ca_validity_days=settings.ca_validity_days,
+        ca_common_name=f"coachdb {settings.stack} Railway PostgreSQL CA",
     )
 
     passwords = role_passwords(settings, name_prefix="railway-")
@@ -307,9 +280,9 @@ def deploy_railway(settings: cfg.Settings) -> dict[str, pulumi.Input[object]]:
     variable_values = pulumi.Output.secret(
         pulumi.Output.all(
             passwords[SUPERUSER],
-            server_cert.cert_pem,
-            pulumi.Output.secret(server_key.private_key_pem),
-            ca_cert.cert_pem,
+            certs.cert_pem,
+            certs.key_pem,
+            certs.ca_cert_pem,
             init_sql,
             private_url,
         ).apply(variables)
@@ -329,7 +302,7 @@ def deploy_railway(settings: cfg.Settings) -> dict[str, pulumi.Input[object]]:
         # the stability window proves PostgreSQL answers through the proxy (TLS + a query)
         probe = pulumi.Output.secret(
             pulumi.Output.all(
-                proxy.domain, proxy.proxy_port, ca_cert.cert_pem, passwords[SUPERUSER]
+                proxy.domain, proxy.proxy_port, certs.ca_cert_pem, passwords[SUPERUSER]
             ).apply(
                 lambda args: {
                     "host": args[0],
@@ -362,7 +335,7 @@ def deploy_railway(settings: cfg.Settings) -> dict[str, pulumi.Input[object]]:
         "port": PG_PORT,
         "database": settings.database,
         "app_user": app_role,
-        "ca_certificate": ca_cert.cert_pem,
+        "ca_certificate": certs.ca_cert_pem,
         "database_url": private_url,
     }
     if proxy is not None:
@@ -378,7 +351,7 @@ def deploy_railway(settings: cfg.Settings) -> dict[str, pulumi.Input[object]]:
                 port=proxy.proxy_port,
                 superuser=SUPERUSER,
                 superuser_password=passwords[SUPERUSER],
-                ca_cert=ca_cert.cert_pem,
+                ca_cert=certs.ca_cert_pem,
                 params={
                     "database": settings.database,
                     "readonly_enabled": settings.readonly_role,

@@ -1,22 +1,17 @@
 """Ansible filters backed by the coachdb package, so the role shares its code with Pulumi/Railway.
 
-Runs on the controller. ``coachdb`` is installed into the virtualenv by
-``make venv`` (``pip install -e .``); when the role is used from a plain checkout
-the repository's ``src`` directory (two levels above the roles directory) is
-used instead.
+Runs on the controller, in the Python that runs ``ansible-playbook``: the
+``coachdb`` package with its ``infra`` extra must be installed there (``make
+venv`` installs it into .venv with ``pip install -e .``, and ``make dev`` runs
+.venv's ansible-playbook).
 """
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
+import urllib.parse
 from typing import Any
 
-try:
-    from coachdb import profile, rolemodel, scram
-except ImportError:  # pragma: no cover - depends on how the controller was set up
-    sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "src"))
-    from coachdb import profile, rolemodel, scram
+from coachdb import profile, rolemodel, scram
 
 
 def coachdb_scram_verifier(password: str, role: str, iterations: int = 4096) -> str:
