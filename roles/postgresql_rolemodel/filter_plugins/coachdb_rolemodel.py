@@ -8,7 +8,6 @@ venv`` installs it into .venv with ``pip install -e .``, and ``make dev`` runs
 
 from __future__ import annotations
 
-import urllib.parse
 from typing import Any
 
 from coachdb import profile, rolemodel, scram
