@@ -114,7 +114,8 @@ def role_runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RoleRuns]:
             sorted(p.name for p in secrets_dir.glob("*")) if secrets_dir.exists() else []
         )
         env = {"COACHDB_APP_PASSWORD": rr.app_password}
-        rr.runs["converge"] = run_playbook("rolemodel.yml", base, env=env)
+        # -v prints every task's result (set_fact's facts too): only no_log keeps secrets out
+        rr.runs["converge"] = run_playbook("rolemodel.yml", base, "-v", env=env)
         rr.runs["again"] = run_playbook("rolemodel.yml", base, env=env)
         rr.runs["check_again"] = run_playbook("rolemodel.yml", base, "--check", env=env)
         yield rr
@@ -124,6 +125,7 @@ def test_weak_password_is_refused_before_any_change(role_runs: RoleRuns) -> None
     run = role_runs.runs["weak"]
     assert run.rc != 0
     assert "COACHDB_APP_PASSWORD: 10 characters; at least 16 are required" in run.output
+    assert run.changed == 0, run.output[-3000:]
     assert WEAK_PASSWORD not in run.output
     assert role_runs.states["roles_after_refusals"] == []
 
@@ -132,6 +134,7 @@ def test_malformed_user_name_is_refused_before_any_change(role_runs: RoleRuns) -
     run = role_runs.runs["bad_name"]
     assert run.rc != 0
     assert "app role 'App-User; DROP' is not a valid name" in run.output
+    assert run.changed == 0, run.output[-3000:]
     assert role_runs.states["roles_after_refusals"] == []
 
 
@@ -164,7 +167,7 @@ def test_run_says_where_the_passwords_are(role_runs: RoleRuns) -> None:
     assert f"trading_coach_migrator: file {role_runs.secrets_dir}" in again
 
 
-def test_no_password_in_ansible_output_or_server_log(role_runs: RoleRuns) -> None:
+def test_no_password_or_verifier_in_ansible_output_or_server_log(role_runs: RoleRuns) -> None:
     secrets_ = [role_runs.app_password] + [
         p.read_text().strip() for p in role_runs.secrets_dir.glob("*.password")
     ]
@@ -175,6 +178,16 @@ def test_no_password_in_ansible_output_or_server_log(role_runs: RoleRuns) -> Non
     for secret in secrets_:
         assert secret not in output
         assert secret not in log
+    # not even the verifier (PGOPTIONS in set_passwords.yml switches statement logging off)
+    with psycopg.connect(role_runs.cluster.dsn()) as conn:
+        verifiers = conn.execute(
+            "SELECT rolpassword FROM pg_authid WHERE rolcanlogin AND rolname <> 'postgres'"
+        ).fetchall()
+    assert len(verifiers) == 3
+    assert "SCRAM-SHA-256$" not in log
+    for (verifier,) in verifiers:
+        assert verifier.split("$", 2)[2] not in log
+        assert verifier.split("$", 2)[2] not in output
 
 
 def test_controller_files_are_private(role_runs: RoleRuns) -> None:
