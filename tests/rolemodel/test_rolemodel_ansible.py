@@ -17,6 +17,7 @@ import secrets
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -83,15 +84,18 @@ def _roles_present(cluster: Cluster) -> list[str]:
     return [r[0] for r in rows]
 
 
-@pytest.fixture(scope="module")
-def role_runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RoleRuns]:
+@contextmanager
+def _fresh_cluster(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[Cluster, Path, dict[str, object]]]:
+    """A new cluster, an empty controller secrets directory and the role's base variables."""
     found = available_bindirs()
     major = 14 if 14 in found else max(found, default=None)
     if major is None:
         pytest.skip("no PostgreSQL server binaries (scripts/fetch-pg14.sh provides 14)")
     secrets_dir = tmp_path_factory.mktemp("controller") / "secrets"
     with running_cluster(found[major], settings=SETTINGS) as cluster:
-        base = {
+        base: dict[str, object] = {
             "ansible_python_interpreter": sys.executable,  # has psycopg; postgres cannot run it
             "postgresql_rolemodel_become": False,  # the test cluster trusts its private socket
             "postgresql_rolemodel_login_unix_socket": str(cluster.sockdir),
@@ -100,8 +104,14 @@ def role_runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RoleRuns]:
             "postgresql_rolemodel_env_port": cluster.port,
             "postgresql_rolemodel_readonly_enabled": True,
         }
-        rr = RoleRuns(cluster, secrets_dir, app_password=secrets.token_urlsafe(24))
-        rr.states["public_create_initial"] = public_create_by_db(cluster)
+        yield cluster, secrets_dir, base
+
+
+@pytest.fixture(scope="module")
+def refusals(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RoleRuns]:
+    """Bad input, then a check run, against a cluster the role never converged."""
+    with _fresh_cluster(tmp_path_factory) as (cluster, secrets_dir, base):
+        rr = RoleRuns(cluster, secrets_dir, app_password="")
         weak = {"COACHDB_APP_PASSWORD": WEAK_PASSWORD}
         rr.runs["weak"] = run_playbook("rolemodel.yml", base, env=weak)
         rr.runs["bad_name"] = run_playbook(
@@ -113,6 +123,14 @@ def role_runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RoleRuns]:
         rr.states["secrets_after_check"] = (
             sorted(p.name for p in secrets_dir.glob("*")) if secrets_dir.exists() else []
         )
+        yield rr
+
+
+@pytest.fixture(scope="module")
+def role_runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RoleRuns]:
+    """Converge, converge again, then a check run, on a cluster of their own."""
+    with _fresh_cluster(tmp_path_factory) as (cluster, secrets_dir, base):
+        rr = RoleRuns(cluster, secrets_dir, app_password=secrets.token_urlsafe(24))
         env = {"COACHDB_APP_PASSWORD": rr.app_password}
         # -v prints every task's result (set_fact's facts too): only no_log keeps secrets out
         rr.runs["converge"] = run_playbook("rolemodel.yml", base, "-v", env=env)
@@ -121,29 +139,29 @@ def role_runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RoleRuns]:
         yield rr
 
 
-def test_weak_password_is_refused_before_any_change(role_runs: RoleRuns) -> None:
-    run = role_runs.runs["weak"]
+def test_weak_password_is_refused_before_any_change(refusals: RoleRuns) -> None:
+    run = refusals.runs["weak"]
     assert run.rc != 0
     assert "COACHDB_APP_PASSWORD: 10 characters; at least 16 are required" in run.output
     assert run.changed == 0, run.output[-3000:]
     assert WEAK_PASSWORD not in run.output
-    assert role_runs.states["roles_after_refusals"] == []
+    assert refusals.states["roles_after_refusals"] == []
 
 
-def test_malformed_user_name_is_refused_before_any_change(role_runs: RoleRuns) -> None:
-    run = role_runs.runs["bad_name"]
+def test_malformed_user_name_is_refused_before_any_change(refusals: RoleRuns) -> None:
+    run = refusals.runs["bad_name"]
     assert run.rc != 0
     assert "app role 'App-User; DROP' is not a valid name" in run.output
     assert run.changed == 0, run.output[-3000:]
-    assert role_runs.states["roles_after_refusals"] == []
+    assert refusals.states["roles_after_refusals"] == []
 
 
-def test_check_mode_predicts_changes_and_makes_none(role_runs: RoleRuns) -> None:
-    run = role_runs.runs["check"]
+def test_check_mode_predicts_changes_and_makes_none(refusals: RoleRuns) -> None:
+    run = refusals.runs["check"]
     assert run.rc == 0, run.output[-3000:]
     assert run.changed > 0
-    assert role_runs.states["roles_after_check"] == []
-    assert not any(n.endswith(".password") for n in role_runs.states["secrets_after_check"])
+    assert refusals.states["roles_after_check"] == []
+    assert not any(n.endswith(".password") for n in refusals.states["secrets_after_check"])
 
 
 def test_converge_changes_then_second_run_changes_nothing(role_runs: RoleRuns) -> None:

@@ -379,6 +379,7 @@ def test_init_script_through_psql_builds_the_whole_model(bare_cluster) -> None:
     log = bare_cluster.log()
     assert "GRANT CONNECT ON DATABASE" in log  # DDL was logged ...
     assert password not in log and verifier.split("$", 2)[2] not in log  # ... secrets not
+    assert "SCRAM-SHA-256$" not in log
 
 
 # --- catalogue-wide hardening facts (dev-sec 17/18/19) ----------------------------

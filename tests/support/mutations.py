@@ -122,6 +122,8 @@ def environment(copy: Path) -> dict[str, str]:
         PYTHONPATH=os.pathsep.join(filter(None, [str(copy / "src"), env.get("PYTHONPATH")])),
         PY_COLORS="0",
         ANSIBLE_FORCE_COLOR="0",
+        # Molecule instances of the scratch copy never clash with the checkout's own
+        COACHDB_RUN_ID=f"{env.get('COACHDB_RUN_ID', 'local')}-mutant",
     )
     return env
 
