@@ -59,7 +59,7 @@ dev: venv ## Set up and run `ansible-playbook site.yml` against this machine
 # --- tests ---------------------------------------------------------------------
 
 .PHONY: test-prereqs
-test-prereqs: venv ## Docker engine, base images, PostgreSQL 14 binaries for the tests
+test-prereqs: venv ## Docker engine, base images, PostgreSQL 14 binaries, Debian's PostgreSQL 15 for the tests
 	@scripts/os-deps.sh test
 	@scripts/ensure-docker.sh
 	@scripts/build-base-images.sh bookworm trixie
@@ -85,11 +85,11 @@ molecule: test-prereqs ## Every Molecule scenario: converge, idempotence, verify
 	done
 
 .PHONY: mutation-check
-mutation-check: venv ## Apply each deliberate break (tests/mutations.yml) to a scratch copy; its tests must fail
+mutation-check: test-prereqs ## Apply each deliberate break (tests/mutations.yml) to a scratch copy; its tests must fail
 	$(PYTHON) -m tests.support.mutations $(MUTATION_ARGS)
 
 .PHONY: mutation-check-all
-mutation-check-all: venv ## The mutation check including the breaks only Molecule catches (slow)
+mutation-check-all: test-prereqs ## The mutation check including the breaks only Molecule catches (slow)
 	$(PYTHON) -m tests.support.mutations --tier all $(MUTATION_ARGS)
 
 .PHONY: test-summary-reset
