@@ -15,6 +15,16 @@ export ANSIBLE_FORCE_COLOR := 1
 
 # Scenarios `make test` runs, in order. Each is a directory under molecule/.
 MOLECULE_SCENARIOS ?= $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml)))
+# Molecule container names and image tags carry this id (molecule/*/molecule.yml), so two
+# checkouts sharing one Docker engine never replace each other's containers or images.
+export COACHDB_RUN_ID ?= $(shell printf %s "$(CURDIR)" | md5sum | cut -c1-8)
+# `make test NO_SKIP=1` (and CI=true) fails a run in which any test skipped (conftest.py).
+ifdef NO_SKIP
+export COACHDB_NO_SKIP := $(NO_SKIP)
+endif
+# Each pytest run (the suite, every Molecule verify) appends its counts here; `make test`
+# prints the table at the end.
+export COACHDB_TEST_SUMMARY := $(abspath .cache/test-summary.txt)
 
 .PHONY: help
 help: ## List the targets
@@ -49,7 +59,7 @@ dev: venv ## Set up and run `ansible-playbook site.yml` against this machine
 # --- tests ---------------------------------------------------------------------
 
 .PHONY: test-prereqs
-test-prereqs: venv ## Docker engine, base images, PostgreSQL 14 and 17 binaries for the tests
+test-prereqs: venv ## Docker engine, base images, PostgreSQL 14 and 17 binaries, Debian's PostgreSQL 15 for the tests
 	@scripts/os-deps.sh test
 	@scripts/ensure-docker.sh
 	@scripts/build-base-images.sh bookworm trixie
@@ -72,13 +82,13 @@ docs: venv ## Regenerate docs/roles/ (variable reference) from the roles' argume
 
 .PHONY: pytest
 pytest: test-prereqs ## Unit and integration tests (real PostgreSQL, real containers)
-	$(BIN)/pytest
+	COACHDB_SUITE=pytest $(BIN)/pytest
 
 .PHONY: molecule
 molecule: test-prereqs ## Every Molecule scenario: converge, idempotence, verify
 	@set -e; for s in $(MOLECULE_SCENARIOS); do \
 	  echo "=== molecule test -s $$s"; \
-	  $(BIN)/molecule test -s $$s; \
+	  COACHDB_SUITE=molecule-$$s $(BIN)/molecule test -s $$s; \
 	done
 
 .PHONY: bench-upgrade
@@ -88,8 +98,21 @@ bench-upgrade: venv ## Upgrade drill 14 -> 17, dump-and-restore of a generated 1
 	@scripts/fetch-pg.sh 17 >/dev/null
 	$(PYTHON) -m tests.upgrade.drill --mode dump --mb $${COACHDB_DRILL_MB:-1024}
 
+.PHONY: mutation-check
+mutation-check: test-prereqs ## Apply each deliberate break (tests/mutations.yml) to a scratch copy; its tests must fail
+	$(PYTHON) -m tests.support.mutations $(MUTATION_ARGS)
+
+.PHONY: mutation-check-all
+mutation-check-all: test-prereqs ## The mutation check including the breaks only Molecule catches (slow)
+	$(PYTHON) -m tests.support.mutations --tier all $(MUTATION_ARGS)
+
+.PHONY: test-summary-reset
+test-summary-reset:
+	@mkdir -p .cache && : > $(COACHDB_TEST_SUMMARY)
+
 .PHONY: test
-test: lint pytest molecule ## Set up everything and run every test
+test: test-summary-reset lint pytest molecule mutation-check ## Set up everything and run every test
+	@echo "make test: passed/skipped per suite"; cat $(COACHDB_TEST_SUMMARY)
 	@echo "make test: all suites passed"
 
 .PHONY: bench

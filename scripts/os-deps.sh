@@ -5,9 +5,14 @@
 #                             (Ansible's apt module on this machine), locales, CA certificates
 #   scripts/os-deps.sh test   plus what `make test` needs: rsync (Molecule's docker driver copies
 #                             the build context with it), npm (PostgreSQL 14/17 test binaries),
-#                             debootstrap (local base images), the distribution's PostgreSQL
-#                             client (pg_dump/pg_restore/psql for the upgrade drill);
+#                             debootstrap (local base images), Debian's PostgreSQL 15 server and
+#                             psql (the suites run every role-model and client test on 15 too;
+#                             pg_dump/pg_restore for the upgrade drill);
 #                             Docker: scripts/ensure-docker.sh
+# The tests start their own throwaway clusters from /usr/lib/postgresql/15/bin. The package's
+# post-install script creates and starts a cluster 15/main on port 5432, which would clash with
+# `make dev`'s own cluster there (roles/postgresql_cluster refuses a second cluster on its port):
+# when this script installed the server, it drops that fresh, empty cluster again.
 set -euo pipefail
 need=()
 python3 -c 'import ensurepip, venv' 2>/dev/null || need+=(python3-venv)
@@ -20,7 +25,8 @@ if [ "${1:-dev}" = test ]; then
   command -v rsync >/dev/null 2>&1 || need+=(rsync)
   command -v npm >/dev/null 2>&1 || need+=(npm)
   command -v debootstrap >/dev/null 2>&1 || need+=(debootstrap)
-  compgen -G '/usr/lib/postgresql/*/bin/pg_restore' >/dev/null || need+=(postgresql-client)
+  dpkg -s postgresql-15 >/dev/null 2>&1 || need+=(postgresql-15)
+  dpkg -s postgresql-client-15 >/dev/null 2>&1 || need+=(postgresql-client-15)
 fi
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
@@ -29,6 +35,11 @@ if [ ${#need[@]} -gt 0 ]; then
   fi
   echo "[os-deps] installing ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq "${need[@]}" >/dev/null
+  apt-get -o DPkg::Lock::Timeout=600 update -qq
+  apt-get -o DPkg::Lock::Timeout=600 install -y -qq "${need[@]}" >/dev/null
+  if [[ " ${need[*]} " == *" postgresql-15 "* ]] && pg_lsclusters --no-header 2>/dev/null \
+      | awk '$1 == 15 && $2 == "main" {found=1} END {exit !found}'; then
+    echo "[os-deps] dropping the package's empty cluster 15/main (tests use their own clusters)"
+    pg_dropcluster --stop 15 main
+  fi
 fi

@@ -174,7 +174,10 @@ def test_rendered_configuration_on_real_server(major: int, waived: bool, tmp_pat
             ).fetchone()
             assert version is not None and version[0] in {"TLSv1.2", "TLSv1.3"}
 
-        with pytest.raises(psycopg.OperationalError, match="no encryption"):
+        # rejected by the explicit `hostnossl ... reject` rule, not merely unmatched
+        with pytest.raises(
+            psycopg.OperationalError, match=r"pg_hba\.conf rejects connection.*no encryption"
+        ):
             psycopg.connect(**dict(tls_login, sslmode="disable"))
         # The unix socket is peer-only for postgres: this test runs as root, not postgres.
         with pytest.raises(psycopg.OperationalError, match=r"[Pp]eer authentication failed"):

@@ -223,9 +223,13 @@ def test_strict_version_refuses_the_fallback(run_site: Any) -> None:
             # A closed local port: unreachable at once, whatever the machine's network.
             "postgresql_install_pgdg_repo_url": "http://127.0.0.1:9/pgdg",
             "postgresql_install_pgdg_probe_timeout": 2,
+            # this machine's package lists count as fresh: a stale-list refresh is not the
+            # change this test is about
+            "postgresql_install_apt_cache_valid_time": 10 * 365 * 86400,
         }
     )
     assert result.rc != 0
     assert "PostgreSQL 14 cannot be installed" in result.output
     assert "postgresql_version_strict=false" in result.output
     assert "127.0.0.1:9/pgdg" in result.output
+    assert result.recap()["changed"] == 0, "a task would have changed something first"

@@ -22,7 +22,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,6 +56,8 @@ TLS_HBA = (
 # Variables the client reads besides DB_*: a test must not inherit them from the shell.
 CLIENT_VARS = ("DATABASE_URL", "PGSSLROOTCERT", "COACHDB_ENV", "APP_ENV", "COACHDB_BACKUP_STATUS")
 PLAIN_HBA = "local all all trust\nhost all all 127.0.0.1/32 scram-sha-256\n"
+# `coachdb check`'s latency bound in tests: a hang-guard, not the 100 ms KPI (see run_cli).
+HANG_GUARD_MS = "10000"
 
 
 def _bindir(major: int = EDGE_MAJORS[0]) -> Path:
@@ -208,6 +210,34 @@ class Server:
         out.update(extra)
         return out
 
+    @contextmanager
+    def connection_bound(self, limit: int) -> Iterator[Callable[[], list[str]]]:
+        """Let the server hold the app role to ``limit`` connections while the block runs.
+
+        The bound is the role's CONNECTION LIMIT (on top of the role's connections already
+        open), which the server checks at every login: a client that tries one more gets
+        "too many connections for role", logged by the server. Yields a function returning
+        those log lines, so a test proves the bound from the server's side, not by sampling.
+        """
+        role = sql.Identifier(APP_USER)
+        with self.admin() as admin:
+            row = admin.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE usename = %s", (APP_USER,)
+            ).fetchone()
+            assert row is not None
+            admin.execute(sql.SQL("ALTER ROLE {} CONNECTION LIMIT {}").format(role, limit + row[0]))
+        start = len(self.cluster.log())
+
+        def refused() -> list[str]:
+            lines = self.cluster.log()[start:].splitlines()
+            return [line for line in lines if "too many connections for role" in line]
+
+        try:
+            yield refused
+        finally:
+            with self.admin() as admin:
+                admin.execute(sql.SQL("ALTER ROLE {} CONNECTION LIMIT -1").format(role))
+
     def app_connections(self, application_name: str) -> int:
         with self.admin("postgres") as conn:
             row = conn.execute(
@@ -242,7 +272,6 @@ ServerFactory = Callable[..., AbstractContextManager[Server]]
 @pytest.fixture(scope="session")
 def server_factory(tls_files: TLSFiles) -> ServerFactory:
     """``with server_factory(tls=True, settings={...}) as srv:`` a fresh prepared server."""
-    from contextlib import contextmanager
 
     @contextmanager
     def make(
@@ -271,11 +300,18 @@ def bare_tls_cluster(tls_files: TLSFiles, pg_major: int) -> Iterator[Cluster]:
 
 @pytest.fixture
 def run_cli() -> Callable[..., subprocess.CompletedProcess[str]]:
-    """Run ``python -m coachdb ARGS`` with only the given database variables set."""
+    """Run ``python -m coachdb ARGS`` with only the given database variables set.
+
+    ``check`` gets ``--max-connect-ms`` HANG_GUARD_MS unless the test sets a bound: the
+    100 ms latency KPI is a figure of the machine (``make bench`` prints it), and a test
+    on a loaded CI machine must not fail on it.
+    """
 
     def run(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
         base = {k: v for k, v in os.environ.items() if k not in CLIENT_VARS}
         base = {k: v for k, v in base.items() if not k.startswith("DB_")}
+        if "check" in args and "--max-connect-ms" not in args:
+            args = (*args, "--max-connect-ms", HANG_GUARD_MS)
         return subprocess.run(
             [sys.executable, "-m", "coachdb", *args],
             env={**base, **env},

@@ -22,7 +22,6 @@ def test_async_load_stays_within_the_pool_and_survives_terminated_connections(
         pool = await create_async_pool(load_config(tls_server.env(DB_APPLICATION_NAME=app)))
         errors: list[BaseException] = []
         pids: set[int] = set()
-        peak = 0
         try:
 
             async def work() -> None:
@@ -36,30 +35,24 @@ def test_async_load_stays_within_the_pool_and_survives_terminated_connections(
                     except Exception as exc:
                         errors.append(exc)
 
-            async def sample(stop: asyncio.Event) -> None:
-                nonlocal peak
-                while not stop.is_set():
-                    peak = max(peak, await asyncio.to_thread(tls_server.app_connections, app))
-                    await asyncio.sleep(0.02)
-
-            stop = asyncio.Event()
-            sampler = asyncio.create_task(sample(stop))
             await asyncio.gather(*(work() for _ in range(100)))
+            held = await asyncio.to_thread(tls_server.app_connections, app)
             # kill every idle pooled connection behind the pool's back, then use it again
             before = set(pids)
             await asyncio.to_thread(terminate, tls_server, app)
             pids.clear()
             await asyncio.gather(*(work() for _ in range(10)))
-            stop.set()
-            await sampler
             assert not (pids & before)
         finally:
             await pool.close()
-        return errors, peak, pids
+        return errors, held, pids
 
-    errors, peak, pids = asyncio.run(scenario())
+    # the server holds the bound (Server.connection_bound), not a sampler
+    with tls_server.connection_bound(20) as refused:
+        errors, held, pids = asyncio.run(scenario())
+        assert refused() == [], refused()[:3]
     assert errors == []
-    assert 1 < peak <= 20
+    assert 1 < held <= 20
     assert pids
 
 

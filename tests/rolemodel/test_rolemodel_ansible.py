@@ -17,6 +17,7 @@ import secrets
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -90,18 +91,17 @@ def _roles_present(cluster: Cluster) -> list[str]:
     return [r[0] for r in rows]
 
 
-@pytest.fixture(scope="module", params=EDGE_MAJORS, ids=[f"pg{m}" for m in EDGE_MAJORS])
-def role_runs(
-    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
-) -> Iterator[RoleRuns]:
-    """The role applied by Ansible on each end of the supported range (14 and 17)."""
+@contextmanager
+def _fresh_cluster(
+    tmp_path_factory: pytest.TempPathFactory, major: int
+) -> Iterator[tuple[Cluster, Path, dict[str, object]]]:
+    """A new cluster, an empty controller secrets directory and the role's base variables."""
     found = available_bindirs()
-    major = int(request.param)
     if major not in found:
         pytest.skip(f"no PostgreSQL {major} server binaries ({fetch_hint(major)})")
     secrets_dir = tmp_path_factory.mktemp("controller") / "secrets"
     with running_cluster(found[major], settings=SETTINGS) as cluster:
-        base = {
+        base: dict[str, object] = {
             "ansible_python_interpreter": sys.executable,  # has psycopg; postgres cannot run it
             "postgresql_rolemodel_become": False,  # the test cluster trusts its private socket
             "postgresql_rolemodel_login_unix_socket": str(cluster.sockdir),
@@ -110,8 +110,14 @@ def role_runs(
             "postgresql_rolemodel_env_port": cluster.port,
             "postgresql_rolemodel_readonly_enabled": True,
         }
-        rr = RoleRuns(cluster, secrets_dir, app_password=secrets.token_urlsafe(24))
-        rr.states["public_create_initial"] = public_create_by_db(cluster)
+        yield cluster, secrets_dir, base
+
+
+@pytest.fixture(scope="module")
+def refusals(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RoleRuns]:
+    """Bad input, then a check run, against a cluster the role never converged (oldest major)."""
+    with _fresh_cluster(tmp_path_factory, min(EDGE_MAJORS)) as (cluster, secrets_dir, base):
+        rr = RoleRuns(cluster, secrets_dir, app_password="")
         weak = {"COACHDB_APP_PASSWORD": WEAK_PASSWORD}
         rr.runs["weak"] = run_playbook("rolemodel.yml", base, env=weak)
         rr.runs["bad_name"] = run_playbook(
@@ -123,8 +129,20 @@ def role_runs(
         rr.states["secrets_after_check"] = (
             sorted(p.name for p in secrets_dir.glob("*")) if secrets_dir.exists() else []
         )
+        yield rr
+
+
+@pytest.fixture(scope="module", params=EDGE_MAJORS, ids=[f"pg{m}" for m in EDGE_MAJORS])
+def role_runs(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[RoleRuns]:
+    """Converge, converge again, then a check run, on a cluster of their own, on each end of
+    the supported range (14 and 17)."""
+    with _fresh_cluster(tmp_path_factory, int(request.param)) as (cluster, secrets_dir, base):
+        rr = RoleRuns(cluster, secrets_dir, app_password=secrets.token_urlsafe(24))
         env = {"COACHDB_APP_PASSWORD": rr.app_password}
-        rr.runs["converge"] = run_playbook("rolemodel.yml", base, env=env)
+        # -v prints every task's result (set_fact's facts too): only no_log keeps secrets out
+        rr.runs["converge"] = run_playbook("rolemodel.yml", base, "-v", env=env)
         rr.runs["again"] = run_playbook("rolemodel.yml", base, env=env)
         rr.runs["check_again"] = run_playbook("rolemodel.yml", base, "--check", env=env)
         # Drift that an apply script which repairs nothing leaves behind: the play must fail.
@@ -136,27 +154,29 @@ def role_runs(
         yield rr
 
 
-def test_weak_password_is_refused_before_any_change(role_runs: RoleRuns) -> None:
-    run = role_runs.runs["weak"]
+def test_weak_password_is_refused_before_any_change(refusals: RoleRuns) -> None:
+    run = refusals.runs["weak"]
     assert run.rc != 0
     assert "COACHDB_APP_PASSWORD: 10 characters; at least 16 are required" in run.output
+    assert run.changed == 0, run.output[-3000:]
     assert WEAK_PASSWORD not in run.output
-    assert role_runs.states["roles_after_refusals"] == []
+    assert refusals.states["roles_after_refusals"] == []
 
 
-def test_malformed_user_name_is_refused_before_any_change(role_runs: RoleRuns) -> None:
-    run = role_runs.runs["bad_name"]
+def test_malformed_user_name_is_refused_before_any_change(refusals: RoleRuns) -> None:
+    run = refusals.runs["bad_name"]
     assert run.rc != 0
     assert "app role 'App-User; DROP' is not a valid name" in run.output
-    assert role_runs.states["roles_after_refusals"] == []
+    assert run.changed == 0, run.output[-3000:]
+    assert refusals.states["roles_after_refusals"] == []
 
 
-def test_check_mode_predicts_changes_and_makes_none(role_runs: RoleRuns) -> None:
-    run = role_runs.runs["check"]
+def test_check_mode_predicts_changes_and_makes_none(refusals: RoleRuns) -> None:
+    run = refusals.runs["check"]
     assert run.rc == 0, run.output[-3000:]
     assert run.changed > 0
-    assert role_runs.states["roles_after_check"] == []
-    assert not any(n.endswith(".password") for n in role_runs.states["secrets_after_check"])
+    assert refusals.states["roles_after_check"] == []
+    assert not any(n.endswith(".password") for n in refusals.states["secrets_after_check"])
 
 
 def test_converge_changes_then_second_run_changes_nothing(role_runs: RoleRuns) -> None:
@@ -192,7 +212,7 @@ def test_run_says_where_the_passwords_are(role_runs: RoleRuns) -> None:
     assert f"trading_coach_migrator: file {role_runs.secrets_dir}" in again
 
 
-def test_no_password_in_ansible_output_or_server_log(role_runs: RoleRuns) -> None:
+def test_no_password_or_verifier_in_ansible_output_or_server_log(role_runs: RoleRuns) -> None:
     secrets_ = [role_runs.app_password] + [
         p.read_text().strip() for p in role_runs.secrets_dir.glob("*.password")
     ]
@@ -203,6 +223,16 @@ def test_no_password_in_ansible_output_or_server_log(role_runs: RoleRuns) -> Non
     for secret in secrets_:
         assert secret not in output
         assert secret not in log
+    # not even the verifier (PGOPTIONS in set_passwords.yml switches statement logging off)
+    with psycopg.connect(role_runs.cluster.dsn()) as conn:
+        verifiers = conn.execute(
+            "SELECT rolpassword FROM pg_authid WHERE rolcanlogin AND rolname <> 'postgres'"
+        ).fetchall()
+    assert len(verifiers) == 3
+    assert "SCRAM-SHA-256$" not in log
+    for (verifier,) in verifiers:
+        assert verifier.split("$", 2)[2] not in log
+        assert verifier.split("$", 2)[2] not in output
 
 
 def test_controller_files_are_private(role_runs: RoleRuns) -> None:

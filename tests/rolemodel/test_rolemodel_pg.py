@@ -169,6 +169,7 @@ def test_no_password_reaches_the_server_log(mc: ModelCluster) -> None:
     # log_statement = 'ddl' really was on: the model's DDL is in the log ...
     assert "GRANT CONNECT ON DATABASE" in log
     # ... but neither a password nor even its verifier is.
+    assert "SCRAM-SHA-256$" not in log
     for role, password in mc.passwords.items():
         assert password not in log, role
         assert mc.verifiers[role].split("$", 2)[2] not in log, role
@@ -378,6 +379,7 @@ def test_init_script_through_psql_builds_the_whole_model(bare_cluster) -> None:
     log = bare_cluster.log()
     assert "GRANT CONNECT ON DATABASE" in log  # DDL was logged ...
     assert password not in log and verifier.split("$", 2)[2] not in log  # ... secrets not
+    assert "SCRAM-SHA-256$" not in log
 
 
 # --- catalogue-wide hardening facts (dev-sec 17/18/19) ----------------------------

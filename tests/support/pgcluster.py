@@ -157,6 +157,25 @@ class Cluster:
         return path.read_text(errors="replace") if path.exists() else ""
 
 
+def _start_on_a_free_port(cluster: Cluster, attempts: int = 5) -> None:
+    """Start the cluster, moving to another port when the chosen one was taken meanwhile.
+
+    free_port() only proves the port was free a moment ago: a parallel test (or another
+    engineer's run) may bind it before the postmaster does. Retrying on the server's own
+    "could not bind" answer closes that race instead of hoping it does not happen.
+    """
+    for attempt in range(attempts):
+        logged = len(cluster.log())
+        started = cluster.pg_ctl("start", check=False)
+        if started.returncode == 0:
+            return
+        if "could not bind" not in cluster.log()[logged:] or attempt == attempts - 1:
+            raise subprocess.CalledProcessError(
+                started.returncode, started.args, started.stdout, started.stderr
+            )
+        cluster.port = free_port()
+
+
 @contextmanager
 def running_cluster(
     bindir: Path,
@@ -201,7 +220,7 @@ def running_cluster(
         settings=dict(settings or {}),
     )
     try:
-        cluster.start()
+        _start_on_a_free_port(cluster)
         yield cluster
     finally:
         cluster.stop("immediate")

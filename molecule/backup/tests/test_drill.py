@@ -1,11 +1,13 @@
 """Disaster drill: back up, lose the data directory, restore to latest and to a time.
 
-The steps run in file order and build on each other (pytest keeps definition
-order): seed data as the migration/app roles, full backup, more rows, a noted
-time, rows that must not survive a point-in-time recovery, simulated disk loss,
-restore.yml to latest (every row back, checksums equal), restore.yml to the
-noted time (exactly the rows before it). Then the failure paths: no
-confirmation, missing repository, corrupt backup file, failing backup job.
+One module fixture (``story``) runs the drill's steps once, in order, and records what
+each saw: seed data as the migration/app roles, full backup, more rows, a noted time,
+rows that must not survive a point-in-time recovery, a differential backup, rows written
+AFTER that last backup (their WAL archived), simulated disk loss, restore.yml to latest
+(every row back, checksums equal: the last rows only by WAL replay), to the noted time
+(exactly the rows before it), and one backup set as taken. The tests assert on that record,
+so none depends on another having run first. The failure paths (no confirmation, missing
+repository, corrupt backup file, failing backup job) start from the story's restored cluster.
 """
 
 from __future__ import annotations
@@ -13,15 +15,18 @@ from __future__ import annotations
 import json
 import re
 import time
+from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from conftest import APP, MIGRATOR, Drill
+
+from conftest import APP, MIGRATOR, Drill, PlaybookRun
 
 BASE_ROWS = 500
 AFTER_BACKUP_ROWS = 300
 AFTER_TARGET_ROWS = 200
-STATE: dict[str, Any] = {}
+AFTER_LAST_BACKUP_ROWS = 100
+NOT_AFTER_TARGET = "phase IN ('base', 'after-backup')"
 
 
 def insert_rows(drill: Drill, start: int, count: int, phase: str) -> None:
@@ -32,6 +37,126 @@ def insert_rows(drill: Drill, start: int, count: int, phase: str) -> None:
         f"SELECT g, '{phase}', md5(g::text || '{phase}') "
         f"FROM generate_series({start}, {start + count - 1}) AS g",
     )
+
+
+def backup_status(drill: Drill, key: str = "status_file") -> dict[str, Any]:
+    return json.loads(drill.host.file(drill.setup[key]).content_string)
+
+
+@dataclass
+class Story:
+    """What each step of the drill saw, recorded once, in order, by the ``story`` fixture."""
+
+    converge_status: dict[str, Any]
+    converge_verify: dict[str, Any]
+    base: tuple[int, str] = (0, "")
+    full: PlaybookRun | None = None
+    full_status: dict[str, Any] = field(default_factory=dict)
+    target: str = ""
+    diff: PlaybookRun | None = None
+    diff_status: dict[str, Any] = field(default_factory=dict)
+    written: tuple[int, str] = (0, "")
+    until_target: tuple[int, str] = (0, "")
+    datadir_gone: bool = False
+    latest: PlaybookRun | None = None
+    latest_rows: tuple[int, str] = (0, "")
+    latest_in_recovery: str = ""
+    pitr: PlaybookRun | None = None
+    pitr_rows: tuple[int, str] = (0, "")
+    pitr_after_target: int = -1
+    pitr_in_recovery: str = ""
+    backup_set: PlaybookRun | None = None
+    backup_set_rows: tuple[int, str] = (0, "")
+
+
+def _ran(run: PlaybookRun, step: str) -> PlaybookRun:
+    """A step the rest of the story builds on must have worked."""
+    if run.rc != 0:
+        pytest.fail(f"{step}: ansible-playbook failed (rc={run.rc})\n{run.output[-4000:]}")
+    return run
+
+
+@pytest.fixture(scope="module")
+def story(drill: Drill, figures: dict[str, Any]) -> Story:
+    """Run the drill once: seed, full backup, rows, a noted time, doomed rows, a diff backup,
+    rows after that LAST backup (archived, so restore-to-latest must replay their WAL),
+    disk loss, then restore to latest, to the noted time, and one backup set as taken.
+    The tests below assert on what each step recorded; no test depends on another's order."""
+    st = Story(backup_status(drill), backup_status(drill, "verify_status_file"))
+    drill.sql_as(
+        MIGRATOR,
+        "CREATE TABLE drill_trades (id integer PRIMARY KEY, phase text NOT NULL, "
+        "payload text NOT NULL, created_at timestamptz NOT NULL DEFAULT clock_timestamp())",
+    )
+    insert_rows(drill, 1, BASE_ROWS, "base")
+    st.base = drill.table_digest()
+
+    st.full = _ran(drill.playbook("backup.yml", "-e", "backup_type=full"), "full backup")
+    st.full_status = backup_status(drill)
+    figures["backup_full_size_bytes (database)"] = st.full_status.get("size_bytes")
+    figures["backup_full_repo_bytes (stored, compressed)"] = st.full_status.get("repo_size_bytes")
+    figures["backup_full_seconds"] = st.full_status.get("duration_seconds")
+
+    insert_rows(drill, 10_001, AFTER_BACKUP_ROWS, "after-backup")
+    time.sleep(1.5)
+    st.target = drill.sql_super(
+        "SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') || '+00'"
+    )
+    time.sleep(1.5)
+    insert_rows(drill, 20_001, AFTER_TARGET_ROWS, "after-target")
+
+    # A newer (differential) backup after the noted time: PITR must still pick the full one.
+    st.diff = _ran(drill.playbook("backup.yml", "-e", "backup_type=diff"), "diff backup")
+    st.diff_status = backup_status(drill)
+
+    # Rows after the last backup: only the archived WAL holds them.
+    insert_rows(drill, 40_001, AFTER_LAST_BACKUP_ROWS, "after-last-backup")
+    st.written = drill.table_digest()
+    st.until_target = drill.table_digest(where=NOT_AFTER_TARGET)
+    # The last commit is safe only once its WAL segment is archived (archive_timeout).
+    figures["rpo_window_seconds (last commit -> archived)"] = round(drill.wait_archived(120), 1)
+
+    # Disk loss: crash the server and destroy the data directory.
+    datadir = drill.setup["pg_datadir"]
+    drill.sh(
+        f"pg_ctlcluster {drill.setup['pg_version']} {drill.setup['pg_cluster']} stop -m immediate"
+    )
+    drill.sh(f"rm -rf {datadir}")
+    st.datadir_gone = not drill.host.file(datadir).exists
+
+    st.latest = _ran(drill.playbook("restore.yml", "-e", "restore_confirm=yes"), "restore latest")
+    st.latest_in_recovery = drill.sql_super("SELECT pg_is_in_recovery()")
+    st.latest_rows = drill.table_digest()
+    figures["rto_restore_latest_seconds (restore.yml wall time)"] = round(st.latest.seconds, 1)
+    figures["rows_lost_restore_latest"] = st.written[0] - st.latest_rows[0]
+
+    st.pitr = _ran(
+        drill.playbook(
+            "restore.yml", "-e", "restore_confirm=yes", "-e", f"restore_target_time='{st.target}'"
+        ),
+        "restore to the noted time",
+    )
+    st.pitr_in_recovery = drill.sql_super("SELECT pg_is_in_recovery()")
+    st.pitr_rows = drill.table_digest()
+    st.pitr_after_target = drill.table_digest(where=f"NOT ({NOT_AFTER_TARGET})")[0]
+    insert_rows(drill, 30_001, 1, "after-pitr")  # the restored cluster takes writes again
+    figures["rto_restore_pitr_seconds (restore.yml wall time)"] = round(st.pitr.seconds, 1)
+    figures["pitr_target"] = st.target
+
+    st.backup_set = _ran(
+        drill.playbook(
+            "restore.yml",
+            "-e",
+            "restore_confirm=yes",
+            "-e",
+            f"restore_backup_set={st.full_status['label']}",
+            "-e",
+            "restore_immediate=true",
+        ),
+        "restore one backup set",
+    )
+    st.backup_set_rows = drill.table_digest()
+    return st
 
 
 def test_scheduler_is_cron_without_systemd(drill: Drill) -> None:
@@ -45,127 +170,65 @@ def test_scheduler_is_cron_without_systemd(drill: Drill) -> None:
     assert not drill.host.file("/etc/systemd/system/coachdb-backup-full.timer").exists
 
 
-def test_archiving_is_on_and_first_backup_recorded(drill: Drill) -> None:
+def test_archiving_is_on_and_first_backup_recorded(drill: Drill, story: Story) -> None:
     """site.yml turned on WAL archiving through pgBackRest and took a first full backup."""
     assert drill.sql_super("SHOW archive_mode") == "on"
     assert "pgbackrest --stanza=coachdb archive-push" in drill.sql_super("SHOW archive_command")
-    status = json.loads(drill.host.file(drill.setup["status_file"]).content_string)
+    status = story.converge_status
     assert status["status"] == "ok"
     assert status["type"] == "full"
     assert status["size_bytes"] > 0
     assert status["schema_version"] == 1
-    verified = json.loads(drill.host.file(drill.setup["verify_status_file"]).content_string)
-    assert verified["status"] == "ok", verified
+    assert story.converge_verify["status"] == "ok", story.converge_verify
 
 
-def test_seed_data_as_migrator_and_app(drill: Drill) -> None:
-    """The migrator creates the table (owned by the owner role), the app writes rows."""
-    drill.sql_as(
-        MIGRATOR,
-        "CREATE TABLE drill_trades (id integer PRIMARY KEY, phase text NOT NULL, "
-        "payload text NOT NULL, created_at timestamptz NOT NULL DEFAULT clock_timestamp())",
-    )
-    insert_rows(drill, 1, BASE_ROWS, "base")
-    count, digest = drill.table_digest()
-    assert count == BASE_ROWS
-    STATE["base"] = (count, digest)
+def test_seed_data_as_migrator_and_app(story: Story) -> None:
+    """The migrator created the table (owned by the owner role), the app wrote rows."""
+    assert story.base[0] == BASE_ROWS
 
 
-def test_full_backup_with_backup_playbook(drill: Drill, figures: dict[str, Any]) -> None:
-    run = drill.playbook("backup.yml", "-e", "backup_type=full")
-    assert run.rc == 0, run.output
-    assert "COACHDB-BACKUP status=ok type=full" in run.output
-    status = json.loads(drill.host.file(drill.setup["status_file"]).content_string)
-    assert status["status"] == "ok" and status["type"] == "full"
-    figures["backup_full_size_bytes (database)"] = status["size_bytes"]
-    figures["backup_full_repo_bytes (stored, compressed)"] = status["repo_size_bytes"]
-    figures["backup_full_seconds"] = status["duration_seconds"]
-    STATE["full_label"] = status["label"]
+def test_full_and_diff_backups_with_backup_playbook(story: Story) -> None:
+    assert story.full is not None and story.diff is not None
+    assert "COACHDB-BACKUP status=ok type=full" in story.full.output
+    assert story.full_status["status"] == "ok" and story.full_status["type"] == "full"
+    assert "COACHDB-BACKUP status=ok type=diff" in story.diff.output
+    assert story.diff_status["status"] == "ok" and story.diff_status["type"] == "diff"
 
 
-def test_write_more_note_time_write_doomed_rows(drill: Drill, figures: dict[str, Any]) -> None:
-    """Rows after the backup survive both restores; rows after the noted time only 'latest'."""
-    insert_rows(drill, 10_001, AFTER_BACKUP_ROWS, "after-backup")
-    time.sleep(1.5)
-    STATE["target"] = drill.sql_super(
-        "SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') || '+00'"
-    )
-    time.sleep(1.5)
-    insert_rows(drill, 20_001, AFTER_TARGET_ROWS, "after-target")
-    STATE["all"] = drill.table_digest()
-    STATE["until_target"] = drill.table_digest(where="phase <> 'after-target'")
-    assert STATE["all"][0] == BASE_ROWS + AFTER_BACKUP_ROWS + AFTER_TARGET_ROWS
-    assert STATE["until_target"][0] == BASE_ROWS + AFTER_BACKUP_ROWS
-    # The last commit is safe only once its WAL segment is archived (archive_timeout).
-    figures["rpo_window_seconds (last commit -> archived)"] = round(drill.wait_archived(120), 1)
+def test_rows_written_after_every_phase(story: Story) -> None:
+    total = BASE_ROWS + AFTER_BACKUP_ROWS + AFTER_TARGET_ROWS + AFTER_LAST_BACKUP_ROWS
+    assert story.written[0] == total
+    assert story.until_target[0] == BASE_ROWS + AFTER_BACKUP_ROWS
+    assert story.datadir_gone
 
 
-def test_diff_backup_after_the_noted_time(drill: Drill) -> None:
-    """A newer (differential) backup: PITR must still pick the full one before the target."""
-    run = drill.playbook("backup.yml", "-e", "backup_type=diff")
-    assert run.rc == 0, run.output
-    assert "COACHDB-BACKUP status=ok type=diff" in run.output
-    STATE["diff_label"] = json.loads(drill.host.file(drill.setup["status_file"]).content_string)[
-        "label"
-    ]
+def test_restore_latest_loses_no_row(story: Story) -> None:
+    """Every row comes back, including those written after the last backup (WAL replay)."""
+    assert story.latest is not None
+    assert "COACHDB-RESTORE ok target=latest" in story.latest.output
+    assert story.latest_in_recovery == "f"
+    assert story.latest_rows == story.written, "restore to latest lost or changed rows"
 
 
-def test_disk_loss(drill: Drill) -> None:
-    """Crash the server and destroy the data directory (simulated disk loss)."""
-    datadir = drill.setup["pg_datadir"]
-    drill.sh(
-        f"pg_ctlcluster {drill.setup['pg_version']} {drill.setup['pg_cluster']} stop -m immediate"
-    )
-    drill.sh(f"rm -rf {datadir}")
-    assert not drill.host.file(datadir).exists
-
-
-def test_restore_latest_loses_no_row(drill: Drill, figures: dict[str, Any]) -> None:
-    run = drill.playbook("restore.yml", "-e", "restore_confirm=yes")
-    assert run.rc == 0, run.output
-    assert "COACHDB-RESTORE ok target=latest" in run.output
-    assert drill.sql_super("SELECT pg_is_in_recovery()") == "f"
-    assert drill.table_digest() == STATE["all"], "restore to latest lost or changed rows"
-    figures["rto_restore_latest_seconds (restore.yml wall time)"] = round(run.seconds, 1)
-    figures["rows_lost_restore_latest"] = STATE["all"][0] - drill.table_digest()[0]
-
-
-def test_restore_to_noted_time_cuts_exactly(drill: Drill, figures: dict[str, Any]) -> None:
-    run = drill.playbook(
-        "restore.yml", "-e", "restore_confirm=yes", "-e", f"restore_target_time='{STATE['target']}'"
-    )
-    assert run.rc == 0, run.output
-    assert f"target={STATE['target']}" in run.output
+def test_restore_to_noted_time_cuts_exactly(story: Story) -> None:
+    assert story.pitr is not None
+    assert f"target={story.target}" in story.pitr.output
     # pgBackRest chose the full backup taken before the target, not the newer diff.
-    assert f"backup_set={STATE['diff_label']}" not in run.output
-    assert drill.sql_super("SELECT pg_is_in_recovery()") == "f"
-    assert drill.table_digest() == STATE["until_target"], "PITR did not cut at the noted time"
-    assert drill.table_digest(where="phase = 'after-target'")[0] == 0
-    # The restored cluster takes writes again as the app.
-    insert_rows(drill, 30_001, 1, "after-pitr")
-    figures["rto_restore_pitr_seconds (restore.yml wall time)"] = round(run.seconds, 1)
-    figures["pitr_target"] = STATE["target"]
+    assert f"backup_set={story.diff_status['label']}" not in story.pitr.output
+    assert story.pitr_in_recovery == "f"
+    assert story.pitr_rows == story.until_target, "PITR did not cut at the noted time"
+    assert story.pitr_after_target == 0
 
 
-def test_restore_one_backup_set_as_taken(drill: Drill) -> None:
+def test_restore_one_backup_set_as_taken(story: Story) -> None:
     """restore_backup_set + restore_immediate: exactly the rows the full backup held."""
-    run = drill.playbook(
-        "restore.yml",
-        "-e",
-        "restore_confirm=yes",
-        "-e",
-        f"restore_backup_set={STATE['full_label']}",
-        "-e",
-        "restore_immediate=true",
-    )
-    assert run.rc == 0, run.output
-    assert "target=immediate" in run.output
-    assert f"backup_set={STATE['full_label']}" in run.output
-    assert drill.sql_super("SELECT pg_is_in_recovery()") == "f"
-    assert drill.table_digest() == STATE["base"], "the full backup's rows differ"
+    assert story.backup_set is not None
+    assert "target=immediate" in story.backup_set.output
+    assert f"backup_set={story.full_status['label']}" in story.backup_set.output
+    assert story.backup_set_rows == story.base, "the full backup's rows differ"
 
 
-def test_restore_unknown_backup_set_is_refused(drill: Drill) -> None:
+def test_restore_unknown_backup_set_is_refused(drill: Drill, story: Story) -> None:
     before = (drill.postmaster_started(), drill.table_digest())
     run = drill.playbook(
         "restore.yml", "-e", "restore_confirm=yes", "-e", "restore_backup_set=20000101-000000F"
@@ -175,7 +238,7 @@ def test_restore_unknown_backup_set_is_refused(drill: Drill) -> None:
     assert (drill.postmaster_started(), drill.table_digest()) == before
 
 
-def test_restore_refuses_without_confirmation(drill: Drill) -> None:
+def test_restore_refuses_without_confirmation(drill: Drill, story: Story) -> None:
     before = (drill.postmaster_started(), drill.table_digest())
     run = drill.playbook("restore.yml")
     assert run.rc != 0
@@ -184,7 +247,9 @@ def test_restore_refuses_without_confirmation(drill: Drill) -> None:
     assert (drill.postmaster_started(), drill.table_digest()) == before
 
 
-def test_missing_repository_is_a_clear_error_and_touches_nothing(drill: Drill) -> None:
+def test_missing_repository_is_a_clear_error_and_touches_nothing(
+    drill: Drill, story: Story
+) -> None:
     repo = drill.setup["repo_path"]
     before = (drill.postmaster_started(), drill.table_digest())
     drill.sh(f"mv {repo} {repo}.away")
@@ -199,7 +264,7 @@ def test_missing_repository_is_a_clear_error_and_touches_nothing(drill: Drill) -
     assert (drill.postmaster_started(), drill.table_digest()) == before
 
 
-def test_verify_detects_a_corrupt_backup_file(drill: Drill) -> None:
+def test_verify_detects_a_corrupt_backup_file(drill: Drill, story: Story) -> None:
     setup = drill.setup
     wrapper = f"runuser -u postgres -- {setup['wrapper']} --stanza {setup['stanza']} verify"
     assert drill.sh(wrapper, ok=False).rc == 0, "verify fails on an intact repository"

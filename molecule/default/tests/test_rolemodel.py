@@ -190,6 +190,14 @@ def test_no_password_in_the_server_log(
     secrets = [app_password] + [p.read_text().strip() for p in secrets_dir.glob("*.password")]
     for secret in secrets:
         assert secret not in log
+    # not even the verifiers (the role sets them with statement logging off for its session)
+    verifiers = psql(
+        "SELECT rolpassword FROM pg_authid WHERE rolcanlogin AND rolname <> 'postgres'"
+    ).splitlines()
+    assert len(verifiers) == len(MODEL.login_roles)
+    assert "SCRAM-SHA-256$" not in log
+    for verifier in verifiers:
+        assert verifier.split("$", 2)[2] not in log
 
 
 # --- the app, logged in through TLS verify-full, tries to break out ----------------------

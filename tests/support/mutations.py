@@ -1,0 +1,243 @@
+"""``make mutation-check``: break each claim on purpose and prove a named test notices.
+
+Why: a green suite only means something if its tests fail when the code stops doing what
+the docs claim. tests/mutations.yml lists deliberate breaks (file, a short search anchor,
+its replacement, and the smallest test selection that must turn red). Each is applied
+alone to one scratch copy of the checkout (tracked and untracked, non-ignored files under
+/tmp; the original is never touched), the named tests run with pytest ``-x``, and the file
+is put back before the next break. The table says which test caught each break.
+
+A break whose tests still pass "survived" and fails the run; an anchor that is missing or
+not unique is an error (the code moved: update the entry), never a silent pass. An entry
+marked ``pending`` (its test is being written on another branch) is still run and shown,
+but its survival does not fail the run. ``tier: molecule`` entries converge and verify a
+Molecule scenario (minutes each): they run only with ``--tier all``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+SPEC = REPO / "tests" / "mutations.yml"
+RESULT_LINE = re.compile(r"^(FAILED|ERROR) (\S+)")
+
+
+@dataclass
+class Mutation:
+    """One deliberate break and the tests that must catch it."""
+
+    id: str
+    claim: str
+    file: str
+    search: str
+    replace: str
+    tests: list[str] = field(default_factory=list)
+    tier: str = "fast"
+    molecule: str | None = None
+    pending: str | None = None
+    timeout: int = 900
+
+
+@dataclass
+class Outcome:
+    mutation: Mutation
+    verdict: str  # caught | SURVIVED | pending | ERROR | not run
+    detail: str
+    seconds: float = 0.0
+
+
+def load(path: Path = SPEC) -> list[Mutation]:
+    entries = yaml.safe_load(path.read_text(encoding="utf-8"))
+    mutations = [Mutation(**entry) for entry in entries]
+    ids = [m.id for m in mutations]
+    duplicates = sorted({i for i in ids if ids.count(i) > 1})
+    if duplicates:
+        raise SystemExit(f"{path}: duplicate ids {duplicates}")
+    for m in mutations:
+        if m.tier not in {"fast", "molecule"} or (m.tier == "molecule") != bool(m.molecule):
+            raise SystemExit(f"{path}: {m.id}: tier molecule needs `molecule: <scenario>`")
+        if m.tier == "fast" and not m.tests:
+            raise SystemExit(f"{path}: {m.id}: no tests named")
+    return mutations
+
+
+def scratch_copy(root: Path) -> Path:
+    """Copy the checkout's files (as git sees them, uncommitted changes included)."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=root,
+        capture_output=True,
+        check=True,
+    ).stdout.split(b"\0")
+    dest = Path(tempfile.mkdtemp(prefix="coachdb-mutations-")) / "repo"
+    for raw in filter(None, listed):
+        rel = raw.decode()
+        src = root / rel
+        if not src.is_file():  # deleted but not yet staged
+            continue
+        target = dest / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(src, target)
+    # fetched test binaries (.cache/pg14) are not in git: share them read-only
+    if (root / ".cache").is_dir():
+        (dest / ".cache").symlink_to(root / ".cache")
+    # PostgreSQL runs as an unprivileged user: it must read the scratch copy's files
+    for path in (dest.parent, dest):
+        path.chmod(0o755)
+    return dest
+
+
+def apply(copy: Path, m: Mutation) -> str:
+    """Apply the break; return the original text. Raises ValueError if the anchor moved."""
+    path = copy / m.file
+    if not path.is_file():
+        raise ValueError(f"file not found: {m.file}")
+    original = path.read_text(encoding="utf-8")
+    found = original.count(m.search)
+    if found != 1:
+        what = "anchor not found" if found == 0 else f"anchor found {found} times"
+        raise ValueError(f"{what} in {m.file}: {m.search!r}")
+    path.write_text(original.replace(m.search, m.replace), encoding="utf-8")
+    return original
+
+
+def environment(copy: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in {"COACHDB_TEST_SUMMARY"}}
+    env.update(
+        COACHDB_NO_SKIP="0",  # a skip is not a catch: it shows up as a survivor instead
+        ANSIBLE_CONFIG=str(copy / "ansible" / "ansible.cfg"),
+        # the venv's editable install points at the original src/: the copy's comes first
+        PYTHONPATH=os.pathsep.join(filter(None, [str(copy / "src"), env.get("PYTHONPATH")])),
+        PY_COLORS="0",
+        ANSIBLE_FORCE_COLOR="0",
+        # Molecule instances of the scratch copy never clash with the checkout's own
+        COACHDB_RUN_ID=f"{env.get('COACHDB_RUN_ID', 'local')}-mutant",
+    )
+    return env
+
+
+def run_tests(copy: Path, m: Mutation) -> tuple[int, str]:
+    if m.tier == "molecule":
+        cmd = [str(Path(sys.executable).with_name("molecule")), "test", "-s", str(m.molecule)]
+    else:
+        cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-rfEs", "-p", "no:cacheprovider"]
+        cmd += m.tests
+    try:
+        proc = subprocess.run(
+            cmd,
+            cwd=copy,
+            env=environment(copy),
+            capture_output=True,
+            text=True,
+            timeout=m.timeout,
+        )
+    except subprocess.TimeoutExpired:
+        return -1, f"timed out after {m.timeout}s"
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+def judge(m: Mutation, rc: int, output: str) -> tuple[str, str]:
+    failed = [match.group(2) for match in map(RESULT_LINE.match, output.splitlines()) if match]
+    if m.tier == "molecule":
+        caught = rc != 0
+        detail = f"molecule test -s {m.molecule} failed" if caught else "molecule test passed"
+        tail = [line for line in output.splitlines() if "FAILED" in line or "failed" in line]
+        if caught and tail:
+            detail += f": {tail[-1].strip()[:90]}"
+    else:
+        caught = rc == 1 and bool(failed)
+        if caught:
+            detail = ", ".join(failed[:2])
+        elif rc == 0:
+            skips = re.search(r"(\d+) skipped", output)
+            detail = "tests passed" + (f" ({skips.group(1)} skipped)" if skips else "")
+        else:
+            return "ERROR", f"pytest exit {rc}: {output.strip().splitlines()[-1:]}"
+    if caught:
+        return "caught", detail
+    return ("pending" if m.pending else "SURVIVED"), (
+        detail + (f"; pending: {m.pending}" if m.pending else "")
+    )
+
+
+def check(mutations: list[Mutation], tier: str, only: set[str], verbose: bool) -> list[Outcome]:
+    copy = scratch_copy(REPO)
+    outcomes: list[Outcome] = []
+    try:
+        for m in mutations:
+            if only and m.id not in only:
+                continue
+            if m.tier == "molecule" and tier != "all":
+                outcomes.append(Outcome(m, "not run", "tier molecule: make mutation-check-all"))
+                continue
+            started = time.monotonic()
+            try:
+                original = apply(copy, m)
+            except ValueError as exc:
+                outcomes.append(Outcome(m, "ERROR", str(exc)))
+                continue
+            try:
+                print(f"[mutation-check] {m.id}: {' '.join(m.tests) or m.molecule}", flush=True)
+                rc, output = run_tests(copy, m)
+            finally:
+                (copy / m.file).write_text(original, encoding="utf-8")
+            verdict, detail = judge(m, rc, output)
+            if verbose or verdict in {"SURVIVED", "ERROR"}:
+                print(output[-3000:], flush=True)
+            outcomes.append(Outcome(m, verdict, detail, time.monotonic() - started))
+    finally:
+        shutil.rmtree(copy.parent, ignore_errors=True)
+    return outcomes
+
+
+def table(outcomes: list[Outcome]) -> str:
+    rows = [("break", "result", "s", "caught by / detail")]
+    rows += [(o.mutation.id, o.verdict, f"{o.seconds:.0f}", o.detail) for o in outcomes]
+    width = [max(len(r[i]) for r in rows) for i in range(3)]
+    lines = [f"{r[0]:<{width[0]}}  {r[1]:<{width[1]}}  {r[2]:>{width[2]}}  {r[3]}" for r in rows]
+    lines.insert(1, "-" * min(120, max(len(line) for line in lines)))
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tests.support.mutations", description=__doc__)
+    parser.add_argument("--tier", choices=["fast", "all"], default="fast")
+    parser.add_argument("--only", action="append", default=[], metavar="ID")
+    parser.add_argument("--list", action="store_true", help="list the breaks and exit")
+    parser.add_argument("-v", "--verbose", action="store_true", help="print every run's output")
+    args = parser.parse_args(argv)
+    mutations = load()
+    if args.list:
+        for m in mutations:
+            print(f"{m.id:<32} {m.tier:<8} {m.file}: {m.claim}")
+        return 0
+    unknown = set(args.only) - {m.id for m in mutations}
+    if unknown:
+        parser.error(f"unknown ids: {sorted(unknown)}")
+    started = time.monotonic()
+    outcomes = check(mutations, args.tier, set(args.only), args.verbose)
+    print("\n=== mutation check: each deliberate break and the test that caught it ===")
+    print(table(outcomes))
+    bad = [o for o in outcomes if o.verdict in {"SURVIVED", "ERROR"}]
+    pending = [o for o in outcomes if o.verdict == "pending"]
+    print(
+        f"{len(outcomes) - len(bad) - len(pending)} caught or not run, {len(pending)} pending, "
+        f"{len(bad)} survived or errored, {time.monotonic() - started:.0f}s"
+    )
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
