@@ -25,6 +25,7 @@ import psycopg
 
 from coachdb.check import run_check
 from coachdb.config import ConfigError, load_config
+from coachdb.schema import migrations_dir
 
 EXIT_OK = 0
 EXIT_KPI = 1
@@ -140,6 +141,18 @@ def _parser() -> argparse.ArgumentParser:
         metavar="H",
         help="warn when the last successful backup is older (default 26)",
     )
+    check.add_argument(
+        "--migrations",
+        metavar="DIR",
+        default=None,
+        help="sqitch project whose plan KPI 2 checks (default: $COACHDB_MIGRATIONS_DIR, "
+        "else the repository's db/)",
+    )
+    check.add_argument(
+        "--no-schema",
+        action="store_true",
+        help="skip KPI 2 (a database without the application schema)",
+    )
 
     sub.add_parser("config", help="print the resolved connection settings (no password)")
     return parser
@@ -196,6 +209,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             require_least_privilege=not args.allow_privileged_role,
             backup_status=args.backup_status,
             backup_max_age_hours=args.backup_max_age_hours,
+            migrations=None if args.no_schema else migrations_dir(args.migrations),
         )
     except psycopg.OperationalError as exc:
         return _fail(
