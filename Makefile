@@ -49,8 +49,9 @@ dev: venv ## Set up and run `ansible-playbook site.yml` against this machine
 # --- tests ---------------------------------------------------------------------
 
 .PHONY: test-prereqs
-test-prereqs: venv ## Docker engine, base images, PostgreSQL 14 binaries for the tests
+test-prereqs: venv ## Docker engine, base images, PostgreSQL 14 binaries, npm packages for the tests
 	@scripts/os-deps.sh test
+	@cd clients/node && npm ci --no-audit --no-fund --silent
 	@scripts/ensure-docker.sh
 	@scripts/build-base-images.sh bookworm trixie
 	@scripts/fetch-pg14.sh >/dev/null

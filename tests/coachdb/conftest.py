@@ -344,11 +344,13 @@ class ModelServer:
         )
 
     def sqitch_env(self) -> dict[str, str]:
-        target = (
-            f"db:pg://{self.migrator}@localhost:{self.port}/{DBNAME}"
-            f"?sslmode=verify-full&sslrootcert={self.tls.ca}"
-        )
-        return {"SQITCH_TARGET": target, "SQITCH_PASSWORD": self.migrator_password}
+        """What the migrator env file holds: the target, the password, libpq's TLS settings."""
+        return {
+            "SQITCH_TARGET": f"db:pg://{self.migrator}@localhost:{self.port}/{DBNAME}",
+            "SQITCH_PASSWORD": self.migrator_password,
+            "PGSSLMODE": "verify-full",
+            "PGSSLROOTCERT": str(self.tls.ca),
+        }
 
     def sqitch(
         self, *args: str, top_dir: Path = MIGRATIONS, env: dict[str, str] | None = None

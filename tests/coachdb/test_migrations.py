@@ -160,12 +160,18 @@ def test_app_ddl_is_denied_and_changes_nothing(deployed_server, statement: str) 
 
 
 def test_sqitch_verifies_the_server_certificate(model_server, tls_files) -> None:
-    target = model_server.sqitch_env()["SQITCH_TARGET"].replace(
-        str(tls_files.ca), str(tls_files.other_ca)
+    # the env file's form (libpq's PGSSLROOTCERT) and the URL form (the Pulumi migrator_url)
+    url = (
+        f"db:pg://{model_server.migrator}@localhost:{model_server.port}/elite_trading_coach_ai"
+        f"?sslmode=verify-full&sslrootcert={tls_files.other_ca}"
     )
-    result = model_server.sqitch("deploy", env={"SQITCH_TARGET": target})
-    assert result.returncode != 0
-    assert "certificate verify failed" in result.stderr, result.stderr
+    for env in ({"PGSSLROOTCERT": str(tls_files.other_ca)}, {"SQITCH_TARGET": url}):
+        result = model_server.sqitch("deploy", env=env)
+        assert result.returncode != 0
+        assert "certificate verify failed" in result.stderr, result.stderr
+    # and the URL form with the right CA deploys
+    right = url.replace(str(tls_files.other_ca), str(tls_files.ca))
+    _ok(model_server.sqitch("deploy", env={"SQITCH_TARGET": right, "PGSSLMODE": "disable"}))
 
 
 def test_the_app_role_cannot_run_migrations(model_server) -> None:
