@@ -21,7 +21,7 @@ function refused(env, variable, pattern) {
 }
 
 test('DATABASE_URL as make dev writes it: verify-full with the CA, password decoded', () => {
-  const url = `postgresql://trading_coach_user:p%40ss%2Fw0rd@localhost:5432/elite_trading_coach_ai?sslmode=verify-full&sslrootcert=${encodeURIComponent(ca)}`;
+  const url = `postgresql://trading_coach_user:p%40ss%2Fw0rd@localhost:5432/elite_trading_coach_ai?sslmode=verify-full&sslrootcert=${encodeURIComponent(ca)}`; // pragma: allowlist secret (test value)
   const { pool, sslmode, source } = loadConfig({ DATABASE_URL: url, DB_HOST: 'ignored', DB_USER: 'ignored' });
   assert.strictEqual(source, 'DATABASE_URL');
   assert.strictEqual(sslmode, 'verify-full');
@@ -71,7 +71,7 @@ test('refusals name the variable to fix', () => {
   refused({ APP_ENV: 'prod', DATABASE_URL: `postgresql://u:p@h/d?sslmode=prefer` }, 'DATABASE_URL', /refused in production/);
   refused({ DATABASE_URL: 'mysql://u:p@h/d' }, 'DATABASE_URL', /must start with postgresql/);
   refused({ DATABASE_URL: 'postgresql://u:p@h1,h2/d' }, 'DATABASE_URL', /several hosts/);
-  refused({ DATABASE_URL: 'postgresql://u:secret@h/d?options=-cfoo' }, 'DATABASE_URL', /parameter options is not supported/);
+  refused({ DATABASE_URL: 'postgresql://u:secret@h/d?options=-cfoo' }, 'DATABASE_URL', /parameter options is not supported/); // pragma: allowlist secret
   refused({ DB_PASSWORD: 'x', DB_SSL: 'maybe' }, 'DB_SSL', /expected true or false/);
 });
 

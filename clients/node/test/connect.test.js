@@ -56,7 +56,7 @@ test('plaintext is refused by the server', async () => {
 });
 
 test('a wrong password is refused', async () => {
-  const err = await refusal(dbStarEnv({ DB_PASSWORD: `wrong-${Date.now()}` }));
+  const err = await refusal(dbStarEnv({ DB_PASSWORD: `wrong-${Date.now()}` })); // pragma: allowlist secret
   assert.strictEqual(err.message, `password authentication failed for user "${envFile().DB_USER}"`);
   assert.strictEqual(err.code, '28P01');
 });
@@ -126,5 +126,28 @@ test('the health check reports a server that cannot be reached, without throwing
     assert.match(health.error, /password authentication failed/);
   } finally {
     await db.shutdown(pool);
+  }
+});
+
+test("docs/deploy-railway.md: the old recipe (URL with sslmode + ssl: { ca }) fails, the fixed ones work", async () => {
+  const { Pool } = require('pg');
+  const fs = require('node:fs');
+  const withCa = envFile().DATABASE_URL;
+  const ca = fs.readFileSync(envFile().DB_SSL_ROOT_CERT, 'utf8');
+  const bare = withCa.replace(/&sslrootcert=[^&]*/, '');
+  const broken = new Pool({ connectionString: bare, ssl: { ca, rejectUnauthorized: true } });
+  try {
+    await assert.rejects(broken.query('SELECT 1'), /^Error: (self-signed certificate in certificate chain|unable to verify the first certificate)$/);
+  } finally {
+    await broken.end();
+  }
+  const plain = new Pool({ connectionString: withCa });
+  const viaModule = db.createPool({ DATABASE_URL: bare, DB_SSL_ROOT_CERT: envFile().DB_SSL_ROOT_CERT });
+  try {
+    assert.strictEqual((await plain.query('SELECT 1 AS one')).rows[0].one, 1);
+    assert.strictEqual((await viaModule.query('SELECT 1 AS one')).rows[0].one, 1);
+  } finally {
+    await plain.end();
+    await db.shutdown(viaModule);
   }
 });
