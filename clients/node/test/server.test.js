@@ -21,6 +21,12 @@ test('a server restart is survived: 0 acknowledged writes lost', async () => {
   let restarted = null;
   const started = async () => (await pool.query('SELECT pg_postmaster_start_time()::text AS t')).rows[0].t;
   const before = await started();
+  // A second pool whose connections sit idle across the restart: their errors arrive as pool
+  // 'error' events, which must be logged, not crash the process.
+  const idleWarnings = [];
+  const idle = db.createPool(envFile(), { log: { warn: (m) => idleWarnings.push(m) } });
+  await Promise.all(Array.from({ length: 5 }, () => idle.query('SELECT pg_sleep(0.05)')));
+  assert.strictEqual(idle.idleCount, 5);
 
   // Each write is idempotent (a unique address, ON CONFLICT DO NOTHING), so a retry after an
   // error whose commit may or may not have happened never counts twice.
@@ -52,9 +58,13 @@ test('a server restart is survived: 0 acknowledged writes lost', async () => {
     assert.strictEqual(lost.length, 0, `${lost.length} acknowledged writes lost`);
     assert.ok(acknowledged.length >= 400);
     assert.ok(failures + warnings.length > 0, 'the restart was felt by the pool');
+    for (let i = 0; i < 50 && idleWarnings.length === 0; i += 1) await sleep(20);
+    assert.ok(idleWarnings.length > 0 && /idle connection to .* lost/.test(idleWarnings[0]), idleWarnings.join('\n'));
+    assert.strictEqual((await idle.query('SELECT 1 AS one')).rows[0].one, 1, 'the idle pool reconnects');
     await pool.query("DELETE FROM users WHERE email LIKE '%@restart.test'");
   } finally {
     await db.shutdown(pool);
+    await db.shutdown(idle);
   }
 });
 
