@@ -84,6 +84,16 @@ def test_plan_deploys_as_the_migrator_and_the_owner_owns_everything(deployed_ser
     assert timestamps == [("timestamp with time zone",)]
 
 
+def test_role_model_sees_no_drift_after_the_deploy(deployed_server) -> None:
+    """A re-run of site.yml after the migrations changes nothing (make dev is idempotent)."""
+    from coachdb import rolemodel
+
+    def connect(dbname: str) -> psycopg.Connection:
+        return deployed_server.admin(dbname)
+
+    assert rolemodel.drift_all(connect) == []
+
+
 def test_app_has_dml_and_cascades_work(deployed_server) -> None:
     with deployed_server.app_connect() as conn, conn.transaction(force_rollback=True):
         uid = conn.execute(
