@@ -139,7 +139,7 @@ def test_app_env_file_reaches_a_database_that_meets_every_kpi(machine, dev_runs)
 def test_schema_is_deployed_by_the_migrator_and_owned_by_the_owner(machine, dev_runs) -> None:
     """KPI 2 on the dev machine: the five tables, their indexes, the owner role owns them."""
     query = (
-        "SELECT c.relname || ':' || c.relkind || ':' || pg_get_userbyid(c.relowner) "
+        "SELECT c.relname || ':' || c.relkind::text || ':' || pg_get_userbyid(c.relowner) "
         "FROM pg_class c WHERE c.relnamespace = 'public'::regnamespace "
         "AND c.relkind IN ('r', 'i') ORDER BY 1"
     )
