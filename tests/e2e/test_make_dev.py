@@ -172,7 +172,7 @@ def test_node_module_against_the_make_dev_host(machine, dev_runs) -> None:
     rc, out = machine.exec_run(["bash", "-c", install], workdir=WORKDIR)
     text = out.decode(errors="replace")
     assert rc == 0, text[-3000:]
-    assert text.startswith("v18."), text[:200]
+    assert re.search(r"^v18\.", text, re.MULTILINE), text[:500]  # Debian 12's own Node.js
     rc, out = machine.exec_run(
         ["node", "--test", "test/config.test.js", "test/connect.test.js"],
         workdir=f"{WORKDIR}/clients/node",
