@@ -59,8 +59,9 @@ dev: venv ## Set up and run `ansible-playbook site.yml` against this machine
 # --- tests ---------------------------------------------------------------------
 
 .PHONY: test-prereqs
-test-prereqs: venv ## Docker engine, base images, PostgreSQL 14 and 17 binaries, Debian's PostgreSQL 15 for the tests
+test-prereqs: venv ## Docker engine, base images, PostgreSQL 14/17 binaries, Debian's PostgreSQL 15, npm packages
 	@scripts/os-deps.sh test
+	@cd clients/node && npm ci --no-audit --no-fund --silent
 	@scripts/ensure-docker.sh
 	@scripts/build-base-images.sh bookworm trixie
 	@scripts/fetch-pg.sh 14 >/dev/null

@@ -2,12 +2,14 @@
 # OS packages the tooling needs on a fresh Debian/Ubuntu machine.
 #   scripts/os-deps.sh        what `make dev` needs: python3-venv (Debian does not ship it by
 #                             default), sudo (Ansible's become to the postgres user), python3-apt
-#                             (Ansible's apt module on this machine), locales, CA certificates
+#                             (Ansible's apt module on this machine), locales, CA certificates,
+#                             sqitch + libdbd-pg-perl + psql (schema migrations, docs/migrations.md)
 #   scripts/os-deps.sh test   plus what `make test` needs: rsync (Molecule's docker driver copies
 #                             the build context with it), npm (PostgreSQL 14/17 test binaries),
 #                             debootstrap (local base images), Debian's PostgreSQL 15 server and
 #                             psql (the suites run every role-model and client test on 15 too;
 #                             pg_dump/pg_restore for the upgrade drill);
+#                             nodejs (clients/node tests, Debian's Node 18);
 #                             Docker: scripts/ensure-docker.sh
 # The tests start their own throwaway clusters from /usr/lib/postgresql/15/bin. The package's
 # post-install script creates and starts a cluster 15/main on port 5432, which would clash with
@@ -21,9 +23,13 @@ command -v git >/dev/null 2>&1 || need+=(git)
 /usr/bin/python3 -c 'import apt' 2>/dev/null || need+=(python3-apt)
 dpkg -s ca-certificates >/dev/null 2>&1 || need+=(ca-certificates)
 dpkg -s locales >/dev/null 2>&1 || need+=(locales)
+command -v sqitch >/dev/null 2>&1 || need+=(sqitch)
+dpkg -s libdbd-pg-perl >/dev/null 2>&1 || need+=(libdbd-pg-perl)
+command -v psql >/dev/null 2>&1 || need+=(postgresql-client)
 if [ "${1:-dev}" = test ]; then
   command -v rsync >/dev/null 2>&1 || need+=(rsync)
   command -v npm >/dev/null 2>&1 || need+=(npm)
+  command -v node >/dev/null 2>&1 || need+=(nodejs)
   command -v debootstrap >/dev/null 2>&1 || need+=(debootstrap)
   dpkg -s postgresql-15 >/dev/null 2>&1 || need+=(postgresql-15)
   dpkg -s postgresql-client-15 >/dev/null 2>&1 || need+=(postgresql-client-15)

@@ -9,7 +9,10 @@ application's own settings and role:
 * write/read: M committed writes read back from a TEMPORARY table, 100 % equal
   (a temporary table leaves nothing behind and needs no CREATE on a schema);
 * pooled load: threads hammer a pool of ``DB_POOL_MAX`` connections with zero
-  errors, and the server never sees more connections than the pool allows.
+  errors, and the server never sees more connections than the pool allows;
+* schema (KPI 2): every change of the sqitch plan deployed, every table with a
+  primary key, every foreign key indexed, every verify script passing
+  (coachdb.schema).
 
 It also reports what an operator wants to see at a glance (TLS version and
 cipher, server version, encoding, time zone, data checksums), whether the role
@@ -36,6 +39,7 @@ import psycopg
 from coachdb import versions
 from coachdb.config import DatabaseConfig
 from coachdb.pool import PoolExhausted, create_pool
+from coachdb.schema import inspect_schema, read_plan
 
 CHECK_APP_NAME = "coachdb-check"
 POOL_APP_NAME = "coachdb-check-pool"
@@ -492,6 +496,47 @@ def backup_item(
     )
 
 
+def schema_item(conn: psycopg.Connection[Any], migrations: Path | None) -> Item:
+    """KPI 2 from the sqitch plan in ``migrations``; ``None`` skips it (``--no-schema``)."""
+    if migrations is None:
+        return Item("schema", "info", "not checked (--no-schema)", {"checked": False})
+    try:
+        plan = read_plan(migrations)
+    except (OSError, ValueError) as exc:
+        return Item(
+            "schema",
+            "fail",
+            f"no readable sqitch plan in {migrations} ({exc.__class__.__name__}); "
+            "pass --migrations DIR or set COACHDB_MIGRATIONS_DIR",
+            {"checked": False, "migrations_dir": str(migrations)},
+        )
+    result = inspect_schema(conn, plan)
+    data: dict[str, Any] = {
+        "checked": True,
+        "migrations_dir": str(migrations),
+        "project": plan.project,
+        "planned": list(plan.changes),
+        "deployed": result.deployed,
+        "missing": result.missing,
+        "tables": result.tables,
+        "foreign_keys": result.foreign_keys,
+        "tables_without_pk": result.without_pk,
+        "unindexed_foreign_keys": result.unindexed_fks,
+        "verify_failures": result.verify_failures,
+    }
+    problems = result.problems
+    if problems:
+        return Item("schema", "fail", "; ".join(problems), data)
+    return Item(
+        "schema",
+        "ok",
+        f"{len(plan.changes)}/{len(plan.changes)} changes of {plan.project} deployed and "
+        f"verified; {result.tables} tables with primary keys; {result.foreign_keys} foreign "
+        "keys, each covered by an index (KPI 2)",
+        data,
+    )
+
+
 def run_check(
     config: DatabaseConfig,
     *,
@@ -505,6 +550,7 @@ def run_check(
     backup_max_age_hours: float = 26.0,
     eol_strict: bool = False,
     today: dt.date | str | None = None,
+    migrations: Path | None = None,
 ) -> Report:
     """Run every check; connection failures propagate as ``psycopg.OperationalError``."""
     report = Report(target=config.describe())
@@ -515,10 +561,12 @@ def run_check(
         eol = eol_item(conn, eol_strict, today)
         role = role_item(conn, require_least_privilege)
         rw = write_read(conn, iterations)
+        schema = schema_item(conn, migrations)
     report.items.append(measure_connect(config, connects, connect_kpi_ms))
     report.items.append(rw)
     if pool_threads > 0 and pool_ops > 0:
         report.items.append(pooled_load(config, pool_threads, pool_ops))
+    report.items.append(schema)
     report.items += [tls, role, server, eol]
     status_path = (
         backup_status if backup_status is not None else os.environ.get("COACHDB_BACKUP_STATUS")

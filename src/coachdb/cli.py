@@ -26,6 +26,7 @@ import psycopg
 
 from coachdb.check import run_check
 from coachdb.config import ConfigError, UnsafeSettingWarning, load_config
+from coachdb.schema import migrations_dir
 
 EXIT_OK = 0
 EXIT_KPI = 1
@@ -147,6 +148,18 @@ def _parser() -> argparse.ArgumentParser:
         metavar="H",
         help="warn when the last successful backup is older (default 26)",
     )
+    check.add_argument(
+        "--migrations",
+        metavar="DIR",
+        default=None,
+        help="sqitch project whose plan KPI 2 checks (default: $COACHDB_MIGRATIONS_DIR, "
+        "else the repository's db/)",
+    )
+    check.add_argument(
+        "--no-schema",
+        action="store_true",
+        help="skip KPI 2 (a database without the application schema)",
+    )
 
     sub.add_parser("config", help="print the resolved connection settings (no password)")
     return parser
@@ -213,6 +226,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             ),
             backup_max_age_hours=args.backup_max_age_hours,
             eol_strict=args.eol_strict,
+            migrations=None if args.no_schema else migrations_dir(args.migrations),
         )
     except psycopg.OperationalError as exc:
         return _fail(

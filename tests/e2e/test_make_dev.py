@@ -4,8 +4,10 @@ A container from the local debian:bookworm image stands in for the fresh machine
 (no systemd, only `make` and `python3` added, as the README assumes). The tracked
 files are copied in, `make dev` must leave a running PostgreSQL that the app
 reaches with the env file it wrote (`coachdb check --strict`: every KPI, TLS
-verified, least privilege, a fresh backup), and a second `make dev` must change
-nothing.
+verified, least privilege, a fresh backup, the application schema of db/ deployed
+by the migrator and owned by the owner role), and a second `make dev` must change
+nothing. The Node.js module's tests then run inside the same machine on Debian 12's
+own nodejs (18) against that database, with the app env file as written.
 """
 
 from __future__ import annotations
@@ -149,3 +151,55 @@ def test_app_env_file_reaches_a_database_that_meets_every_kpi(machine, dev_runs)
     assert report["ok"] is True
     rc, out = machine.exec_run(["stat", "-c", "%a", ".secrets/localhost/app.env"], workdir=WORKDIR)
     assert out.decode().strip() == "600"
+
+
+def test_schema_is_deployed_by_the_migrator_and_owned_by_the_owner(machine, dev_runs) -> None:
+    """KPI 2 on the dev machine: the five tables, their indexes, the owner role owns them."""
+    query = (
+        "SELECT c.relname || ':' || c.relkind::text || ':' || pg_get_userbyid(c.relowner) "
+        "FROM pg_class c WHERE c.relnamespace = 'public'::regnamespace "
+        "AND c.relkind IN ('r', 'i') ORDER BY 1"
+    )
+    rc, out = machine.exec_run(
+        ["su", "postgres", "-c", f'psql -XAtq -d elite_trading_coach_ai -c "{query}"'],
+    )
+    text = out.decode(errors="replace")
+    assert rc == 0, text
+    rows = text.split()
+    tables = {r.split(":")[0] for r in rows if ":r:" in r}
+    assert tables == {"users", "conversations", "messages", "trades", "coaching_sessions"}
+    assert {r.split(":")[2] for r in rows} == {"trading_coach_owner"}, rows
+    assert sum(":i:" in r for r in rows) == 11, rows  # 5 primary keys + 6 indexes
+    rc, out = machine.exec_run(
+        ["stat", "-c", "%a", ".secrets/localhost/migrator.env"], workdir=WORKDIR
+    )
+    assert out.decode().strip() == "600"
+    status = "cd db && (set -a && . ../.secrets/localhost/migrator.env && sqitch status)"
+    rc, out = machine.exec_run(["bash", "-c", status], workdir=WORKDIR)
+    assert rc == 0, out.decode(errors="replace")
+    assert "Nothing to deploy (up-to-date)" in out.decode()
+
+
+def test_node_module_against_the_make_dev_host(machine, dev_runs) -> None:
+    """clients/node on Debian 12's nodejs: env file as written, refusals, 500 concurrent."""
+    install = (
+        "DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null "
+        "&& node --version && cd clients/node && npm ci --no-audit --no-fund --silent"
+    )
+    rc, out = machine.exec_run(["bash", "-c", install], workdir=WORKDIR)
+    text = out.decode(errors="replace")
+    assert rc == 0, text[-3000:]
+    assert re.search(r"^v18\.", text, re.MULTILINE), text[:500]  # Debian 12's own Node.js
+    rc, out = machine.exec_run(
+        ["node", "--test", "test/config.test.js", "test/connect.test.js"],
+        workdir=f"{WORKDIR}/clients/node",
+        environment={
+            "COACHDB_TEST_ENV_FILE": f"{WORKDIR}/.secrets/localhost/app.env",
+            # a real CA that did not sign this server's certificate
+            "COACHDB_TEST_OTHER_CA": "/etc/ssl/certs/ISRG_Root_X1.pem",
+        },
+    )
+    text = out.decode(errors="replace")
+    print(text[-4000:])
+    assert rc == 0, text[-6000:]
+    assert "# fail 0" in text and "# skipped 0" in text

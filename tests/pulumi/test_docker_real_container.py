@@ -254,16 +254,16 @@ def test_app_role_cannot_connect_to_other_databases(deployment: Deployment) -> N
 
 def test_app_can_use_tables_the_migrator_creates_but_not_alter_them(deployment: Deployment) -> None:
     with deployment.connect("migrator_database_url") as conn:
-        conn.execute("CREATE TABLE trades (id bigserial PRIMARY KEY, symbol text NOT NULL)")
+        conn.execute("CREATE TABLE scratch_trades (id bigserial PRIMARY KEY, symbol text NOT NULL)")
     with deployment.connect() as conn:
-        conn.execute("INSERT INTO trades (symbol) VALUES ('EURUSD')")
-        assert conn.execute("SELECT symbol FROM trades").fetchall() == [("EURUSD",)]
-        conn.execute("UPDATE trades SET symbol = 'GBPUSD'")
+        conn.execute("INSERT INTO scratch_trades (symbol) VALUES ('EURUSD')")
+        assert conn.execute("SELECT symbol FROM scratch_trades").fetchall() == [("EURUSD",)]
+        conn.execute("UPDATE scratch_trades SET symbol = 'GBPUSD'")
         with pytest.raises(errors.InsufficientPrivilege):
-            conn.execute("DROP TABLE trades")
+            conn.execute("DROP TABLE scratch_trades")
         with pytest.raises(errors.InsufficientPrivilege):
-            conn.execute("ALTER TABLE trades ADD COLUMN x int")
-    owner = deployment.psql("SELECT tableowner FROM pg_tables WHERE tablename = 'trades'")
+            conn.execute("ALTER TABLE scratch_trades ADD COLUMN x int")
+    owner = deployment.psql("SELECT tableowner FROM pg_tables WHERE tablename = 'scratch_trades'")
     assert owner == "trading_coach_owner"
 
 
@@ -279,8 +279,21 @@ def test_init_log_holds_no_password_or_verifier(deployment: Deployment) -> None:
 
 
 def test_coachdb_check_passes_with_the_declared_database_url(deployment: Deployment) -> None:
-    """docs/deploy-docker.md: the app_env output in the environment, then `coachdb check`."""
+    """docs/deploy-docker.md: deploy the schema with the migrator URL, then `coachdb check`."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DB_", "PG", "DATABASE_"))}
+    # docs/migrations.md: the one command that applies the plan after `pulumi up`
+    migrator_url = deployment.run.outputs["migrator_database_url"]
+    deploy = subprocess.run(
+        ["sqitch", "deploy"],
+        cwd=Path(__file__).resolve().parents[2] / "db",
+        env={**env, "SQITCH_TARGET": f"db:{migrator_url}", "SQITCH_USER_CONFIG": os.devnull},
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert deploy.returncode == 0, deploy.stdout + deploy.stderr
+    assert deployment.password("migrator_database_url") not in deploy.stdout + deploy.stderr
     # the app_env output, as an operator would write it to the app's env file
     for line in deployment.run.outputs["app_env"].splitlines():
         if line and not line.startswith("#"):
@@ -300,6 +313,7 @@ def test_coachdb_check_passes_with_the_declared_database_url(deployment: Deploym
     checks = report["checks"]
     assert checks["least privilege"]["status"] == "ok", checks["least privilege"]
     assert checks["TLS"]["status"] == "ok", checks["TLS"]
+    assert checks["schema"]["status"] == "ok", checks["schema"]
     failed = {name: c["summary"] for name, c in checks.items() if c["status"] in ("fail", "warn")}
     assert result.returncode == 0 and report["ok"], failed
     assert deployment.password("database_url") not in result.stdout + result.stderr

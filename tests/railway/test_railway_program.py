@@ -158,11 +158,13 @@ def test_extra_sans_split_into_dns_and_ip_names(railway):
 
 def test_outputs_urls_secret_and_ca_present(railway):
     run = railway()
-    assert {"database_url", "database_public_url"} <= run.secret_outputs
+    assert {"database_url", "database_public_url", "migrator_public_url"} <= run.secret_outputs
     assert "ca_certificate" not in run.secret_outputs
     public = urllib.parse.urlsplit(run.outputs["database_public_url"])
     assert (public.hostname, public.port) == (PROXY_DOMAIN, PROXY_PORT)
     assert urllib.parse.parse_qs(public.query)["sslmode"] == ["verify-full"]
+    migrator = urllib.parse.urlsplit(run.outputs["migrator_public_url"])
+    assert (migrator.username, migrator.hostname) == ("trading_coach_migrator", PROXY_DOMAIN)
     private = urllib.parse.urlsplit(run.outputs["database_url"])
     assert (private.hostname, private.port) == ("postgres.railway.internal", 5432)
     for name, value in run.outputs.items():

@@ -344,6 +344,11 @@ def deploy_railway(settings: cfg.Settings) -> dict[str, pulumi.Input[object]]:
         outputs["database_public_url"] = database_url(
             app_role, passwords[app_role], proxy.domain, proxy.proxy_port, settings.database
         )
+        # the migrator's URL (secret): `sqitch deploy` runs the schema plan with it
+        migrator = cfg.PASSWORD_KEYS["migratorPassword"]
+        outputs["migrator_public_url"] = database_url(
+            migrator, passwords[migrator], proxy.domain, proxy.proxy_port, settings.database
+        )
         role_model = RailwayRoleModel(
             "railway-role-model",
             RailwayRoleModelArgs(

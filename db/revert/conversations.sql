@@ -1,0 +1,6 @@
+-- Revert coachdb:conversations from pg
+BEGIN;
+
+DROP TABLE public.conversations;
+
+COMMIT;

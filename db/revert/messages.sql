@@ -1,0 +1,6 @@
+-- Revert coachdb:messages from pg
+BEGIN;
+
+DROP TABLE public.messages;
+
+COMMIT;

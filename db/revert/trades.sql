@@ -1,0 +1,6 @@
+-- Revert coachdb:trades from pg
+BEGIN;
+
+DROP TABLE public.trades;
+
+COMMIT;

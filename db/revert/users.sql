@@ -1,0 +1,6 @@
+-- Revert coachdb:users from pg
+BEGIN;
+
+DROP TABLE public.users;
+
+COMMIT;

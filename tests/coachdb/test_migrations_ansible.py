@@ -1,0 +1,134 @@
+"""Role postgresql_migrations run by ansible-playbook against a real PostgreSQL 14 cluster.
+
+Check mode predicts without touching the database, a converge deploys, a second
+converge and a later check report nothing, the migrator env file is 0600 and
+works as documented, and bad input fails before any change, naming the variable.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from tests.coachdb.conftest import MIGRATIONS, ModelServer
+
+pytestmark = [pytest.mark.pg, pytest.mark.slow]
+
+ROOT = Path(__file__).resolve().parents[2]
+PLAYBOOK = Path(__file__).resolve().parent / "playbooks" / "migrations.yml"
+ANSIBLE_PLAYBOOK = Path(sys.executable).parent / "ansible-playbook"
+
+
+def play(extra: dict[str, object], *args: str) -> tuple[int, int, str]:
+    """Run the playbook; (rc, changed count, output)."""
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("COACHDB_", "SQITCH_", "PG"))},
+        "ANSIBLE_CONFIG": str(ROOT / "ansible" / "ansible.cfg"),
+        "ANSIBLE_ROLES_PATH": str(ROOT / "roles"),
+        "ANSIBLE_NOCOLOR": "1",
+        "ANSIBLE_FORCE_COLOR": "0",
+    }
+    result = subprocess.run(
+        [str(ANSIBLE_PLAYBOOK), "-i", "localhost,", "-e", json.dumps(extra), *args,
+         str(PLAYBOOK)],
+        cwd=ROOT, capture_output=True, text=True, env=env, timeout=300,
+    )  # fmt: skip
+    output = result.stdout + result.stderr
+    found = re.search(r"changed=(\d+)", output)
+    return result.returncode, int(found.group(1)) if found else -1, output
+
+
+def _vars(srv: ModelServer, tmp_path: Path, **extra: object) -> dict[str, object]:
+    return {
+        "ansible_python_interpreter": sys.executable,
+        "postgresql_migrations_project_dir": str(MIGRATIONS),
+        "postgresql_migrations_port": srv.port,
+        "postgresql_migrations_password": srv.migrator_password,
+        "postgresql_migrations_ca_cert": str(srv.tls.ca),
+        "postgresql_migrations_env_file": str(tmp_path / "migrator.env"),
+        **extra,
+    }
+
+
+def _registry(srv: ModelServer) -> list[str]:
+    with psycopg.connect(srv.cluster.dsn(dbname="elite_trading_coach_ai")) as conn:
+        if conn.execute("SELECT to_regclass('sqitch.changes')").fetchone() == (None,):
+            return []
+        return [r[0] for r in conn.execute("SELECT change FROM sqitch.changes ORDER BY 1")]
+
+
+def test_check_converge_idempotence_env_file(model_server: ModelServer, tmp_path: Path) -> None:
+    extra = _vars(model_server, tmp_path)
+    rc, changed, out = play(extra, "--check")
+    assert rc == 0, out[-3000:]
+    assert changed == 2, out[-3000:]  # the deploy and the env file, predicted
+    assert "sqitch deploy would run" in out
+    assert _registry(model_server) == [], "check mode touched nothing"
+    assert not (tmp_path / "migrator.env").exists()
+
+    rc, changed, out = play(extra)
+    assert rc == 0, out[-3000:]
+    assert changed == 2, out[-3000:]  # the deploy and the env file
+    assert len(_registry(model_server)) == 6
+    assert "+ coaching_sessions @v1.0.0 .. ok" in out
+
+    rc, changed, out = play(extra)
+    assert (rc, changed) == (0, 0), out[-3000:]
+    assert "Schema up to date (6 changes)" in out
+    rc, changed, out = play(extra, "--check")
+    assert (rc, changed) == (0, 0), out[-3000:]
+
+    env_file = tmp_path / "migrator.env"
+    assert stat.S_IMODE(env_file.stat().st_mode) == 0o600
+    text = env_file.read_text()
+    assert model_server.migrator_password in text
+    assert "SQITCH_TARGET=db:pg://trading_coach_migrator@localhost:" in text
+    # as docs/migrations.md says: source it in a subshell, run sqitch from db/
+    status = subprocess.run(
+        ["sh", "-c", f"cd {MIGRATIONS} && set -a && . {env_file} && sqitch status"],
+        capture_output=True, text=True, timeout=120,
+        env={"PATH": os.environ["PATH"], "HOME": str(tmp_path)},
+    )  # fmt: skip
+    assert status.returncode == 0, status.stdout + status.stderr
+    assert "Nothing to deploy (up-to-date)" in status.stdout
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ({"postgresql_migrations_password": ""}, "postgresql_migrations_password is empty"),
+        (
+            {"postgresql_migrations_user": "trading_coach_user"},
+            "postgresql_migrations_user must be the migrator, not the app role",
+        ),
+        ({"postgresql_migrations_user": "postgres"}, "never the superuser postgres"),
+        ({"postgresql_migrations_project_dir": "/nonexistent"}, "no sqitch.plan in /nonexistent"),
+        ({"postgresql_migrations_lock_timeout": 0}, "lock_timeout must be at least 1"),
+    ],
+)
+def test_bad_input_fails_before_any_change(
+    model_server: ModelServer, tmp_path: Path, override: dict[str, object], message: str
+) -> None:
+    rc, _, out = play(_vars(model_server, tmp_path, **override))
+    assert rc != 0
+    assert message in out, out[-3000:]
+    assert _registry(model_server) == []
+    assert not (tmp_path / "migrator.env").exists()
+
+
+def test_wrong_ca_fails_with_the_tls_error(model_server: ModelServer, tmp_path: Path) -> None:
+    extra = _vars(
+        model_server, tmp_path, postgresql_migrations_ca_cert=str(model_server.tls.other_ca)
+    )
+    rc, _, out = play(extra)
+    assert rc != 0
+    assert "certificate verify failed" in out, out[-3000:]
+    assert _registry(model_server) == []
