@@ -3,21 +3,14 @@
 Why: the roles, the Pulumi program and ``coachdb check`` must agree on which
 majors are supported and when each reaches end of life, so the table lives in
 one Python module and Ansible reads it through these filters. Runs on the
-controller; falls back to the repository's ``src`` when coachdb is not
-installed into the controller's Python.
+controller; ``coachdb`` is installed into the virtualenv by ``make venv``.
 """
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 from typing import Any
 
-try:
-    from coachdb import versions
-except ImportError:  # pragma: no cover - depends on how the controller was set up
-    sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "src"))
-    from coachdb import versions
+from coachdb import versions
 
 
 def coachdb_pg_major_problem(value: Any) -> str:
