@@ -118,8 +118,11 @@ def environment(copy: Path) -> dict[str, str]:
     env.update(
         COACHDB_NO_SKIP="0",  # a skip is not a catch: it shows up as a survivor instead
         ANSIBLE_CONFIG=str(copy / "ansible" / "ansible.cfg"),
-        # the venv's editable install points at the original src/: the copy's comes first
-        PYTHONPATH=os.pathsep.join(filter(None, [str(copy / "src"), env.get("PYTHONPATH")])),
+        # the venv's editable installs (coachdb from src/, coachdb_infra from pulumi/) point at
+        # the original checkout: the copy's packages come first
+        PYTHONPATH=os.pathsep.join(
+            filter(None, [str(copy / "src"), str(copy / "pulumi"), env.get("PYTHONPATH")])
+        ),
         PY_COLORS="0",
         ANSIBLE_FORCE_COLOR="0",
         # Molecule instances of the scratch copy never clash with the checkout's own
