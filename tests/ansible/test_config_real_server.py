@@ -60,7 +60,13 @@ def _render(dest: Path, extra_vars: dict[str, Any]) -> str:
             "-e",
             json.dumps({"ansible_python_interpreter": sys.executable, **extra_vars}),
         ],
-        env=dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible" / "ansible.cfg")),
+        # `make` exports ANSIBLE_FORCE_COLOR=1: colour codes would split wrapped messages
+        env=dict(
+            os.environ,
+            ANSIBLE_CONFIG=str(REPO / "ansible" / "ansible.cfg"),
+            ANSIBLE_NOCOLOR="1",
+            ANSIBLE_FORCE_COLOR="0",
+        ),
         capture_output=True,
         text=True,
         check=False,
