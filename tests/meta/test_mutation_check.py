@@ -37,3 +37,23 @@ def test_verdicts() -> None:
     assert mutations.judge(m, 4, "ERROR: file not found")[0] == "ERROR"
     pending = mutations.Mutation(**{**m.__dict__, "pending": "branch x"})
     assert mutations.judge(pending, 0, "2 passed")[0] == "pending"
+
+
+def test_every_named_test_exists() -> None:
+    """A renamed test id would make its break an ERROR in CI: collect them all here, early."""
+    import os
+    import subprocess
+    import sys
+
+    ids = sorted({t for m in mutations.load() for t in m.tests})
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider", *ids],
+        cwd=mutations.REPO,
+        # a nested run must not add a line to make test's per-suite summary
+        env={k: v for k, v in os.environ.items() if k != "COACHDB_TEST_SUMMARY"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
