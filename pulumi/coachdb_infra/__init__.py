@@ -1,1 +1,5 @@
-"""coachdb Pulumi program: PostgreSQL 14 for Elite Trading Coach AI on a Docker host or Railway."""
+"""coachdb Pulumi program: PostgreSQL for Elite Trading Coach AI on a Docker host or Railway.
+
+Packages: ``common`` (what both targets use), ``docker`` and ``railway`` (one per
+target, each with its settings module and its component); ``program`` picks the target.
+"""

@@ -1,9 +1,10 @@
 """The program: validate the configuration, pick the target, export the outputs.
 
-``target: docker`` runs ``coachdb_infra.docker_target.deploy_docker``, ``target:
-railway`` runs ``coachdb_infra.railway.deploy_railway`` (its own keys are validated
-there with the helpers of ``coachdb_infra.config``). Every ``deploy_*`` returns a
-mapping of stack-output name to value; secrets must already be secret Outputs.
+``target: docker`` runs ``coachdb_infra.docker.deploy_docker``, ``target: railway``
+runs ``coachdb_infra.railway.deploy_railway``. The shared keys are read here
+(``coachdb_infra.common.config.load``); each ``deploy_*`` first reads its target's
+own keys (its ``settings`` module), then declares its component. Every ``deploy_*``
+returns a mapping of stack-output name to value; secrets must already be secret Outputs.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from collections.abc import Callable, Mapping
 
 import pulumi
 
-from coachdb_infra.config import ConfigError, Settings, load
+from coachdb_infra.common.config import ConfigError, Settings, load
 
 Deploy = Callable[[Settings], Mapping[str, pulumi.Input[object]]]
 
@@ -20,7 +21,7 @@ Deploy = Callable[[Settings], Mapping[str, pulumi.Input[object]]]
 def target_function(target: str) -> Deploy:
     """The deploy function of ``target`` (imported lazily: each target has its own SDKs)."""
     if target == "docker":
-        from coachdb_infra.docker_target import deploy_docker
+        from coachdb_infra.docker import deploy_docker
 
         return deploy_docker
     if target == "railway":

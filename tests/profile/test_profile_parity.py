@@ -21,7 +21,7 @@ import urllib.parse
 from pathlib import Path
 
 import pytest
-from coachdb_infra import server
+from coachdb_infra.docker import server
 from coachdb_infra.railway import bootstrap
 
 from coachdb import profile
@@ -196,6 +196,6 @@ def test_env_file_and_urls_come_from_one_builder(tmp_path: Path) -> None:
     assert query == {"sslmode": ["verify-full"], "sslrootcert": ["/etc/coach db/ca.crt"]}
     template = (REPO / "roles/postgresql_rolemodel/templates/app.env.j2").read_text()
     assert "coachdb_app_env_lines" in template and "DATABASE_URL=" not in template
-    for path in ("pulumi/coachdb_infra/docker_target.py", "pulumi/coachdb_infra/railway/deploy.py"):
+    for path in ("pulumi/coachdb_infra/docker/deploy.py", "pulumi/coachdb_infra/railway/deploy.py"):
         source = (REPO / path).read_text()
         assert not re.search(r"postgresql://", source), f"{path} builds a URL of its own"

@@ -85,6 +85,9 @@ class Registration:
     retain_on_delete: bool
     delete_before_replace: bool
     provider: str
+    urn: str = ""
+    parent: str = ""  # the parent's URN ("" for a resource at the top of the stack)
+    aliases: list[str] = field(default_factory=list)  # each alias resolved to the URN it names
 
     @property
     def inputs(self) -> dict[str, Any]:
@@ -243,27 +246,72 @@ class CoachdbMocks(pulumi.runtime.Mocks):
         return {}
 
 
+STACK_TYPE = "pulumi:pulumi:Stack"
+
+
+def is_root(parent_urn: str) -> bool:
+    """Whether a parent URN is the stack's root resource (or no parent at all)."""
+    return not parent_urn or parent_urn.split("::")[2] == STACK_TYPE
+
+
+def engine_form(urn: str) -> str:
+    """A mock URN as the engine writes it (without the root stack's type in front)."""
+    return urn.replace(f"::{STACK_TYPE}$", "::", 1)
+
+
 class RecordingMonitor(pulumi_mocks.MockMonitor):
-    """The mock monitor, keeping each registration's raw inputs and options."""
+    """The mock monitor, keeping each registration's raw inputs, options, URN and aliases."""
 
     def __init__(self, mocks: CoachdbMocks) -> None:
         super().__init__(mocks)
         self.registrations: list[Registration] = []
 
+    def resolve_alias(self, request: Any, alias: Any) -> str:
+        """The URN an alias of ``request`` names, by the engine's rules for alias specs.
+
+        A spec's empty fields default to the resource's own name, type, stack and
+        project; ``noParent`` means the top of the stack (no parent type in the URN),
+        ``parentUrn`` that parent, neither the resource's current parent. The URN is
+        built with the mock monitor's make_urn, the same rule the registrations use.
+        """
+        if alias.WhichOneof("alias") == "urn":
+            return str(alias.urn)
+        spec = alias.spec
+        assert not spec.stack and not spec.project, "cross-stack aliases are not modelled"
+        which = spec.WhichOneof("parent")
+        parent = (
+            ""
+            if which == "noParent" and spec.noParent
+            else spec.parentUrn
+            if which == "parentUrn"
+            else request.parent
+        )
+        return self.engine_urn(parent, spec.type or request.type, spec.name or request.name)
+
+    def engine_urn(self, parent: str, typ: str, name: str) -> str:
+        """A URN as the engine writes it: the root stack's type is not part of its
+        children's URNs (the mock's make_urn would prefix it)."""
+        return self.make_urn("" if is_root(parent) else parent, typ, name)
+
     def RegisterResource(self, request: Any) -> Any:
-        if request.type != "pulumi:pulumi:Stack":
-            self.registrations.append(
-                Registration(
-                    typ=request.type,
-                    name=request.name,
-                    raw_inputs=rpc.deserialize_properties(request.object),
-                    protect=bool(request.protect),
-                    retain_on_delete=bool(request.retainOnDelete),
-                    delete_before_replace=bool(request.deleteBeforeReplace),
-                    provider=request.provider,
-                )
+        response = super().RegisterResource(request)
+        if request.type == STACK_TYPE:
+            return response
+        self.registrations.append(
+            Registration(
+                typ=request.type,
+                name=request.name,
+                raw_inputs=rpc.deserialize_properties(request.object),
+                protect=bool(request.protect),
+                retain_on_delete=bool(request.retainOnDelete),
+                delete_before_replace=bool(request.deleteBeforeReplace),
+                provider=request.provider,
+                urn=self.engine_urn(request.parent, request.type, request.name),
+                parent="" if is_root(request.parent) else engine_form(request.parent),
+                aliases=[self.resolve_alias(request, a) for a in request.aliases],
             )
-        return super().RegisterResource(request)
+        )
+        return response
 
 
 @dataclass

@@ -26,7 +26,7 @@ import docker
 import docker.errors
 import psycopg
 import pytest
-from coachdb_infra import server
+from coachdb_infra.docker import server
 from docker_materialise import (
     create_container,
     ensure_network_and_volume,

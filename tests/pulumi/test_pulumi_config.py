@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pulumi
 import pytest
-from coachdb_infra.config import ConfigError, parse_image
+from coachdb_infra.common.config import ConfigError, parse_image
 from pulumi_mocks import run_program
 
 from coachdb import profile
@@ -164,7 +164,7 @@ def test_valid_pg14_references_parse(
 
 
 def test_each_target_has_its_deploy_function() -> None:
-    from coachdb_infra.docker_target import deploy_docker
+    from coachdb_infra.docker import deploy_docker
     from coachdb_infra.program import target_function
     from coachdb_infra.railway import deploy_railway
 
@@ -317,9 +317,11 @@ def test_example_stack_file_names_every_key_the_program_reads() -> None:
     import re
     from pathlib import Path
 
-    from coachdb_infra import config as cfg
+    from coachdb_infra.common import config as cfg
+    from coachdb_infra.docker import settings as docker_settings
 
-    source = Path(cfg.__file__).read_text()
+    # the shared keys and the Docker target's own (the Railway keys: docs/deploy-railway.md)
+    source = Path(cfg.__file__).read_text() + Path(docker_settings.__file__).read_text()
     keys = set(re.findall(r'read_(?!server_settings\b)\w+\(\s*"(\w+)"', source))
     keys |= {k for pair in re.findall(r'key, waiver_key = "(\w+)", "(\w+)"', source) for k in pair}
     # the (key, default) name table: one tuple a line

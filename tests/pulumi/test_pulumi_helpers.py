@@ -6,9 +6,9 @@ import urllib.parse
 
 import pulumi
 import pytest
-from coachdb_infra import initdb
-from coachdb_infra.docker_target import database_url
-from coachdb_infra.tls import split_sans
+from coachdb_infra.common import initdb
+from coachdb_infra.common.tls import split_sans
+from coachdb_infra.docker.deploy import database_url
 
 
 def test_split_sans_separates_ips_and_dedupes() -> None:

@@ -13,7 +13,7 @@ import re
 import urllib.parse
 
 import pytest
-from coachdb_infra import server
+from coachdb_infra.docker import server
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID
 from pulumi_mocks import ProgramRun, contains_secret, run_program
@@ -441,7 +441,7 @@ def test_active_side_switches_the_connection_outputs() -> None:
     ],
 )
 def test_bad_blue_green_config_is_refused(config: dict[str, str], key: str, words: str) -> None:
-    from coachdb_infra.config import ConfigError
+    from coachdb_infra.common.config import ConfigError
 
     with pytest.raises(ConfigError) as caught:
         run_program(config)

@@ -13,7 +13,7 @@ import urllib.parse
 
 import pulumi_mocks
 import pytest
-from coachdb_infra.config import ConfigError
+from coachdb_infra.common.config import ConfigError
 from coachdb_infra.railway.bootstrap import START_COMMAND
 from cryptography import x509
 from pulumi_mocks import contains_secret, ensure_event_loop, is_secret_value, run_program

@@ -12,29 +12,31 @@ a deploy) so one change means one restart; the role model is applied over the
 public proxy with verify-full once the deployment reports SUCCESS. Without the
 public proxy the container's init script applies the same role model at first
 boot (see bootstrap.py and docs/deploy-railway.md).
+
+Every resource is a child of one :class:`RailwayDatabase` component
+(``coachdb:railway:Database``); each carries an alias to the top-level URN that
+stacks created before the component recorded, so they are adopted, not replaced
+(coachdb_infra.common.component).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 import pulumi
 
 from coachdb import profile
-from coachdb_infra import config as cfg
-from coachdb_infra import initdb
-from coachdb_infra.passwords import role_passwords
-from coachdb_infra.tls import issue
+from coachdb_infra.common import config as cfg
+from coachdb_infra.common import initdb
+from coachdb_infra.common.component import child_opts
+from coachdb_infra.common.passwords import role_passwords
+from coachdb_infra.common.tls import issue
 
 from .bootstrap import START_COMMAND, container_variables
-from .client import DEFAULT_ENDPOINT, TOKEN_KINDS
 from .database import RailwayRoleModel, RailwayRoleModelArgs
 from .providers import (
-    BACKUP_KINDS,
     RailwayApiArgs,
     RailwayDeployment,
     RailwayDeploymentArgs,
@@ -51,93 +53,16 @@ from .providers import (
     RailwayVolume,
     RailwayVolumeArgs,
 )
+from .settings import RailwaySettings
+from .settings import load as load_settings
 
 DATA_MOUNT = "/var/lib/postgresql/data"
 PGDATA = f"{DATA_MOUNT}/pgdata"
 PG_PORT = 5432
 SUPERUSER = "postgres"
 INITDB_ARGS = "--encoding=UTF8 --locale=C.UTF-8 --data-checksums"
-_SERVICE_NAME = re.compile(r"^[a-z][a-z0-9-]{0,61}[a-z0-9]$")
-
-
-@dataclass(frozen=True)
-class RailwaySettings:
-    """Railway-specific keys (``coachdb:railway*``); see docs/deploy-railway.md."""
-
-    token: pulumi.Output[str]
-    token_kind: str
-    project_id: str | None
-    project_name: str
-    workspace_id: str | None
-    environment: str
-    service_name: str
-    public_proxy: bool
-    region: str | None
-    endpoint: str
-    deploy_timeout: int
-    image: str
-    protect_volume: bool
-    backup_schedules: list[str]
-
-
-def load_settings(stack: str) -> RailwaySettings:
-    """Read and validate the Railway keys; ConfigError names the key and the fix."""
-    token = cfg.read_secret(
-        "railwayToken", required=True, why=" for target railway (see docs/deploy-railway.md)"
-    )
-    assert token is not None
-    kind = cfg.read_choice("railwayTokenKind", TOKEN_KINDS, "account")
-    project_id = cfg.read_str("railwayProjectId")
-    if kind == "project" and not project_id:
-        raise cfg.ConfigError(
-            "railwayProjectId",
-            "is required with a project token (a project token cannot create projects)",
-            "pulumi config set coachdb:railwayProjectId <id from the project's Settings page>",
-        )
-    service_name = cfg.read_str("railwayServiceName", "postgres") or "postgres"
-    if not _SERVICE_NAME.match(service_name):
-        raise cfg.ConfigError(
-            "railwayServiceName",
-            f"{service_name!r} is not usable as a private DNS name (<name>.railway.internal)",
-            "pulumi config set coachdb:railwayServiceName postgres (a-z, 0-9, -)",
-        )
-    endpoint = cfg.read_str("railwayApiEndpoint", DEFAULT_ENDPOINT) or DEFAULT_ENDPOINT
-    if not endpoint.startswith("https://") and not endpoint.startswith("http://127.0.0.1"):
-        raise cfg.ConfigError(
-            "railwayApiEndpoint",
-            "must be an https:// URL (the token travels in its headers)",
-            f"pulumi config rm coachdb:railwayApiEndpoint (default {DEFAULT_ENDPOINT})",
-        )
-    image = cfg.read_image("image")
-    schedules = (
-        cfg.read_list("railwayBackupSchedules")
-        if cfg.read_str("railwayBackupSchedules") is not None
-        else ["DAILY", "WEEKLY"]
-    )
-    bad = [kind for kind in schedules if kind not in BACKUP_KINDS]
-    if bad:
-        raise cfg.ConfigError(
-            "railwayBackupSchedules",
-            f"has unknown schedule(s) {bad}; Railway offers {', '.join(BACKUP_KINDS)}",
-            "pulumi config set --path 'coachdb:railwayBackupSchedules[0]' DAILY "
-            "(or '[]' as the value to turn volume backups off)",
-        )
-    return RailwaySettings(
-        token=token,
-        token_kind=kind,
-        project_id=project_id,
-        project_name=cfg.read_str("railwayProjectName", f"coachdb-{stack}") or f"coachdb-{stack}",
-        workspace_id=cfg.read_str("railwayWorkspaceId"),
-        environment=cfg.read_str("railwayEnvironment", "production") or "production",
-        service_name=service_name,
-        public_proxy=cfg.read_bool("railwayPublicProxy", True),
-        region=cfg.read_str("railwayRegion"),
-        endpoint=endpoint,
-        deploy_timeout=cfg.read_int("railwayDeployTimeout", 900, 60, 3600),
-        image=image.reference,
-        protect_volume=cfg.read_bool("protectVolume", True),
-        backup_schedules=schedules,
-    )
+COMPONENT_TYPE = "coachdb:railway:Database"
+COMPONENT_NAME = "coachdb"
 
 
 def database_url(
@@ -162,9 +87,33 @@ def _digest(values: Mapping[str, str], image: str) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
-def deploy_railway(settings: cfg.Settings) -> dict[str, pulumi.Input[object]]:
-    """Declare the Railway resources for ``settings`` and return the stack outputs."""
-    rw = load_settings(settings.stack)
+def deploy_railway(settings: cfg.Settings) -> Mapping[str, pulumi.Input[object]]:
+    """Read the Railway keys, declare the component; return the stack outputs.
+
+    The keys are all checked before the first resource is declared.
+    """
+    return RailwayDatabase(COMPONENT_NAME, settings, load_settings(settings)).outputs
+
+
+class RailwayDatabase(pulumi.ComponentResource):
+    """PostgreSQL as a Railway service: every resource of the target, as one component."""
+
+    def __init__(
+        self,
+        name: str,
+        settings: cfg.Settings,
+        rw: RailwaySettings,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__(COMPONENT_TYPE, name, None, opts)
+        self.outputs = _declare(self, settings, rw)
+        self.register_outputs({})
+
+
+def _declare(
+    parent: pulumi.Resource, settings: cfg.Settings, rw: RailwaySettings
+) -> dict[str, pulumi.Input[object]]:
+    """The resource graph of the module docstring, every resource a child of ``parent``."""
     api = RailwayApiArgs(
         token=rw.token, token_kind=rw.token_kind, endpoint=rw.endpoint, api_timeout=30.0
     )
@@ -178,6 +127,7 @@ def deploy_railway(settings: cfg.Settings) -> dict[str, pulumi.Input[object]]:
             workspace_id=rw.workspace_id,
             adopt_id=rw.project_id,
         ),
+        opts=child_opts(parent),
     )
     environment = RailwayEnvironment(
         "railway-environment",
@@ -187,6 +137,7 @@ def deploy_railway(settings: cfg.Settings) -> dict[str, pulumi.Input[object]]:
             name=rw.environment,
             project_environments=project.environment_ids,
         ),
+        opts=child_opts(parent),
     )
     service = RailwayService(
         "railway-postgres",
@@ -199,6 +150,7 @@ def deploy_railway(settings: cfg.Settings) -> dict[str, pulumi.Input[object]]:
             start_command=START_COMMAND,
             region=rw.region,
         ),
+        opts=child_opts(parent),
     )
     volume = RailwayVolume(
         "railway-pgdata",
@@ -212,7 +164,7 @@ def deploy_railway(settings: cfg.Settings) -> dict[str, pulumi.Input[object]]:
             region=rw.region,
         ),
         # `pulumi destroy` stops here until the volume is unprotected (docs: tearing down)
-        opts=pulumi.ResourceOptions(protect=rw.protect_volume),
+        opts=child_opts(parent, pulumi.ResourceOptions(protect=rw.protect_volume)),
     )
     proxy = None
     if rw.public_proxy:
@@ -224,6 +176,7 @@ def deploy_railway(settings: cfg.Settings) -> dict[str, pulumi.Input[object]]:
                 service_id=service.service_id,
                 application_port=PG_PORT,
             ),
+            opts=child_opts(parent),
         )
 
     # Railway's RAILWAY_PRIVATE_DOMAIN, read back by the service resource: a
@@ -238,9 +191,10 @@ def deploy_railway(settings: cfg.Settings) -> dict[str, pulumi.Input[object]]:
         cert_validity_days=settings.cert_validity_days,
         ca_validity_days=settings.ca_validity_days,
         ca_common_name=f"coachdb {settings.stack} Railway PostgreSQL CA",
+        opts=child_opts(parent),
     )
 
-    passwords = role_passwords(settings, name_prefix="railway-")
+    passwords = role_passwords(settings, name_prefix="railway-", opts=child_opts(parent))
     login_roles = sorted(role for role in passwords if role != SUPERUSER)
     init_sql = pulumi.Output.all(*[passwords[r] for r in login_roles]).apply(
         lambda values: (
@@ -296,6 +250,7 @@ def deploy_railway(settings: cfg.Settings) -> dict[str, pulumi.Input[object]]:
             service_id=service.service_id,
             variables=variable_values,
         ),
+        opts=child_opts(parent),
     )
     probe = None
     if proxy is not None:
@@ -323,7 +278,7 @@ def deploy_railway(settings: cfg.Settings) -> dict[str, pulumi.Input[object]]:
             wait_seconds=rw.deploy_timeout,
             probe=probe,
         ),
-        opts=pulumi.ResourceOptions(depends_on=[service_variables, volume]),
+        opts=child_opts(parent, pulumi.ResourceOptions(depends_on=[service_variables, volume])),
     )
 
     outputs: dict[str, pulumi.Input[object]] = {
@@ -369,7 +324,7 @@ def deploy_railway(settings: cfg.Settings) -> dict[str, pulumi.Input[object]]:
                 wait_seconds=600,
                 deployment_id=deployment.deployment_id,
             ),
-            opts=pulumi.ResourceOptions(depends_on=[deployment]),
+            opts=child_opts(parent, pulumi.ResourceOptions(depends_on=[deployment])),
         )
         outputs["role_model_applied"] = role_model.id.apply(lambda _: True)
     else:

@@ -11,11 +11,16 @@ from __future__ import annotations
 import pulumi
 import pulumi_random as random
 
-from coachdb_infra.config import PASSWORD_KEYS, Settings
+from coachdb_infra.common.config import PASSWORD_KEYS, Settings
 
 
-def role_passwords(settings: Settings, name_prefix: str = "") -> dict[str, pulumi.Output[str]]:
-    """role -> secret password; ``name_prefix`` keeps resource names unique per target."""
+def role_passwords(
+    settings: Settings, name_prefix: str = "", opts: pulumi.ResourceOptions | None = None
+) -> dict[str, pulumi.Output[str]]:
+    """role -> secret password; ``name_prefix`` keeps resource names unique per target.
+
+    ``opts`` carries the target component (parent and alias) to each generated password.
+    """
     result: dict[str, pulumi.Output[str]] = {}
     for key, role in PASSWORD_KEYS.items():
         if key == "readonlyPassword" and not settings.readonly_role:
@@ -29,6 +34,7 @@ def role_passwords(settings: Settings, name_prefix: str = "") -> dict[str, pulum
             length=32,
             special=False,
             keepers={"rotation": settings.password_rotation},
+            opts=opts,
         )
         result[role] = pulumi.Output.secret(generated.result)
     return result

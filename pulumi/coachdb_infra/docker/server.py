@@ -28,6 +28,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from coachdb import profile
+from coachdb_infra.common.initdb import INITDB_PREFIX
 
 DATA_MOUNT = "/var/lib/postgresql/data"
 PGDATA = f"{DATA_MOUNT}/pgdata"  # a subdirectory, as the image documents for mount points
@@ -39,7 +40,6 @@ HBA_FILE = f"{CONFIG_DIR}/pg_hba.conf"
 PASSWORD_FILE = f"{CONFIG_DIR}/postgres-password"
 WRAPPER = "/usr/local/bin/coachdb-entrypoint"
 INITDB_DIR = "/docker-entrypoint-initdb.d"
-INITDB_PREFIX = "coachdb-"
 INTERNAL_PORT = 5432
 INITDB_ARGS = "--encoding=UTF8 --locale=C.UTF-8 --data-checksums"
 # The rules every target shares, in the Docker target's shape (coachdb.profile): the
@@ -49,6 +49,9 @@ PG_HBA = (
     "# do not edit in the container).\n" + profile.docker_hba()
 )
 
+# The script's text is uploaded into the container: any change to it (even this
+# comment's old path, pulumi/coachdb_infra/server.py, now docker/server.py) replaces
+# the container on every existing stack, so it changes only when its behaviour must.
 WRAPPER_SCRIPT = f"""\
 #!/bin/bash
 # coachdb-entrypoint: runs as root, then hands over to the image's docker-entrypoint.sh.
@@ -107,7 +110,7 @@ def server_args(memory_mb: int, extra: Mapping[str, str] | None = None) -> list[
     """The container command: ``postgres`` and its ``-c`` settings.
 
     ``extra`` is the stack's ``serverSettings`` (already checked against the guarded
-    settings by coachdb_infra.config); a later ``-c`` wins, so it comes last.
+    settings by coachdb_infra.common.config); a later ``-c`` wins, so it comes last.
     """
     return ["postgres", *profile.command_args({**server_settings(memory_mb), **(extra or {})})]
 

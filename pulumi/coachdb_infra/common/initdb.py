@@ -15,8 +15,9 @@ from collections.abc import Mapping
 
 from coachdb import rolemodel
 from coachdb.scram import is_verifier, scram_verifier
-from coachdb_infra.server import INITDB_PREFIX
 
+# Init scripts the Docker wrapper re-applies (coachdb_infra.docker.server) carry this prefix.
+INITDB_PREFIX = "coachdb-"
 ROLE_MODEL_SCRIPT = f"{INITDB_PREFIX}10-role-model.sql"
 PASSWORDS_SCRIPT = f"{INITDB_PREFIX}20-passwords.sql"
 SUPERUSER = "postgres"

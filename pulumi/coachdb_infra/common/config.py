@@ -1,14 +1,16 @@
-"""Stack configuration: read once, validated before any resource is declared.
+"""Stack configuration every target shares, validated before any resource is declared.
 
-Why a module of its own: a typo in a stack file (a port of ``54320``, an image
-whose tag is not the chosen ``coachdb:postgresMajor``, a password set without
-``--secret``) must stop ``pulumi up`` before anything is created, with a message
-that names the key and says how to fix it. Everything here is pure parsing of
-``pulumi config``; no resources.
+Why a module of its own: a typo in a stack file (an image whose tag is not the
+chosen ``coachdb:postgresMajor``, a password set without ``--secret``) must stop
+``pulumi up`` before anything is created, with a message that names the key and
+says how to fix it. Everything here is pure parsing of ``pulumi config``; no
+resources.
 
-The Railway target (``target: railway``, package ``coachdb_infra.railway``)
-reuses :class:`ConfigError`, :func:`read_str`, :func:`read_secret` and friends
-for its own keys; it receives the common :class:`Settings` from :func:`load`.
+The shared keys (database, host, passwords, certificate lifetimes, the major and
+its end of life from ``src/coachdb/versions.py``) land in :class:`Settings`. Each
+target reads its own keys in its own settings module (``coachdb_infra.docker.settings``,
+``coachdb_infra.railway.settings``) with the readers here (:func:`read_str`,
+:func:`read_secret`, ...), so every error names the stack key the same way.
 """
 
 from __future__ import annotations
@@ -29,7 +31,6 @@ TARGETS = ("docker", "railway")
 # (src/coachdb/versions.py); this constant is the default major's.
 DEFAULT_IMAGE = versions.default_image(versions.DEFAULT_MAJOR)
 DEFAULT_DATABASE = "elite_trading_coach_ai"
-RESTART_POLICIES = ("no", "on-failure", "always", "unless-stopped")
 PASSWORD_SOURCES = ("random", "config")
 MIN_PASSWORD_LENGTH = 16
 
@@ -270,44 +271,8 @@ def read_image(key: str = "image", major: int | None = None) -> ImageRef:
 
 
 @dataclass(frozen=True)
-class GreenSettings:
-    """Blue/green upgrade: a second container on a newer major, with its own volume and port.
-
-    ``active`` says which side the connection outputs (database_url, app_env) point at;
-    the data is moved between the two by ``python -m coachdb.upgrade`` (docs/upgrade.md).
-    """
-
-    major: int
-    image: ImageRef
-    port: int
-    container_name: str
-    volume_name: str
-    active: bool
-
-
-@dataclass(frozen=True)
-class DockerSettings:
-    """Settings of the Docker-host target (docker_target.py)."""
-
-    image: ImageRef
-    docker_host: str | None
-    ssh_opts: list[str]
-    port: int
-    bind_address: str
-    container_name: str
-    volume_name: str
-    network_name: str
-    memory_mb: int
-    restart: str
-    protect_volume: bool
-    # coachdb:serverSettings, checked against the guarded settings (coachdb.profile.GUARDS)
-    server_settings: dict[str, str] = field(default_factory=dict)
-    green: GreenSettings | None = None
-
-
-@dataclass(frozen=True)
 class Settings:
-    """Settings every target shares; ``docker`` is set for ``target: docker``."""
+    """Settings every target shares; each target reads its own keys on top of these."""
 
     target: str
     stack: str
@@ -321,7 +286,6 @@ class Settings:
     cert_validity_days: int = 365
     ca_validity_days: int = 3650
     ca_cert_path: str = "/etc/coachdb/ca.crt"
-    docker: DockerSettings | None = None
     postgres_major: int = versions.DEFAULT_MAJOR
     eol: versions.EolStatus | None = None
 
@@ -329,12 +293,13 @@ class Settings:
 _SETTING_NAME = re.compile(r"^[a-z][a-z0-9_.]*$")
 
 
-def read_server_settings(target: str) -> dict[str, str]:
+def read_server_settings(target: str, *, supported: bool) -> dict[str, str]:
     """``coachdb:serverSettings``: extra PostgreSQL settings (name -> value) for the server.
 
     The stack's counterpart of Ansible's ``postgresql_extra_settings``: a guarded setting
     (TLS, SCRAM, durability: coachdb.profile.GUARDS) is refused unless
-    ``coachdb:unsafeSettingsAllowed`` names it, and then every run warns.
+    ``coachdb:unsafeSettingsAllowed`` names it, and then every run warns. A target
+    without a settings hook passes ``supported=False``: the key is refused, not ignored.
     """
     key, waiver_key = "serverSettings", "unsafeSettingsAllowed"
     raw = read_str(key)
@@ -351,7 +316,7 @@ def read_server_settings(target: str) -> dict[str, str]:
         isinstance(v, str | int | float | bool) for v in parsed.values()
     ):
         raise ConfigError(key, f"{raw!r} is not a mapping of setting names to values", fix)
-    if parsed and target != "docker":
+    if parsed and not supported:
         raise ConfigError(
             key, f"is not supported for target {target}", f"pulumi config rm {full_key(key)}"
         )
@@ -375,120 +340,6 @@ def read_server_settings(target: str) -> dict[str, str]:
     for warning in report.warnings:
         pulumi.log.warn(warning)
     return {name: profile.pg_value(value) for name, value in parsed.items()}
-
-
-def _docker_settings(major: int) -> DockerSettings:
-    docker_host = read_str("dockerHost")
-    if docker_host is not None and not re.match(r"^(ssh|tcp|unix|npipe)://.+", docker_host):
-        raise ConfigError(
-            "dockerHost",
-            f"{docker_host!r} is not a Docker endpoint URL",
-            "pulumi config set coachdb:dockerHost ssh://deploy@db1.example.com "
-            "(or unset it for the local engine)",
-        )
-    ssh_opts = read_list("dockerSshOpts")
-    if ssh_opts and not (docker_host or "").startswith("ssh://"):
-        raise ConfigError(
-            "dockerSshOpts",
-            "is only used with an ssh:// dockerHost",
-            "set coachdb:dockerHost ssh://user@host or remove it",
-        )
-    bind = read_str("bindAddress", "127.0.0.1")
-    assert bind is not None
-    try:
-        ipaddress.ip_address(bind)
-    except ValueError:
-        raise ConfigError(
-            "bindAddress",
-            f"{bind!r} is not an IP address",
-            "pulumi config set coachdb:bindAddress 127.0.0.1 "
-            "(or the private address clients reach)",
-        ) from None
-    names = {}
-    for key, default in (
-        ("containerName", "coachdb-postgres"),
-        ("volumeName", "coachdb-pgdata"),
-        ("networkName", "coachdb"),
-    ):
-        value = read_str(key, default)
-        assert value is not None
-        if not re.match(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$", value):
-            raise ConfigError(
-                key,
-                f"{value!r} is not a valid Docker object name",
-                f"pulumi config set coachdb:{key} {default}",
-            )
-        names[key] = value
-    if docker_host and not docker_host.startswith("unix://") and bind == "127.0.0.1":
-        pulumi.log.warn(
-            "coachdb:bindAddress is 127.0.0.1 on a remote Docker host: only processes on "
-            f"{docker_host} can connect. Set coachdb:bindAddress to its private address to "
-            "serve other machines."
-        )
-    if bind in ("0.0.0.0", "::"):  # noqa: S104 - a comparison, not a bind
-        pulumi.log.warn(
-            f"coachdb:bindAddress {bind} publishes PostgreSQL on every interface of the host; "
-            "prefer the private address clients use, and firewall the port."
-        )
-    port = read_int("port", 5432, 1, 65535)
-    return DockerSettings(
-        image=read_image("image", major),
-        docker_host=docker_host,
-        ssh_opts=ssh_opts,
-        port=port,
-        bind_address=bind,
-        container_name=names["containerName"],
-        volume_name=names["volumeName"],
-        network_name=names["networkName"],
-        memory_mb=read_int("memoryMb", 1024, 256, 1024 * 1024),
-        restart=read_choice("restartPolicy", RESTART_POLICIES, "unless-stopped"),
-        protect_volume=read_bool("protectVolume", True),
-        server_settings=read_server_settings("docker"),
-        green=_green_settings(major, port, names["containerName"], names["volumeName"]),
-    )
-
-
-def _green_settings(
-    major: int, port: int, container_name: str, volume_name: str
-) -> GreenSettings | None:
-    """coachdb:greenMajor (greenImage, greenPort, activeSide): the new side of blue/green."""
-    active_side = read_choice("activeSide", ("blue", "green"), "blue")
-    if read_str("greenMajor") is None:
-        if active_side == "green":
-            raise ConfigError(
-                "activeSide",
-                "is green, but no green side is declared (coachdb:greenMajor is not set)",
-                "pulumi config set coachdb:activeSide blue",
-            )
-        return None
-    value = read_str("greenMajor")
-    problem = versions.major_problem(value)
-    if problem:
-        raise ConfigError(
-            "greenMajor", problem, f"pulumi config set coachdb:greenMajor {versions.UPGRADE_TARGET}"
-        )
-    green = int(str(value))
-    if green <= major:
-        raise ConfigError(
-            "greenMajor",
-            f"PostgreSQL {green} is not newer than coachdb:postgresMajor {major}",
-            f"pulumi config set coachdb:greenMajor {versions.UPGRADE_TARGET}",
-        )
-    green_port = read_int("greenPort", port + 1, 1, 65535)
-    if green_port == port:
-        raise ConfigError(
-            "greenPort",
-            f"{green_port} is the blue side's port",
-            f"pulumi config set coachdb:greenPort {port + 1}",
-        )
-    return GreenSettings(
-        major=green,
-        image=read_image("greenImage", green),
-        port=green_port,
-        container_name=f"{container_name}-{green}",
-        volume_name=f"{volume_name}-{green}",
-        active=active_side == "green",
-    )
 
 
 def _ca_cert_path() -> str:
@@ -539,11 +390,6 @@ def load() -> Settings:
                 f"is shorter than {MIN_PASSWORD_LENGTH} characters",
                 f'pulumi config set --secret {full_key(key)} "$(openssl rand -base64 24)"',
             )
-    if target == "docker" and host == "localhost" and read_str("dockerHost"):
-        pulumi.log.warn(
-            "coachdb:host is localhost but the engine is remote: database_url will only work "
-            "on that host. Set coachdb:host to the name clients dial."
-        )
     return Settings(
         target=target,
         stack=pulumi.get_stack(),
@@ -557,12 +403,6 @@ def load() -> Settings:
         cert_validity_days=read_int("certValidityDays", 365, 1, 825),
         ca_validity_days=read_int("caValidityDays", 3650, 30, 36500),
         ca_cert_path=_ca_cert_path(),
-        docker=_docker_settings(major) if target == "docker" else _no_server_settings(target),
         postgres_major=major,
         eol=check_end_of_life(major),
     )
-
-
-def _no_server_settings(target: str) -> None:
-    """Other targets have no settings hook: refuse coachdb:serverSettings instead of ignoring it."""
-    read_server_settings(target)

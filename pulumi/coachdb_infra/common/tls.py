@@ -50,17 +50,20 @@ def issue(
     prefix: str,
     common_name: pulumi.Input[str],
     sans: Sequence[pulumi.Input[str]],
-    cert_validity_days: int,
-    ca_validity_days: int,
+    cert_validity_days: pulumi.Input[int],
+    ca_validity_days: pulumi.Input[int],
     opts: pulumi.ResourceOptions | None = None,
     ca_common_name: str | None = None,
 ) -> ServerTls:
     """Declare the CA and the server certificate for ``sans``.
 
-    ``sans`` may hold Pulumi outputs (a Railway TCP proxy's domain is known only
-    once the proxy exists); they are sorted into DNS and IP SANs once resolved.
-    ``ca_common_name`` defaults to "<prefix> PostgreSQL CA".
+    Every argument but ``prefix`` may be a Pulumi input: ``sans`` may hold outputs (a
+    Railway TCP proxy's domain is known only once the proxy exists), sorted into DNS
+    and IP SANs once resolved. ``opts`` (e.g. the target component as parent) applies
+    to every resource. ``ca_common_name`` defaults to "<prefix> PostgreSQL CA".
     """
+    cert_days = pulumi.Output.from_input(cert_validity_days)
+    ca_hours = pulumi.Output.from_input(ca_validity_days).apply(lambda days: int(days) * 24)
     ca_key = tls.PrivateKey(f"{prefix}-ca-key", algorithm="ECDSA", ecdsa_curve="P256", opts=opts)
     ca_cert = tls.SelfSignedCert(
         f"{prefix}-ca-cert",
@@ -70,7 +73,7 @@ def issue(
             common_name=ca_common_name or f"{prefix} PostgreSQL CA",
             organization="Elite Trading Coach AI",
         ),
-        validity_period_hours=ca_validity_days * 24,
+        validity_period_hours=ca_hours,
         allowed_uses=CA_USES,
         opts=opts,
     )
@@ -95,9 +98,9 @@ def issue(
         cert_request_pem=csr.cert_request_pem,
         ca_private_key_pem=pulumi.Output.secret(ca_key.private_key_pem),
         ca_cert_pem=ca_cert.cert_pem,
-        validity_period_hours=cert_validity_days * 24,
+        validity_period_hours=cert_days.apply(lambda days: int(days) * 24),
         # Re-issued by the `pulumi up` that runs within 30 days of expiry.
-        early_renewal_hours=min(30 * 24, cert_validity_days * 12),
+        early_renewal_hours=cert_days.apply(lambda days: min(30 * 24, int(days) * 12)),
         allowed_uses=SERVER_USES,
         opts=opts,
     )
