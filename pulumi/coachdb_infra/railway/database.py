@@ -24,6 +24,8 @@ from typing import Any
 import pulumi
 from pulumi.dynamic import CreateResult, DiffResult, Resource, ResourceProvider, UpdateResult
 
+from .arguments import decode, encode
+
 # deployment_id: every new deployment (image, variables, a restored volume) re-checks
 FIELDS = (
     "host",
@@ -49,9 +51,26 @@ def _ca_file(pem: str) -> Iterator[str]:
         os.unlink(path)
 
 
+@dataclasses.dataclass
+class RailwayRoleModelArgs:
+    """Where and as whom to apply the role model (all of it reaches the provider as inputs)."""
+
+    host: pulumi.Input[str]
+    port: pulumi.Input[int]
+    superuser_password: pulumi.Input[str]
+    ca_cert: pulumi.Input[str]
+    passwords: pulumi.Input[Mapping[str, str]]
+    params: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    superuser: str = "postgres"
+    wait_seconds: float = 600.0
+    deployment_id: pulumi.Input[str] | None = None
+
+
 def converge(props: Mapping[str, Any], wait_seconds: float | None = None) -> bool:
     """Apply the role model and the login passwords; True if anything changed.
 
+    ``props`` are the resource's properties as the engine passes them; they are
+    read as :class:`RailwayRoleModelArgs` (railway/arguments.py) before anything else.
     Waits (bounded) for the server to accept TLS connections first: a fresh
     Railway deployment takes a while before the proxy answers.
     """
@@ -60,22 +79,23 @@ def converge(props: Mapping[str, Any], wait_seconds: float | None = None) -> boo
     from coachdb import rolemodel
     from coachdb.scram import scram_verifier
 
-    model = rolemodel.RoleModel.coerce(props.get("params") or {})
-    passwords: Mapping[str, str] = props.get("passwords") or {}
+    args = decode(RailwayRoleModelArgs, props)
+    model = rolemodel.RoleModel.coerce(args.params)
+    passwords: Mapping[str, str] = args.passwords
     missing = [role for role in model.login_roles if not passwords.get(role)]
     if missing:
         raise ValueError(f"no password given for login role(s) {', '.join(missing)}")
-    wait = float(wait_seconds if wait_seconds is not None else props.get("wait_seconds") or 600)
+    wait = float(wait_seconds if wait_seconds is not None else args.wait_seconds)
 
-    with _ca_file(str(props["ca_cert"])) as ca_path:
+    with _ca_file(args.ca_cert) as ca_path:
 
         def connect(dbname: str) -> psycopg.Connection[Any]:
             return psycopg.connect(
-                host=str(props["host"]),
-                port=int(props["port"]),
+                host=args.host,
+                port=args.port,
                 dbname=dbname,
-                user=str(props.get("superuser") or "postgres"),
-                password=str(props["superuser_password"]),
+                user=args.superuser or "postgres",
+                password=args.superuser_password,
                 sslmode="verify-full",
                 sslrootcert=ca_path,
                 connect_timeout=10,
@@ -192,27 +212,11 @@ class RoleModelProvider(ResourceProvider):
         return
 
 
-@dataclasses.dataclass
-class RailwayRoleModelArgs:
-    """Where and as whom to apply the role model (all of it reaches the provider as inputs)."""
-
-    host: pulumi.Input[str]
-    port: pulumi.Input[int]
-    superuser_password: pulumi.Input[str]
-    ca_cert: pulumi.Input[str]
-    passwords: pulumi.Input[Mapping[str, str]]
-    params: Mapping[str, Any] = dataclasses.field(default_factory=dict)
-    superuser: str = "postgres"
-    wait_seconds: int = 600
-    deployment_id: pulumi.Input[str] | None = None
-
-
 class RailwayRoleModel(Resource, module="railway", name="RoleModel"):
     changed: pulumi.Output[bool]
 
     def __init__(self, name: str, args: RailwayRoleModelArgs, opts=None) -> None:
-        props = {f.name: getattr(args, f.name) for f in dataclasses.fields(args)}
-        props["changed"] = None
+        props = encode(args, changed=None)
         opts = pulumi.ResourceOptions.merge(
             opts, pulumi.ResourceOptions(additional_secret_outputs=SECRET_FIELDS)
         )

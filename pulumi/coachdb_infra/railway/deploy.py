@@ -34,24 +34,26 @@ from coachdb_infra.common.component import child_opts
 from coachdb_infra.common.passwords import role_passwords
 from coachdb_infra.common.tls import issue
 
+from .arguments import (
+    RailwayApiArgs,
+    RailwayDeploymentArgs,
+    RailwayEnvironmentArgs,
+    RailwayProjectArgs,
+    RailwayServiceArgs,
+    RailwayTcpProxyArgs,
+    RailwayVariablesArgs,
+    RailwayVolumeArgs,
+)
 from .bootstrap import START_COMMAND, container_variables
 from .database import RailwayRoleModel, RailwayRoleModelArgs
 from .providers import (
-    RailwayApiArgs,
     RailwayDeployment,
-    RailwayDeploymentArgs,
     RailwayEnvironment,
-    RailwayEnvironmentArgs,
     RailwayProject,
-    RailwayProjectArgs,
     RailwayService,
-    RailwayServiceArgs,
     RailwayTcpProxy,
-    RailwayTcpProxyArgs,
     RailwayVariables,
-    RailwayVariablesArgs,
     RailwayVolume,
-    RailwayVolumeArgs,
 )
 from .settings import RailwaySettings
 from .settings import load as load_settings

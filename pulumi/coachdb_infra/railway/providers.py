@@ -36,12 +36,11 @@ through :class:`RailwayClient`. Rules every provider here follows:
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import re
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 import pulumi
 from pulumi.dynamic import (
@@ -56,6 +55,19 @@ from pulumi.dynamic import (
 )
 
 from . import documents as gql
+from .arguments import (
+    API_KEYS,
+    RailwayApiArgs,
+    RailwayDeploymentArgs,
+    RailwayEnvironmentArgs,
+    RailwayProjectArgs,
+    RailwayServiceArgs,
+    RailwayTcpProxyArgs,
+    RailwayVariablesArgs,
+    RailwayVolumeArgs,
+    decode,
+    encode,
+)
 from .client import (
     DEFAULT_ENDPOINT,
     KEY_DEPLOY_TIMEOUT,
@@ -75,7 +87,6 @@ from .client import (
 )
 
 UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"  # pulumi.runtime.rpc.UNKNOWN
-API_KEYS = ("token", "token_kind", "endpoint", "api_timeout")
 SECRET_API_OUTPUTS = ["token"]
 
 CLIENT_TUNING: dict[str, Any] = {}
@@ -92,15 +103,17 @@ TUNING: dict[str, float] = {
 LOG_LINES = 20
 _SECRET_NAME = re.compile(r"PASSWORD|SECRET|TOKEN|KEY|DATABASE_URL|INIT_SQL", re.I)
 T = TypeVar("T")
+A = TypeVar("A")
 
 
 def client_from(props: Mapping[str, Any]) -> RailwayClient:
     """Build a client from a resource's credential inputs (inside the method: pickling)."""
+    api = decode(RailwayApiArgs, {"token": "", **props})
     return RailwayClient(
-        token=str(props.get("token") or ""),
-        token_kind=str(props.get("token_kind") or "account"),
-        endpoint=str(props.get("endpoint") or DEFAULT_ENDPOINT),
-        timeout=float(props.get("api_timeout") or 30.0),
+        token=str(api.token or ""),
+        token_kind=api.token_kind or "account",
+        endpoint=api.endpoint or DEFAULT_ENDPOINT,
+        timeout=api.api_timeout or 30.0,
         **CLIENT_TUNING,
     )
 
@@ -156,47 +169,55 @@ def create_or_find(send: Callable[[], T], lookup: Callable[[], T | None], what: 
     raise AssertionError("unreachable")
 
 
-class _RailwayProvider(ResourceProvider):
-    """Shared check/diff/guard logic: subclasses list their fields and immutable fields."""
+class _RailwayProvider(ResourceProvider, Generic[A]):
+    """Shared check/diff/guard logic: subclasses list their fields and immutable fields.
+
+    The engine's entry points (create, read, update, delete) take Pulumi's property
+    dicts; each converts them to the resource's typed arguments (``args_type``, see
+    railway/arguments.py) before calling the subclass. ``state`` is the recorded
+    property dict, for the outputs an earlier call stored (ids, domains, ``adopted``).
+    """
 
     required: ClassVar[tuple[str, ...]] = ()
     fields: ClassVar[tuple[str, ...]] = ()
     replace_on: ClassVar[tuple[str, ...]] = ()
     kind: ClassVar[str] = "object"
+    args_type: ClassVar[type[Any]]
 
     # -- engine entry points: every one runs inside _step --------------------------
 
     def create(self, props: dict[str, Any]) -> CreateResult:
         with self._step("create", props) as client:
-            return self._create(client, props)
+            return self._create(client, decode(self.args_type, props))
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         with self._step("read", props) as client:
-            return self._read(client, id_, props)
+            return self._read(client, id_, decode(self.args_type, props), props)
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         register_prop_secrets(olds)
         with self._step("update", news) as client:
-            return self._update(client, id_, olds, news)
+            old, new = decode(self.args_type, olds), decode(self.args_type, news)
+            return self._update(client, id_, old, new, olds)
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
         with self._step("delete", props) as client:
-            self._delete(client, id_, props)
+            self._delete(client, id_, decode(self.args_type, props), props)
 
-    def _create(self, client: RailwayClient, props: dict[str, Any]) -> CreateResult:
+    def _create(self, client: RailwayClient, args: A) -> CreateResult:
         raise NotImplementedError
 
-    def _read(self, client: RailwayClient, id_: str, props: dict[str, Any]) -> ReadResult:
-        return ReadResult(id_, dict(props))
+    def _read(
+        self, client: RailwayClient, id_: str, args: A, state: Mapping[str, Any]
+    ) -> ReadResult:
+        return ReadResult(id_, dict(state))
 
     def _update(
-        self, client: RailwayClient, id_: str, olds: dict[str, Any], news: dict[str, Any]
+        self, client: RailwayClient, id_: str, old: A, new: A, state: Mapping[str, Any]
     ) -> UpdateResult:
-        outs = dict(olds)
-        outs.update(self._outs(news))
-        return UpdateResult(outs)
+        return UpdateResult({**state, **self._outs(new)})
 
-    def _delete(self, client: RailwayClient, id_: str, props: dict[str, Any]) -> None:
+    def _delete(self, client: RailwayClient, id_: str, args: A, state: Mapping[str, Any]) -> None:
         return
 
     @contextmanager
@@ -245,15 +266,16 @@ class _RailwayProvider(ResourceProvider):
             delete_before_replace=bool(replaces),
         )
 
-    def _outs(self, props: Mapping[str, Any], **extra: Any) -> dict[str, Any]:
+    def _outs(self, args: A, **extra: Any) -> dict[str, Any]:
+        """The state to record: the credentials, the resource's fields, and ``extra`` outputs."""
+        props = encode(args)
         outs = {key: props.get(key) for key in (*API_KEYS, *self.fields)}
         outs.update(extra)
         return outs
 
-    @staticmethod
-    def _fields_equal(olds: Mapping[str, Any], news: Mapping[str, Any], fields) -> bool:
+    def _fields_equal(self, old: A, new: A) -> bool:
         """True when only credentials differ (the update then sends nothing)."""
-        return all(olds.get(key) == news.get(key) for key in fields)
+        return all(getattr(old, key) == getattr(new, key) for key in self.fields)
 
     def _delete_verified(
         self,
@@ -277,25 +299,6 @@ class _RailwayProvider(ResourceProvider):
 # --- typed resource arguments -----------------------------------------------------
 
 
-@dataclasses.dataclass
-class RailwayApiArgs:
-    """How to reach Railway; carried by every resource so destroy works from state."""
-
-    token: pulumi.Input[str]
-    token_kind: str = "account"  # noqa: S105 - a kind name
-    endpoint: str = DEFAULT_ENDPOINT
-    api_timeout: float = 30.0
-
-
-def _props(api: RailwayApiArgs, args: object, **computed: Any) -> dict[str, Any]:
-    """Shallow dict of typed args (``dataclasses.asdict`` would deep-copy Outputs)."""
-    props = {f.name: getattr(api, f.name) for f in dataclasses.fields(api)}
-    props.update(
-        {f.name: getattr(args, f.name) for f in dataclasses.fields(args) if f.name != "api"}
-    )
-    return {**computed, **props}
-
-
 def _secret_opts(opts: pulumi.ResourceOptions | None, *extra: str) -> pulumi.ResourceOptions:
     return pulumi.ResourceOptions.merge(
         opts, pulumi.ResourceOptions(additional_secret_outputs=[*SECRET_API_OUTPUTS, *extra])
@@ -305,9 +308,10 @@ def _secret_opts(opts: pulumi.ResourceOptions | None, *extra: str) -> pulumi.Res
 # --- project --------------------------------------------------------------------
 
 
-class ProjectProvider(_RailwayProvider):
+class ProjectProvider(_RailwayProvider[RailwayProjectArgs]):
     """A project, created here (found again by name in its workspace) or adopted by id."""
 
+    args_type = RailwayProjectArgs
     fields = ("name", "description", "workspace_id", "adopt_id")
     replace_on = ("workspace_id", "adopt_id")
     required = ("name",)
@@ -325,8 +329,8 @@ class ProjectProvider(_RailwayProvider):
             )
         return result
 
-    def _create(self, client: RailwayClient, props: dict[str, Any]) -> CreateResult:
-        adopt_id = props.get("adopt_id")
+    def _create(self, client: RailwayClient, args: RailwayProjectArgs) -> CreateResult:
+        adopt_id = args.adopt_id
         if adopt_id:
             try:
                 project = client.execute(gql.PROJECT_GET, {"id": adopt_id}, op="project")["project"]
@@ -338,9 +342,9 @@ class ProjectProvider(_RailwayProvider):
                     f"this token cannot see it ({exc}); check the id in the project's "
                     "Settings page."
                 ) from None
-            return CreateResult(adopt_id, self._project_outs(props, project, adopted=True))
-        workspace_id = self._workspace(client, props)
-        name = str(props["name"])
+            return CreateResult(adopt_id, self._project_outs(args, project, adopted=True))
+        workspace_id = self._workspace(client, args)
+        name = args.name
 
         def lookup() -> dict[str, Any] | None:
             return self._find_by_name(client, workspace_id, name)
@@ -348,8 +352,8 @@ class ProjectProvider(_RailwayProvider):
         project = lookup()
         if project is None:
             project_input: dict[str, Any] = {"name": name}
-            if props.get("description"):
-                project_input["description"] = props["description"]
+            if args.description:
+                project_input["description"] = args.description
             if workspace_id:
                 project_input["workspaceId"] = workspace_id
             project = create_or_find(
@@ -359,19 +363,19 @@ class ProjectProvider(_RailwayProvider):
                 lookup,
                 f"project {name!r}",
             )
-        outs = self._project_outs(props, project, adopted=False)
+        outs = self._project_outs(args, project, adopted=False)
         outs["live_workspace_id"] = workspace_id
         return CreateResult(project["id"], outs)
 
     @staticmethod
-    def _workspace(client: RailwayClient, props: Mapping[str, Any]) -> str | None:
+    def _workspace(client: RailwayClient, args: RailwayProjectArgs) -> str | None:
         """The workspace to create in: configured, or the token's only one."""
-        if props.get("workspace_id"):
-            return str(props["workspace_id"])
+        if args.workspace_id:
+            return args.workspace_id
         try:
             workspaces = client.execute(gql.WORKSPACES_LIST, op="me")["me"]["workspaces"]
         except RailwayAuthError:
-            if props.get("token_kind") == "workspace":
+            if args.api.is_kind("workspace"):
                 raise RailwayError(
                     f"a workspace token cannot list workspaces: set {KEY_WORKSPACE_ID} to the "
                     "workspace the token belongs to (Workspace Settings -> General)."
@@ -405,21 +409,27 @@ class ProjectProvider(_RailwayProvider):
             )
         return matches[0] if matches else None
 
-    def _project_outs(self, props, project, adopted: bool) -> dict[str, Any]:
+    def _project_outs(
+        self, args: RailwayProjectArgs, project: Mapping[str, Any], adopted: bool
+    ) -> dict[str, Any]:
         envs = {env["name"]: env["id"] for env in edges(project.get("environments"))}
         return self._outs(
-            props,
+            args,
             project_id=project["id"],
             adopted=adopted,
             environment_ids=envs,
             live_name=project.get("name"),
-            live_workspace_id=project.get("workspaceId") or props.get("workspace_id"),
+            live_workspace_id=project.get("workspaceId") or args.workspace_id,
         )
 
     @staticmethod
-    def _listed(client, id_: str, props: Mapping[str, Any]) -> Callable[[], Any]:
-        workspace = props.get("live_workspace_id") or props.get("workspace_id")
+    def _known_workspace(args: RailwayProjectArgs, state: Mapping[str, Any]) -> str | None:
+        """The workspace the project was found or made in (recorded), else the configured one."""
+        return state.get("live_workspace_id") or args.workspace_id
 
+    def _listed(
+        self, client: RailwayClient, id_: str, workspace: str | None
+    ) -> Callable[[], dict[str, Any] | None]:
         def listed() -> dict[str, Any] | None:
             nodes = edges(
                 client.execute(gql.PROJECTS_LIST, {"workspaceId": workspace}, op="projects")[
@@ -430,57 +440,47 @@ class ProjectProvider(_RailwayProvider):
 
         return listed
 
-    def _read(self, client: RailwayClient, id_: str, props: dict[str, Any]) -> ReadResult:
-        adopted = bool(props.get("adopted"))
+    def _read(self, client, id_, args: RailwayProjectArgs, state) -> ReadResult:
+        adopted = bool(state.get("adopted"))
         try:
             project = client.execute(gql.PROJECT_GET, {"id": id_}, op="project")["project"]
         except RailwayAuthError:
             raise
         except RailwayError:
             # "gone" only if the workspace's listing does not show it for the lag window
-            known_workspace = props.get("live_workspace_id") or props.get("workspace_id")
-            if props.get("token_kind") == "project" or not known_workspace:
+            known_workspace = self._known_workspace(args, state)
+            if args.api.is_kind("project") or not known_workspace:
                 raise
-            project = wait_for(self._listed(client, id_, props))
+            project = wait_for(self._listed(client, id_, known_workspace))
             if project is None:
                 return ReadResult(None, {})
-        outs = dict(props)
-        outs.update(self._project_outs(props, project, adopted=adopted))
+        outs = dict(state)
+        outs.update(self._project_outs(args, project, adopted=adopted))
         if not adopted:
             outs["name"] = project.get("name")
         return ReadResult(id_, outs)
 
-    def _update(self, client, id_, olds, news) -> UpdateResult:
-        outs = dict(olds)
-        outs.update(self._outs(news))
-        if not olds.get("adopted") and not self._fields_equal(olds, news, self.fields):
-            project_input = {"name": news["name"], "description": news.get("description") or ""}
+    def _update(self, client, id_, old, new: RailwayProjectArgs, state) -> UpdateResult:
+        outs = {**state, **self._outs(new)}
+        if not state.get("adopted") and not self._fields_equal(old, new):
+            project_input = {"name": new.name, "description": new.description or ""}
             client.execute(
                 gql.PROJECT_UPDATE, {"id": id_, "input": project_input}, op="projectUpdate"
             )
-            outs["live_name"] = news["name"]
+            outs["live_name"] = new.name
         return UpdateResult(outs)
 
-    def _delete(self, client, id_, props) -> None:
-        if props.get("adopted"):
+    def _delete(self, client, id_, args: RailwayProjectArgs, state) -> None:
+        if state.get("adopted"):
             pulumi.log.info(f"Railway project {id_} was adopted, not created: leaving it in place")
             return
 
         self._delete_verified(
             client,
             lambda: client.execute(gql.PROJECT_DELETE, {"id": id_}, op="projectDelete"),
-            self._listed(client, id_, props),
+            self._listed(client, id_, self._known_workspace(args, state)),
             f"project {id_}",
         )
-
-
-@dataclasses.dataclass
-class RailwayProjectArgs:
-    api: RailwayApiArgs
-    name: str
-    description: str | None = None
-    workspace_id: str | None = None
-    adopt_id: str | None = None
 
 
 class RailwayProject(Resource, module="railway", name="Project"):
@@ -491,13 +491,8 @@ class RailwayProject(Resource, module="railway", name="Project"):
     adopted: pulumi.Output[bool]
 
     def __init__(self, name: str, args: RailwayProjectArgs, opts=None) -> None:
-        props = _props(
-            args.api,
-            args,
-            project_id=None,
-            environment_ids=None,
-            adopted=None,
-            live_workspace_id=None,
+        props = encode(
+            args, project_id=None, environment_ids=None, adopted=None, live_workspace_id=None
         )
         super().__init__(ProjectProvider(), name, props, _secret_opts(opts))
 
@@ -510,17 +505,19 @@ def _environments(client: RailwayClient, project_id: str) -> list[dict[str, Any]
     return edges(project.get("environments"))
 
 
-class EnvironmentProvider(_RailwayProvider):
+class EnvironmentProvider(_RailwayProvider[RailwayEnvironmentArgs]):
     """An environment by name; adopts an existing one of that name (e.g. ``production``)."""
+
+    args_type = RailwayEnvironmentArgs
 
     fields = ("project_id", "name")
     replace_on = ("project_id", "name")
     required = ("project_id", "name")
     kind = "environment"
 
-    def _create(self, client, props) -> CreateResult:
-        project_id, name = str(props["project_id"]), str(props["name"])
-        known = dict(props.get("project_environments") or {})  # from the project's own answer
+    def _create(self, client: RailwayClient, args: RailwayEnvironmentArgs) -> CreateResult:
+        project_id, name = str(args.project_id), str(args.name)
+        known = dict(args.project_environments or {})  # from the project's own answer
         listed: list[dict[str, Any]] = []
 
         def lookup() -> dict[str, Any] | None:
@@ -534,10 +531,8 @@ class EnvironmentProvider(_RailwayProvider):
         if env is None and not listed:
             env = wait_for(lookup)  # a project always has an environment: this is lag
         if env is not None:
-            return CreateResult(
-                env["id"], self._outs(props, environment_id=env["id"], adopted=True)
-            )
-        if props.get("token_kind") == "project":
+            return CreateResult(env["id"], self._outs(args, environment_id=env["id"], adopted=True))
+        if args.api.is_kind("project"):
             raise RailwayError(
                 f"environment {name!r} does not exist in project {project_id} and a project "
                 f"token cannot create environments: set {KEY_ENVIRONMENT} to the environment "
@@ -552,39 +547,30 @@ class EnvironmentProvider(_RailwayProvider):
             lookup,
             f"environment {name!r}",
         )
-        return CreateResult(env["id"], self._outs(props, environment_id=env["id"], adopted=False))
+        return CreateResult(env["id"], self._outs(args, environment_id=env["id"], adopted=False))
 
-    def _listed(self, client, id_, props):
+    def _listed(self, client, id_, args):
         return lambda: next(
-            (e for e in _environments(client, str(props["project_id"])) if e["id"] == id_), None
+            (e for e in _environments(client, str(args.project_id)) if e["id"] == id_), None
         )
 
-    def _read(self, client, id_, props) -> ReadResult:
-        env = wait_for(self._listed(client, id_, props))
+    def _read(self, client, id_, args: RailwayEnvironmentArgs, state) -> ReadResult:
+        env = wait_for(self._listed(client, id_, args))
         if env is None:
             return ReadResult(None, {})
-        outs = dict(props)
+        outs = dict(state)
         outs.update(name=env["name"], environment_id=env["id"])
         return ReadResult(id_, outs)
 
-    def _delete(self, client, id_, props) -> None:
-        if props.get("adopted"):
+    def _delete(self, client, id_, args: RailwayEnvironmentArgs, state) -> None:
+        if state.get("adopted"):
             return
         self._delete_verified(
             client,
             lambda: client.execute(gql.ENVIRONMENT_DELETE, {"id": id_}, op="environmentDelete"),
-            self._listed(client, id_, props),
+            self._listed(client, id_, args),
             f"environment {id_}",
         )
-
-
-@dataclasses.dataclass
-class RailwayEnvironmentArgs:
-    api: RailwayApiArgs
-    project_id: pulumi.Input[str]
-    name: str
-    project_environments: pulumi.Input[Mapping[str, str]] | None = None
-    """The project's environments as its create answered (name -> id): no lag there."""
 
 
 class RailwayEnvironment(Resource, module="railway", name="Environment"):
@@ -592,7 +578,7 @@ class RailwayEnvironment(Resource, module="railway", name="Environment"):
     adopted: pulumi.Output[bool]
 
     def __init__(self, name: str, args: RailwayEnvironmentArgs, opts=None) -> None:
-        props = _props(args.api, args, environment_id=None, adopted=None)
+        props = encode(args, environment_id=None, adopted=None)
         super().__init__(EnvironmentProvider(), name, props, _secret_opts(opts))
 
 
@@ -606,7 +592,7 @@ def _service_instances(client: RailwayClient, environment_id: str) -> list[dict[
     return edges(env.get("serviceInstances"))
 
 
-class ServiceProvider(_RailwayProvider):
+class ServiceProvider(_RailwayProvider[RailwayServiceArgs]):
     """A service running an image, with its start command and restart policy.
 
     Created *without* a source first, then configured: a service created with an
@@ -615,26 +601,28 @@ class ServiceProvider(_RailwayProvider):
     The private domain is read back from Railway (``RAILWAY_PRIVATE_DOMAIN``).
     """
 
+    args_type = RailwayServiceArgs
+
     fields = ("project_id", "environment_id", "name", "image", "start_command", "region")
     replace_on = ("project_id", "environment_id")
     required = ("project_id", "environment_id", "name", "image")
     kind = "service"
 
     @staticmethod
-    def _instance_input(props: Mapping[str, Any]) -> dict[str, Any]:
+    def _instance_input(args: RailwayServiceArgs) -> dict[str, Any]:
         instance: dict[str, Any] = {
-            "source": {"image": props["image"]},
-            "startCommand": props.get("start_command") or None,
+            "source": {"image": args.image},
+            "startCommand": args.start_command or None,
             "restartPolicyType": "ON_FAILURE",
             "restartPolicyMaxRetries": 10,
             "numReplicas": 1,  # one writer per volume: PostgreSQL is not multi-replica
         }
-        if props.get("region"):
-            instance["region"] = props["region"]
+        if args.region:
+            instance["region"] = args.region
         return instance
 
-    def _create(self, client, props) -> CreateResult:
-        env_id, name = str(props["environment_id"]), str(props["name"])
+    def _create(self, client: RailwayClient, args: RailwayServiceArgs) -> CreateResult:
+        env_id, name = str(args.environment_id), str(args.name)
 
         def lookup() -> str | None:
             found = [i for i in _service_instances(client, env_id) if i["serviceName"] == name]
@@ -655,7 +643,7 @@ class ServiceProvider(_RailwayProvider):
                     gql.SERVICE_CREATE,
                     {
                         "input": {
-                            "projectId": props["project_id"],
+                            "projectId": args.project_id,
                             "environmentId": env_id,
                             "name": name,
                         }
@@ -669,13 +657,13 @@ class ServiceProvider(_RailwayProvider):
         try:
             if wait_for(lambda: lookup() == service_id or None) is None:
                 raise RailwayError(f"Railway never listed the new service {service_id}")
-            self._configure(client, service_id, props)
-            domain = self._private_domain(client, service_id, props)
+            self._configure(client, service_id, args)
+            domain = self._private_domain(client, service_id, args)
         except RailwayError:
             if created:
                 # keep create transactional: a half-configured service would be orphaned
                 try:
-                    self._delete(client, service_id, props)
+                    self._delete(client, service_id, args, {})
                 except RailwayError as cleanup:
                     pulumi.log.warn(
                         f"could not remove half-created service {service_id}: {cleanup}; "
@@ -683,31 +671,31 @@ class ServiceProvider(_RailwayProvider):
                     )
             raise
         return CreateResult(
-            service_id, self._outs(props, service_id=service_id, private_domain=domain)
+            service_id, self._outs(args, service_id=service_id, private_domain=domain)
         )
 
-    def _configure(self, client, service_id: str, props: Mapping[str, Any]) -> None:
+    def _configure(self, client, service_id: str, args: RailwayServiceArgs) -> None:
         # an absolute setting: applying it twice is the same as once
         client.execute(
             gql.SERVICE_INSTANCE_UPDATE,
             {
                 "serviceId": service_id,
-                "environmentId": props["environment_id"],
-                "input": self._instance_input(props),
+                "environmentId": args.environment_id,
+                "input": self._instance_input(args),
             },
             op="serviceInstanceUpdate",
         )
 
     @staticmethod
-    def _private_domain(client, service_id: str, props: Mapping[str, Any]) -> str:
+    def _private_domain(client, service_id: str, args: RailwayServiceArgs) -> str:
         """Railway's own ``RAILWAY_PRIVATE_DOMAIN`` for the service (not built from config)."""
 
         def fetch() -> str | None:
             values = client.execute(
                 gql.SERVICE_VARIABLES_RENDERED,
                 {
-                    "projectId": props["project_id"],
-                    "environmentId": props["environment_id"],
+                    "projectId": args.project_id,
+                    "environmentId": args.environment_id,
                     "serviceId": service_id,
                 },
                 op="variables",
@@ -721,70 +709,61 @@ class ServiceProvider(_RailwayProvider):
             )
         return str(domain)
 
-    def _listed(self, client, id_, props):
+    def _listed(self, client, id_, args):
         return lambda: next(
             (
                 i
-                for i in _service_instances(client, str(props["environment_id"]))
+                for i in _service_instances(client, str(args.environment_id))
                 if i["serviceId"] == id_
             ),
             None,
         )
 
-    def _read(self, client, id_, props) -> ReadResult:
-        if wait_for(self._listed(client, id_, props)) is None:
+    def _read(self, client, id_, args: RailwayServiceArgs, state) -> ReadResult:
+        if wait_for(self._listed(client, id_, args)) is None:
             return ReadResult(None, {})
         instance = client.execute(
             gql.SERVICE_INSTANCE_GET,
-            {"serviceId": id_, "environmentId": props["environment_id"]},
+            {"serviceId": id_, "environmentId": args.environment_id},
             op="serviceInstance",
         )["serviceInstance"]
-        outs = dict(props)
+        outs = dict(state)
         outs.update(
             name=instance["serviceName"],
             image=(instance.get("source") or {}).get("image"),
             start_command=instance.get("startCommand"),
-            private_domain=self._private_domain(client, id_, props),
+            private_domain=self._private_domain(client, id_, args),
         )
         return ReadResult(id_, outs)
 
-    def _update(self, client, id_, olds, news) -> UpdateResult:
-        if olds.get("name") != news.get("name"):
+    def _update(
+        self, client, id_, old: RailwayServiceArgs, new: RailwayServiceArgs, state
+    ) -> UpdateResult:
+        if old.name != new.name:
             client.execute(
-                gql.SERVICE_UPDATE, {"id": id_, "input": {"name": news["name"]}}, op="serviceUpdate"
+                gql.SERVICE_UPDATE, {"id": id_, "input": {"name": new.name}}, op="serviceUpdate"
             )
         instance_keys = ("image", "start_command", "region")
-        if any(olds.get(key) != news.get(key) for key in instance_keys):
-            self._configure(client, id_, news)
-        domain = olds.get("private_domain")
-        if olds.get("name") != news.get("name") or not domain:
-            domain = self._private_domain(client, id_, news)
-        outs = dict(olds)
-        outs.update(self._outs(news, service_id=id_, private_domain=domain))
+        if any(getattr(old, key) != getattr(new, key) for key in instance_keys):
+            self._configure(client, id_, new)
+        domain = state.get("private_domain")
+        if old.name != new.name or not domain:
+            domain = self._private_domain(client, id_, new)
+        outs = dict(state)
+        outs.update(self._outs(new, service_id=id_, private_domain=domain))
         return UpdateResult(outs)
 
-    def _delete(self, client, id_, props) -> None:
+    def _delete(self, client, id_, args: RailwayServiceArgs, state) -> None:
         self._delete_verified(
             client,
             lambda: client.execute(
                 gql.SERVICE_DELETE,
-                {"id": id_, "environmentId": props["environment_id"]},
+                {"id": id_, "environmentId": args.environment_id},
                 op="serviceDelete",
             ),
-            self._listed(client, id_, props),
+            self._listed(client, id_, args),
             f"service {id_}",
         )
-
-
-@dataclasses.dataclass
-class RailwayServiceArgs:
-    api: RailwayApiArgs
-    project_id: pulumi.Input[str]
-    environment_id: pulumi.Input[str]
-    name: str
-    image: str
-    start_command: str | None = None
-    region: str | None = None
 
 
 class RailwayService(Resource, module="railway", name="Service"):
@@ -792,7 +771,7 @@ class RailwayService(Resource, module="railway", name="Service"):
     private_domain: pulumi.Output[str]
 
     def __init__(self, name: str, args: RailwayServiceArgs, opts=None) -> None:
-        props = _props(args.api, args, service_id=None, private_domain=None)
+        props = encode(args, service_id=None, private_domain=None)
         super().__init__(ServiceProvider(), name, props, _secret_opts(opts))
 
 
@@ -809,7 +788,7 @@ def _volume_instances(client: RailwayClient, environment_id: str) -> list[dict[s
     return edges(env.get("volumeInstances"))
 
 
-class VolumeProvider(_RailwayProvider):
+class VolumeProvider(_RailwayProvider[RailwayVolumeArgs]):
     """The persistent volume holding PGDATA, attached to the service.
 
     Identity: the service and the mount path in the environment (Railway allows
@@ -818,6 +797,8 @@ class VolumeProvider(_RailwayProvider):
     ``backup_schedules`` (any of DAILY, WEEKLY, MONTHLY) turns on Railway's volume
     backups; an empty list turns them off.
     """
+
+    args_type = RailwayVolumeArgs
 
     fields = (
         "project_id",
@@ -847,11 +828,11 @@ class VolumeProvider(_RailwayProvider):
         return result
 
     @staticmethod
-    def _by_id(client, props, volume_id: str) -> Callable[[], dict[str, Any] | None]:
+    def _by_id(client, args, volume_id: str) -> Callable[[], dict[str, Any] | None]:
         return lambda: next(
             (
                 n
-                for n in _volume_instances(client, str(props["environment_id"]))
+                for n in _volume_instances(client, str(args.environment_id))
                 if n["volumeId"] == volume_id
             ),
             None,
@@ -864,11 +845,11 @@ class VolumeProvider(_RailwayProvider):
             op="volumeInstanceBackupScheduleUpdate",
         )
 
-    def _create(self, client, props) -> CreateResult:
-        service_id, mount = str(props["service_id"]), str(props["mount_path"])
+    def _create(self, client: RailwayClient, args: RailwayVolumeArgs) -> CreateResult:
+        service_id, mount = str(args.service_id), str(args.mount_path)
 
         def lookup() -> dict[str, Any] | None:
-            nodes = _volume_instances(client, str(props["environment_id"]))
+            nodes = _volume_instances(client, str(args.environment_id))
             return next(
                 (n for n in nodes if n.get("serviceId") == service_id and n["mountPath"] == mount),
                 None,
@@ -878,13 +859,13 @@ class VolumeProvider(_RailwayProvider):
         created_id: str | None = None
         if instance is None:
             volume_input: dict[str, Any] = {
-                "projectId": props["project_id"],
-                "environmentId": props["environment_id"],
+                "projectId": args.project_id,
+                "environmentId": args.environment_id,
                 "serviceId": service_id,
                 "mountPath": mount,
             }
-            if props.get("region"):
-                volume_input["region"] = props["region"]
+            if args.region:
+                volume_input["region"] = args.region
             created_id = create_or_find(
                 lambda: client.execute(
                     gql.VOLUME_CREATE, {"input": volume_input}, op="volumeCreate"
@@ -894,28 +875,28 @@ class VolumeProvider(_RailwayProvider):
             )
         volume_id = created_id or instance["volumeId"]  # type: ignore[index]
         try:
-            instance = wait_for(self._by_id(client, props, volume_id))
+            instance = wait_for(self._by_id(client, args, volume_id))
             if instance is None:
                 raise RailwayError(
                     f"Railway never listed the new volume {volume_id} in environment "
-                    f"{props['environment_id']}"
+                    f"{args.environment_id}"
                 )
-            if props.get("backup_schedules"):
-                self._set_schedules(client, instance["id"], props["backup_schedules"])
+            if args.backup_schedules:
+                self._set_schedules(client, instance["id"], args.backup_schedules)
         except RailwayError:
             if created_id is not None:
                 try:
-                    self._delete(client, created_id, props)
+                    self._delete(client, created_id, args, {})
                 except RailwayError as cleanup:
                     pulumi.log.warn(
                         f"could not remove half-created volume {created_id}: {cleanup}; the "
                         "next `pulumi up` finds it by service and mount path"
                     )
             raise
-        return CreateResult(volume_id, self._outs(props, volume_id=volume_id))
+        return CreateResult(volume_id, self._outs(args, volume_id=volume_id))
 
-    def _read(self, client, id_, props) -> ReadResult:
-        node = wait_for(self._by_id(client, props, id_))
+    def _read(self, client, id_, args: RailwayVolumeArgs, state) -> ReadResult:
+        node = wait_for(self._by_id(client, args, id_))
         if node is None:
             return ReadResult(None, {})
         schedules = client.execute(
@@ -923,7 +904,7 @@ class VolumeProvider(_RailwayProvider):
             {"volumeInstanceId": node["id"]},
             op="volumeInstanceBackupScheduleList",
         )["volumeInstanceBackupScheduleList"]
-        outs = dict(props)
+        outs = dict(state)
         outs.update(
             mount_path=node["mountPath"],
             service_id=node.get("serviceId"),
@@ -931,61 +912,52 @@ class VolumeProvider(_RailwayProvider):
         )
         return ReadResult(id_, outs)
 
-    def _update(self, client, id_, olds, news) -> UpdateResult:
-        if olds.get("mount_path") != news.get("mount_path"):
+    def _update(
+        self, client, id_, old: RailwayVolumeArgs, new: RailwayVolumeArgs, state
+    ) -> UpdateResult:
+        if old.mount_path != new.mount_path:
             client.execute(
                 gql.VOLUME_INSTANCE_UPDATE,
                 {
                     "volumeId": id_,
-                    "environmentId": news["environment_id"],
+                    "environmentId": new.environment_id,
                     # without serviceId Railway *disconnects* the volume (schema docs)
-                    "input": {"mountPath": news["mount_path"], "serviceId": news["service_id"]},
+                    "input": {"mountPath": new.mount_path, "serviceId": new.service_id},
                 },
                 op="volumeInstanceUpdate",
             )
-        if (olds.get("backup_schedules") or []) != (news.get("backup_schedules") or []):
-            node = wait_for(self._by_id(client, news, id_))
+        if (old.backup_schedules or []) != (new.backup_schedules or []):
+            node = wait_for(self._by_id(client, new, id_))
             if node is None:
                 raise RailwayError(
-                    f"volume {id_} is not listed in environment {news['environment_id']}"
+                    f"volume {id_} is not listed in environment {new.environment_id}"
                 )
-            self._set_schedules(client, node["id"], news.get("backup_schedules"))
-        outs = dict(olds)
-        outs.update(self._outs(news, volume_id=id_))
+            self._set_schedules(client, node["id"], new.backup_schedules)
+        outs = dict(state)
+        outs.update(self._outs(new, volume_id=id_))
         return UpdateResult(outs)
 
-    def _delete(self, client, id_, props) -> None:
+    def _delete(self, client, id_, args: RailwayVolumeArgs, state) -> None:
         self._delete_verified(
             client,
             lambda: client.execute(gql.VOLUME_DELETE, {"volumeId": id_}, op="volumeDelete"),
-            self._by_id(client, props, id_),
+            self._by_id(client, args, id_),
             f"volume {id_}",
         )
-
-
-@dataclasses.dataclass
-class RailwayVolumeArgs:
-    api: RailwayApiArgs
-    project_id: pulumi.Input[str]
-    environment_id: pulumi.Input[str]
-    service_id: pulumi.Input[str]
-    mount_path: str
-    backup_schedules: list[str] = dataclasses.field(default_factory=list)
-    region: str | None = None
 
 
 class RailwayVolume(Resource, module="railway", name="Volume"):
     volume_id: pulumi.Output[str]
 
     def __init__(self, name: str, args: RailwayVolumeArgs, opts=None) -> None:
-        props = _props(args.api, args, volume_id=None)
+        props = encode(args, volume_id=None)
         super().__init__(VolumeProvider(), name, props, _secret_opts(opts))
 
 
 # --- variables -------------------------------------------------------------------
 
 
-class VariablesProvider(_RailwayProvider):
+class VariablesProvider(_RailwayProvider[RailwayVariablesArgs]):
     """The service variables this program owns (others set in the dashboard are left alone).
 
     Upserts with ``skipDeploys`` so a change is applied by one explicit deploy
@@ -993,29 +965,31 @@ class VariablesProvider(_RailwayProvider):
     whose answer was lost is checked by reading the variables back.
     """
 
+    args_type = RailwayVariablesArgs
+
     fields = ("project_id", "environment_id", "service_id", "variables")
     replace_on = ("project_id", "environment_id", "service_id")
     required = ("project_id", "environment_id", "service_id", "variables")
     kind = "variables"
 
-    def _scope(self, props: Mapping[str, Any]) -> dict[str, Any]:
+    def _scope(self, args: RailwayVariablesArgs) -> dict[str, Any]:
         return {
-            "projectId": props["project_id"],
-            "environmentId": props["environment_id"],
-            "serviceId": props["service_id"],
+            "projectId": args.project_id,
+            "environmentId": args.environment_id,
+            "serviceId": args.service_id,
         }
 
-    def _live(self, client, props) -> dict[str, str]:
-        return client.execute(gql.VARIABLES_GET, self._scope(props), op="variables")["variables"]
+    def _live(self, client, args) -> dict[str, str]:
+        return client.execute(gql.VARIABLES_GET, self._scope(args), op="variables")["variables"]
 
-    def _upsert(self, client: RailwayClient, props: Mapping[str, Any], values) -> None:
+    def _upsert(self, client: RailwayClient, args: RailwayVariablesArgs, values) -> None:
         values = dict(values)
         try:
             client.execute(
                 gql.VARIABLES_UPSERT,
                 {
                     "input": {
-                        **self._scope(props),
+                        **self._scope(args),
                         "variables": values,
                         "replace": False,
                         "skipDeploys": True,
@@ -1024,88 +998,79 @@ class VariablesProvider(_RailwayProvider):
                 op="variableCollectionUpsert",
             )
         except RailwayOutcomeUnknown:
-            live = self._live(client, props)
+            live = self._live(client, args)
             if any(live.get(key) != value for key, value in values.items()):
                 raise
             # the lost answer belonged to an applied upsert
 
-    def _create(self, client, props) -> CreateResult:
-        self._upsert(client, props, props["variables"])
-        id_ = f"{props['service_id']}:{props['environment_id']}"
-        return CreateResult(id_, self._outs(props))
+    def _create(self, client: RailwayClient, args: RailwayVariablesArgs) -> CreateResult:
+        self._upsert(client, args, args.variables)
+        id_ = f"{args.service_id}:{args.environment_id}"
+        return CreateResult(id_, self._outs(args))
 
-    def _read(self, client, id_, props) -> ReadResult:
-        live = self._live(client, props)
-        owned = {key: live[key] for key in (props.get("variables") or {}) if key in live}
-        outs = dict(props)
+    def _read(self, client, id_, args: RailwayVariablesArgs, state) -> ReadResult:
+        live = self._live(client, args)
+        owned = {key: live[key] for key in (args.variables or {}) if key in live}
+        outs = dict(state)
         outs["variables"] = owned
         return ReadResult(id_, outs)
 
-    def _remove(self, client, props, key: str) -> None:
+    def _remove(self, client, args, key: str) -> None:
         self._delete_verified(
             client,
             lambda: client.execute(
                 gql.VARIABLE_DELETE,
-                {"input": {**self._scope(props), "name": key}},
+                {"input": {**self._scope(args), "name": key}},
                 op="variableDelete",
             ),
-            lambda: key if key in self._live(client, props) else None,
+            lambda: key if key in self._live(client, args) else None,
             f"variable {key}",
         )
 
-    def _update(self, client, id_, olds, news) -> UpdateResult:
-        old_vars: dict[str, str] = olds.get("variables") or {}
-        new_vars: dict[str, str] = news.get("variables") or {}
+    def _update(
+        self, client, id_, old: RailwayVariablesArgs, new: RailwayVariablesArgs, state
+    ) -> UpdateResult:
+        old_vars: dict[str, str] = old.variables or {}
+        new_vars: dict[str, str] = new.variables or {}
         changed = {key: value for key, value in new_vars.items() if old_vars.get(key) != value}
         if changed:
-            self._upsert(client, news, changed)
+            self._upsert(client, new, changed)
         for key in [key for key in old_vars if key not in new_vars]:
-            self._remove(client, news, key)
-        outs = dict(olds)
-        outs.update(self._outs(news))
+            self._remove(client, new, key)
+        outs = dict(state)
+        outs.update(self._outs(new))
         return UpdateResult(outs)
 
-    def _delete(self, client, id_, props) -> None:
+    def _delete(self, client, id_, args: RailwayVariablesArgs, state) -> None:
         try:
-            live = self._live(client, props)
+            live = self._live(client, args)
         except RailwayAuthError:
             raise
         except RailwayError:
-            service_listed = ServiceProvider()._listed(client, props["service_id"], props)
+            service_listed = ServiceProvider()._listed(client, args.service_id, args)
             if wait_for(service_listed, present=False) is None:
                 return  # the service, and with it every variable, is gone
             raise
-        for key in props.get("variables") or {}:
+        for key in args.variables or {}:
             if key in live:
-                self._remove(client, props, key)
-
-
-@dataclasses.dataclass
-class RailwayVariablesArgs:
-    api: RailwayApiArgs
-    project_id: pulumi.Input[str]
-    environment_id: pulumi.Input[str]
-    service_id: pulumi.Input[str]
-    variables: pulumi.Input[Mapping[str, str]]
+                self._remove(client, args, key)
 
 
 class RailwayVariables(Resource, module="railway", name="Variables"):
     variables: pulumi.Output[dict]
 
     def __init__(self, name: str, args: RailwayVariablesArgs, opts=None) -> None:
-        super().__init__(
-            VariablesProvider(), name, _props(args.api, args), _secret_opts(opts, "variables")
-        )
+        super().__init__(VariablesProvider(), name, encode(args), _secret_opts(opts, "variables"))
 
 
 # --- TCP proxy -------------------------------------------------------------------
 
 
-def _live_proxies(client: RailwayClient, props: Mapping[str, Any]) -> list[dict[str, Any]]:
+def _live_proxies(client: RailwayClient, args: RailwayTcpProxyArgs) -> list[dict[str, Any]]:
     """The proxies Railway's CLI would show: not deleted, not being deleted."""
     proxies = client.execute(
         gql.TCP_PROXIES_GET,
-        {"serviceId": props["service_id"], "environmentId": props["environment_id"]},
+        {"serviceId": args.service_id, "environmentId": args.environment_id},
         op="tcpProxies",
     )["tcpProxies"]
     return [
@@ -1115,7 +1080,7 @@ def _live_proxies(client: RailwayClient, props: Mapping[str, Any]) -> list[dict[
     ]
 
 
-class TcpProxyProvider(_RailwayProvider):
+class TcpProxyProvider(_RailwayProvider[RailwayTcpProxyArgs]):
     """Railway's public TCP proxy (``<name>.proxy.rlwy.net:<port>``) to the service.
 
     Created the way Railway's CLI does it: a committed environment patch that
@@ -1124,21 +1089,23 @@ class TcpProxyProvider(_RailwayProvider):
     Railway allows one proxy per service instance.
     """
 
+    args_type = RailwayTcpProxyArgs
+
     fields = ("environment_id", "service_id", "application_port")
     replace_on = fields
     required = fields
     kind = "TCP proxy"
 
-    def _create(self, client, props) -> CreateResult:
-        port = int(props["application_port"])
+    def _create(self, client: RailwayClient, args: RailwayTcpProxyArgs) -> CreateResult:
+        port = int(args.application_port)
 
         def lookup() -> dict[str, Any] | None:
-            live = _live_proxies(client, props)
+            live = _live_proxies(client, args)
             mine = next((p for p in live if p["applicationPort"] == port), None)
             if mine is None and live:
                 other = live[0]
                 raise RailwayError(
-                    f"service {props['service_id']} already has a TCP proxy for port "
+                    f"service {args.service_id} already has a TCP proxy for port "
                     f"{other['applicationPort']} ({other['domain']}:{other['proxyPort']}); "
                     "Railway allows one per service instance: delete it in the dashboard."
                 )
@@ -1147,16 +1114,14 @@ class TcpProxyProvider(_RailwayProvider):
         proxy = lookup()
         if proxy is None:
             patch = {
-                "services": {
-                    str(props["service_id"]): {"networking": {"tcpProxies": {str(port): {}}}}
-                }
+                "services": {str(args.service_id): {"networking": {"tcpProxies": {str(port): {}}}}}
             }
             # the patch is declarative: whether a lost answer's patch landed, the listing tells
             with contextlib.suppress(RailwayOutcomeUnknown):
                 client.execute(
                     gql.ENVIRONMENT_PATCH_COMMIT,
                     {
-                        "environmentId": props["environment_id"],
+                        "environmentId": args.environment_id,
                         "patch": patch,
                         "commitMessage": f"coachdb-infra: TCP proxy for port {port}",
                     },
@@ -1166,21 +1131,21 @@ class TcpProxyProvider(_RailwayProvider):
             if proxy is None:
                 raise RailwayError(
                     f"Railway did not list a TCP proxy for port {port} of service "
-                    f"{props['service_id']} within {TUNING['lag_seconds']:g}s; run `pulumi up` "
+                    f"{args.service_id} within {TUNING['lag_seconds']:g}s; run `pulumi up` "
                     "again (it looks the proxy up before asking for one)."
                 )
         return CreateResult(
-            proxy["id"], self._outs(props, domain=proxy["domain"], proxy_port=proxy["proxyPort"])
+            proxy["id"], self._outs(args, domain=proxy["domain"], proxy_port=proxy["proxyPort"])
         )
 
-    def _by_id(self, client, id_, props):
-        return lambda: next((p for p in _live_proxies(client, props) if p["id"] == id_), None)
+    def _by_id(self, client, id_, args):
+        return lambda: next((p for p in _live_proxies(client, args) if p["id"] == id_), None)
 
-    def _read(self, client, id_, props) -> ReadResult:
-        proxy = wait_for(self._by_id(client, id_, props))
+    def _read(self, client, id_, args: RailwayTcpProxyArgs, state) -> ReadResult:
+        proxy = wait_for(self._by_id(client, id_, args))
         if proxy is None:
             return ReadResult(None, {})
-        outs = dict(props)
+        outs = dict(state)
         outs.update(
             domain=proxy["domain"],
             proxy_port=proxy["proxyPort"],
@@ -1188,26 +1153,20 @@ class TcpProxyProvider(_RailwayProvider):
         )
         return ReadResult(id_, outs)
 
-    def _update(self, client, id_, olds, news) -> UpdateResult:
-        outs = dict(olds)
-        outs.update(self._outs(news, domain=olds.get("domain"), proxy_port=olds.get("proxy_port")))
+    def _update(
+        self, client, id_, old: RailwayTcpProxyArgs, new: RailwayTcpProxyArgs, state
+    ) -> UpdateResult:
+        outs = dict(state)
+        outs.update(self._outs(new, domain=state.get("domain"), proxy_port=state.get("proxy_port")))
         return UpdateResult(outs)
 
-    def _delete(self, client, id_, props) -> None:
+    def _delete(self, client, id_, args: RailwayTcpProxyArgs, state) -> None:
         self._delete_verified(
             client,
             lambda: client.execute(gql.TCP_PROXY_DELETE, {"id": id_}, op="tcpProxyDelete"),
-            self._by_id(client, id_, props),
+            self._by_id(client, id_, args),
             f"TCP proxy {id_}",
         )
-
-
-@dataclasses.dataclass
-class RailwayTcpProxyArgs:
-    api: RailwayApiArgs
-    environment_id: pulumi.Input[str]
-    service_id: pulumi.Input[str]
-    application_port: int
 
 
 class RailwayTcpProxy(Resource, module="railway", name="TcpProxy"):
@@ -1215,7 +1174,7 @@ class RailwayTcpProxy(Resource, module="railway", name="TcpProxy"):
     proxy_port: pulumi.Output[int]
 
     def __init__(self, name: str, args: RailwayTcpProxyArgs, opts=None) -> None:
-        props = _props(args.api, args, domain=None, proxy_port=None)
+        props = encode(args, domain=None, proxy_port=None)
         super().__init__(TcpProxyProvider(), name, props, _secret_opts(opts))
 
 
@@ -1224,7 +1183,7 @@ class RailwayTcpProxy(Resource, module="railway", name="TcpProxy"):
 _FAILED = {"FAILED", "CRASHED", "REMOVED", "SKIPPED"}
 
 
-class DeploymentProvider(_RailwayProvider):
+class DeploymentProvider(_RailwayProvider[RailwayDeploymentArgs]):
     """Deploys the service when ``trigger`` changes and waits until it is running *and stays so*.
 
     ``trigger`` is a digest of everything the container sees (image, start
@@ -1237,29 +1196,31 @@ class DeploymentProvider(_RailwayProvider):
     Deleting it deletes nothing on Railway.
     """
 
+    args_type = RailwayDeploymentArgs
+
     fields = ("environment_id", "service_id", "trigger", "wait_seconds")
     replace_on = ("environment_id", "service_id")
     required = ("environment_id", "service_id", "trigger")
     kind = "deployment"
 
-    def _deployment_ids(self, client, props) -> list[str]:
+    def _deployment_ids(self, client, args) -> list[str]:
         listing = client.execute(
             gql.DEPLOYMENTS_LIST,
-            {"input": {"serviceId": props["service_id"], "environmentId": props["environment_id"]}},
+            {"input": {"serviceId": args.service_id, "environmentId": args.environment_id}},
             op="deployments",
         )["deployments"]
         return [node["id"] for node in edges(listing)]
 
-    def _start(self, client, props) -> str:
-        before = set(self._deployment_ids(client, props))
+    def _start(self, client, args) -> str:
+        before = set(self._deployment_ids(client, args))
         return create_or_find(
             lambda: client.execute(
                 gql.SERVICE_INSTANCE_DEPLOY,
-                {"serviceId": props["service_id"], "environmentId": props["environment_id"]},
+                {"serviceId": args.service_id, "environmentId": args.environment_id},
                 op="serviceInstanceDeployV2",
             )["serviceInstanceDeployV2"],
-            lambda: next((i for i in self._deployment_ids(client, props) if i not in before), None),
-            f"a new deployment of service {props['service_id']}",
+            lambda: next((i for i in self._deployment_ids(client, args) if i not in before), None),
+            f"a new deployment of service {args.service_id}",
         )
 
     def _last_logs(self, client, deployment_id: str) -> str:
@@ -1274,17 +1235,17 @@ class DeploymentProvider(_RailwayProvider):
         lines = [f"  {entry['timestamp']} {entry['message']}" for entry in logs[-LOG_LINES:]]
         return "\n".join(lines) or "  (no log lines)"
 
-    def _failed(self, client, props, deployment_id: str, status: str, when: str) -> RailwayError:
+    def _failed(self, client, args, deployment_id: str, status: str, when: str) -> RailwayError:
         return RailwayError(
-            f"Railway deployment {deployment_id} of service {props['service_id']} {when} "
+            f"Railway deployment {deployment_id} of service {args.service_id} {when} "
             f"{status}. Last log lines:\n{self._last_logs(client, deployment_id)}\n"
             "Open the service's Deployments tab for the full logs, fix the cause, then "
             "`pulumi up` again."
         )
 
-    def _deploy(self, client, props: Mapping[str, Any]) -> dict[str, Any]:
-        deployment_id = self._start(client, props)
-        wait_seconds = float(props.get("wait_seconds") or 900)
+    def _deploy(self, client, args: RailwayDeploymentArgs) -> dict[str, Any]:
+        deployment_id = self._start(client, args)
+        wait_seconds = float(args.wait_seconds or 900)
         deadline = time.monotonic() + wait_seconds
         interval = TUNING["poll_interval"]
 
@@ -1298,7 +1259,7 @@ class DeploymentProvider(_RailwayProvider):
             if current == "SUCCESS":
                 break
             if current in _FAILED:
-                raise self._failed(client, props, deployment_id, current, "ended")
+                raise self._failed(client, args, deployment_id, current, "ended")
             if time.monotonic() >= deadline:
                 raise RailwayError(
                     f"Railway deployment {deployment_id} is still {current} after "
@@ -1308,10 +1269,10 @@ class DeploymentProvider(_RailwayProvider):
             time.sleep(interval)
             # spare the hourly request budget on slow starts: 5 s, 7.5 s, ... 15 s
             interval = min(interval * 1.5, TUNING["poll_interval"] * 3)
-        self._stability_window(client, props, deployment_id, status, deadline)
+        self._stability_window(client, args, deployment_id, status, deadline)
         return {"deployment_id": deployment_id, "status": "SUCCESS"}
 
-    def _stability_window(self, client, props, deployment_id: str, status, deadline) -> None:
+    def _stability_window(self, client, args, deployment_id: str, status, deadline) -> None:
         """SUCCESS must hold for the window, and PostgreSQL must answer through the proxy.
 
         A crash loop shows up as a status change; the probe (when the stack has a
@@ -1320,7 +1281,7 @@ class DeploymentProvider(_RailwayProvider):
         """
         from .database import is_permanent, probe
 
-        target = props.get("probe") or None
+        target = args.probe or None
         answered, last_error = target is None, None
         stable_until = time.monotonic() + TUNING["stable_seconds"]
         while not (answered and time.monotonic() >= stable_until):
@@ -1329,7 +1290,7 @@ class DeploymentProvider(_RailwayProvider):
             time.sleep(min(TUNING["poll_interval"], max(0.0, stable_until - time.monotonic())))
             current = status()
             if current != "SUCCESS":
-                raise self._failed(client, props, deployment_id, current, "reported SUCCESS, then")
+                raise self._failed(client, args, deployment_id, current, "reported SUCCESS, then")
             if not answered:
                 answered, last_error = probe(target)
                 if last_error and is_permanent(last_error):
@@ -1337,34 +1298,25 @@ class DeploymentProvider(_RailwayProvider):
         if not answered:
             where = f"{target['host']}:{target['port']}"
             raise RailwayError(
-                f"Railway deployment {deployment_id} of service {props['service_id']} reports "
+                f"Railway deployment {deployment_id} of service {args.service_id} reports "
                 f"SUCCESS, but PostgreSQL did not answer a verify-full TLS connection and a "
                 f"query through {where}: {last_error}. Last log lines:\n"
                 f"{self._last_logs(client, deployment_id)}"
             )
 
-    def _create(self, client, props) -> CreateResult:
-        result = self._deploy(client, props)
-        return CreateResult(result["deployment_id"], self._outs(props, **result))
+    def _create(self, client: RailwayClient, args: RailwayDeploymentArgs) -> CreateResult:
+        result = self._deploy(client, args)
+        return CreateResult(result["deployment_id"], self._outs(args, **result))
 
-    def _update(self, client, id_, olds, news) -> UpdateResult:
-        outs = dict(olds)
-        if olds.get("trigger") != news.get("trigger"):
-            outs.update(self._outs(news, **self._deploy(client, news)))
+    def _update(
+        self, client, id_, old: RailwayDeploymentArgs, new: RailwayDeploymentArgs, state
+    ) -> UpdateResult:
+        outs = dict(state)
+        if old.trigger != new.trigger:
+            outs.update(self._outs(new, **self._deploy(client, new)))
         else:
-            outs.update(self._outs(news))
+            outs.update(self._outs(new))
         return UpdateResult(outs)
-
-
-@dataclasses.dataclass
-class RailwayDeploymentArgs:
-    api: RailwayApiArgs
-    environment_id: pulumi.Input[str]
-    service_id: pulumi.Input[str]
-    trigger: pulumi.Input[str]
-    wait_seconds: int = 900
-    probe: pulumi.Input[Mapping[str, Any]] | None = None
-    """host, port, ca_cert, user, password: PostgreSQL through the public proxy."""
 
 
 class RailwayDeployment(Resource, module="railway", name="Deployment"):
@@ -1372,6 +1324,6 @@ class RailwayDeployment(Resource, module="railway", name="Deployment"):
     status: pulumi.Output[str]
 
     def __init__(self, name: str, args: RailwayDeploymentArgs, opts=None) -> None:
-        props = _props(args.api, args, deployment_id=None, status=None)
+        props = encode(args, deployment_id=None, status=None)
         # the trigger is a digest of secret variables: keep even that encrypted
         super().__init__(DeploymentProvider(), name, props, _secret_opts(opts, "trigger", "probe"))
