@@ -42,7 +42,7 @@ EXAMPLES = [
     database.RailwayRoleModelArgs(
         host="h.proxy.rlwy.net",
         port=41234,
-        superuser_password="pw-0123456789abcdef",
+        superuser_password="pw-0123456789abcdef",  # pragma: allowlist secret
         ca_cert="-----BEGIN CERTIFICATE-----",
         passwords={"trading_coach_user": "x" * 24},
     ),
