@@ -246,6 +246,38 @@ class CoachdbMocks(pulumi.runtime.Mocks):
         return {}
 
 
+# The Railway dynamic resources: what their providers compute on create.
+RAILWAY_TOKEN = "railway-account-token-for-mocks-0123456789"  # pragma: allowlist secret
+DYN = "pulumi-python:dynamic/railway:"
+PROXY_DOMAIN = "shinkansen.proxy.rlwy.net"
+PROXY_PORT = 41234
+
+
+class RailwayMocks(CoachdbMocks):
+    """Adds what the Railway providers compute on create."""
+
+    def new_resource(self, args):
+        if not args.typ.startswith(DYN):
+            return super().new_resource(args)
+        state = unwrap(dict(args.inputs))
+        kind = args.typ[len(DYN) :]
+        computed = {
+            "Project": {"project_id": "prj-1", "adopted": False, "environment_ids": {}},
+            "Environment": {"environment_id": "env-1", "adopted": True},
+            "Service": {
+                "service_id": "svc-1",
+                "private_domain": f"{state.get('name')}.railway.internal",
+            },
+            "Volume": {"volume_id": "vol-1"},
+            # numbers travel through protobuf as floats, as they do from real state
+            "TcpProxy": {"domain": PROXY_DOMAIN, "proxy_port": float(PROXY_PORT)},
+            "Deployment": {"deployment_id": "dep-1", "status": "SUCCESS"},
+            "RoleModel": {"changed": True},
+        }.get(kind, {})
+        state.update(computed)
+        return f"{args.name}-id", state
+
+
 STACK_TYPE = "pulumi:pulumi:Stack"
 
 

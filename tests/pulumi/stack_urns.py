@@ -19,7 +19,7 @@ from pathlib import Path
 import pulumi_mocks
 
 RECORD = Path(__file__).with_name("urns_before_components.json")
-TOKEN = "railway-account-token-for-mocks-0123456789"  # pragma: allowlist secret
+TOKEN = pulumi_mocks.RAILWAY_TOKEN
 
 # name -> (stack configuration, secret keys): together they declare every resource kind
 STACKS: dict[str, tuple[dict[str, str], tuple[str, ...]]] = {
@@ -41,11 +41,9 @@ STACKS: dict[str, tuple[dict[str, str], tuple[str, ...]]] = {
 
 def declared(name: str) -> pulumi_mocks.ProgramRun:
     """Run the program for one of STACKS (the Railway mocks answer the dynamic resources)."""
-    from tests.railway.test_railway_program import RailwayMocks
-
     config, secret_keys = STACKS[name]
     saved = pulumi_mocks.CoachdbMocks
-    pulumi_mocks.CoachdbMocks = RailwayMocks  # a superset: answers Docker stacks alike
+    pulumi_mocks.CoachdbMocks = pulumi_mocks.RailwayMocks  # a superset: answers Docker stacks alike
     try:
         return pulumi_mocks.run_program(config, secret_keys=secret_keys)
     finally:

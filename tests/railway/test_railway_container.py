@@ -24,7 +24,8 @@ import pulumi_mocks
 import pytest
 from coachdb_infra.railway import database
 from docker_materialise import standin_or_skip
-from test_railway_program import DYN, TOKEN, RailwayMocks, ensure_event_loop
+from pulumi_mocks import DYN, RailwayMocks, ensure_event_loop
+from pulumi_mocks import RAILWAY_TOKEN as TOKEN
 
 from coachdb import rolemodel
 from tests.support.pgcluster import free_port

@@ -125,7 +125,10 @@ def _declare(
         RailwayProjectArgs(
             api=api,
             name=rw.project_name,
-            description="PostgreSQL 14 for Elite Trading Coach AI (managed by Pulumi)",
+            description=(
+                f"PostgreSQL {settings.postgres_major} for Elite Trading Coach AI "
+                "(managed by Pulumi)"
+            ),
             workspace_id=rw.workspace_id,
             adopt_id=rw.project_id,
         ),
