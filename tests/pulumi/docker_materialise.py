@@ -14,10 +14,15 @@ image, which no registry here can serve.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
+import json
+import os
 import re
 import shutil
+import subprocess
+import sys
 import tarfile
 import tempfile
 import time
@@ -128,30 +133,42 @@ def upload_archive(uploads: list[dict[str, Any]]) -> bytes:
     return buffer.getvalue()
 
 
-def declared(run: ProgramRun, typ: str) -> dict[str, Any]:
-    return run.one(typ).inputs
+CONTAINER = "docker:index/container:Container"
+VOLUME = "docker:index/volume:Volume"
+
+
+def declared(run: ProgramRun, typ: str, resource: str | None = None) -> dict[str, Any]:
+    """The inputs of the one resource of ``typ`` (named ``resource`` when there are several)."""
+    if resource is None:
+        return run.one(typ).inputs
+    found = [r for r in run.of_type(typ) if r.name == resource]
+    assert len(found) == 1, f"expected one {typ} named {resource}, found {len(found)}"
+    return found[0].inputs
 
 
 def ensure_network_and_volume(client: docker.DockerClient, run: ProgramRun) -> None:
+    """The declared network and every declared volume (data, and sockets on blue/green)."""
     network = declared(run, "docker:index/network:Network")
-    volume = declared(run, "docker:index/volume:Volume")
     if not client.networks.list(names=[network["name"]]):
         client.networks.create(
             network["name"],
             driver=network.get("driver", "bridge"),
             labels={x["label"]: x["value"] for x in network.get("labels", [])},
         )
-    try:
-        client.volumes.get(volume["name"])
-    except docker.errors.NotFound:
-        client.volumes.create(
-            volume["name"], labels={x["label"]: x["value"] for x in volume.get("labels", [])}
-        )
+    for volume in (r.inputs for r in run.of_type(VOLUME)):
+        try:
+            client.volumes.get(volume["name"])
+        except docker.errors.NotFound:
+            client.volumes.create(
+                volume["name"], labels={x["label"]: x["value"] for x in volume.get("labels", [])}
+            )
 
 
-def create_container(client: docker.DockerClient, run: ProgramRun, image: str) -> Container:
-    """The declared container, uploads in place, started."""
-    c = declared(run, "docker:index/container:Container")
+def create_container(
+    client: docker.DockerClient, run: ProgramRun, image: str, resource: str | None = None
+) -> Container:
+    """The declared container (``resource``: its Pulumi name), uploads in place, started."""
+    c = declared(run, CONTAINER, resource)
     hc = c["healthcheck"]
     container = client.containers.create(
         image=image,
@@ -197,18 +214,63 @@ def wait_healthy(container: Container, timeout: float = 180.0) -> None:
 
 
 def remove_everything(client: docker.DockerClient, run: ProgramRun) -> None:
-    """Container, volume and network by their declared names; silent when absent."""
-    c = declared(run, "docker:index/container:Container")
-    for getter, name in (
-        (client.containers.get, c["name"]),
-        (client.volumes.get, declared(run, "docker:index/volume:Volume")["name"]),
-        (client.networks.get, declared(run, "docker:index/network:Network")["name"]),
-    ):
-        try:
-            obj = getter(name)
-        except docker.errors.NotFound:
-            continue
-        if isinstance(obj, Container) or (hasattr(obj, "remove") and getter == client.volumes.get):
-            obj.remove(force=True)
-        else:
-            obj.remove()
+    """Containers, volumes and network by their declared names; silent when absent."""
+    for c in run.of_type(CONTAINER):
+        with contextlib.suppress(docker.errors.NotFound):
+            client.containers.get(c.inputs["name"]).remove(force=True)
+    for v in run.of_type(VOLUME):
+        with contextlib.suppress(docker.errors.NotFound):
+            client.volumes.get(v.inputs["name"]).remove(force=True)
+    with contextlib.suppress(docker.errors.NotFound):
+        client.networks.get(declared(run, "docker:index/network:Network")["name"]).remove()
+
+
+def psql(container: Container, sql: str, db: str) -> str:
+    """psql as the postgres OS user inside ``container`` (peer over its socket)."""
+    code, out = container.exec_run(
+        ["psql", "-X", "-At", "-v", "ON_ERROR_STOP=1", "-d", db, "-c", sql], user="postgres"
+    )
+    text = out.decode()
+    assert code == 0, text
+    return text.strip()
+
+
+def _client_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith(("DB_", "PG", "DATABASE_"))}
+
+
+def sqitch_deploy(migrator_url: str) -> subprocess.CompletedProcess[str]:
+    """docs/migrations.md: the one command that applies the plan after `pulumi up`."""
+    return subprocess.run(
+        ["sqitch", "deploy"],
+        cwd=REPO / "db",
+        env={
+            **_client_env(),
+            "SQITCH_TARGET": f"db:{migrator_url}",
+            "SQITCH_USER_CONFIG": os.devnull,
+        },
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+
+
+def coachdb_check(app_env: str) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
+    """`coachdb check --json --strict` with the ``app_env`` output as the app's environment."""
+    env = _client_env()
+    for line in app_env.splitlines():
+        if line and not line.startswith("#"):
+            name, value = line.split("=", 1)
+            env[name] = value
+    args = ["check", "--json", "--strict", "--connects", "3", "--iterations", "10"]
+    args += ["--pool-threads", "4", "--pool-ops", "5", "--max-connect-ms", "2000"]
+    result = subprocess.run(
+        [str(Path(sys.executable).with_name("coachdb")), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    return result, json.loads(result.stdout)

@@ -12,10 +12,6 @@ both ends of the supported range: ``coachdb:postgresMajor`` 14 and 17.
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 import urllib.parse
 import uuid
 from collections.abc import Iterator
@@ -28,9 +24,12 @@ import psycopg
 import pytest
 from coachdb_infra.docker import server
 from docker_materialise import (
+    coachdb_check,
     create_container,
     ensure_network_and_volume,
+    psql,
     remove_everything,
+    sqitch_deploy,
     standin_or_skip,
     wait_healthy,
 )
@@ -72,12 +71,7 @@ class Deployment:
 
     def psql(self, sql: str, db: str = DB) -> str:
         """psql as the postgres OS user inside the container (peer over the socket)."""
-        code, out = self.container.exec_run(
-            ["psql", "-X", "-At", "-v", "ON_ERROR_STOP=1", "-d", db, "-c", sql], user="postgres"
-        )
-        text = out.decode()
-        assert code == 0, text
-        return text.strip()
+        return psql(self.container, sql, db)
 
 
 @pytest.fixture(scope="module", params=EDGE_MAJORS, ids=[f"pg{m}" for m in EDGE_MAJORS])
@@ -280,36 +274,11 @@ def test_init_log_holds_no_password_or_verifier(deployment: Deployment) -> None:
 
 def test_coachdb_check_passes_with_the_declared_database_url(deployment: Deployment) -> None:
     """docs/deploy-docker.md: deploy the schema with the migrator URL, then `coachdb check`."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DB_", "PG", "DATABASE_"))}
-    # docs/migrations.md: the one command that applies the plan after `pulumi up`
-    migrator_url = deployment.run.outputs["migrator_database_url"]
-    deploy = subprocess.run(
-        ["sqitch", "deploy"],
-        cwd=Path(__file__).resolve().parents[2] / "db",
-        env={**env, "SQITCH_TARGET": f"db:{migrator_url}", "SQITCH_USER_CONFIG": os.devnull},
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
+    deploy = sqitch_deploy(deployment.run.outputs["migrator_database_url"])
     assert deploy.returncode == 0, deploy.stdout + deploy.stderr
     assert deployment.password("migrator_database_url") not in deploy.stdout + deploy.stderr
     # the app_env output, as an operator would write it to the app's env file
-    for line in deployment.run.outputs["app_env"].splitlines():
-        if line and not line.startswith("#"):
-            name, value = line.split("=", 1)
-            env[name] = value
-    args = ["check", "--json", "--strict", "--connects", "3", "--iterations", "10"]
-    args += ["--pool-threads", "4", "--pool-ops", "5", "--max-connect-ms", "2000"]
-    result = subprocess.run(
-        [str(Path(sys.executable).with_name("coachdb")), *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    report = json.loads(result.stdout)
+    result, report = coachdb_check(deployment.run.outputs["app_env"])
     checks = report["checks"]
     assert checks["least privilege"]["status"] == "ok", checks["least privilege"]
     assert checks["TLS"]["status"] == "ok", checks["TLS"]

@@ -395,13 +395,28 @@ def test_green_side_on_the_new_major_has_its_own_image_volume_and_port() -> None
     images = sorted(r.inputs["name"] for r in run.of_type(IMAGE))
     assert images == ["postgres:14.23-bookworm", "postgres:17.10-bookworm"]
     volumes = {r.inputs["name"]: r for r in run.of_type(VOLUME)}
-    assert set(volumes) == {"coachdb-pgdata", "coachdb-pgdata-17"}
+    data, sockets = (
+        ["coachdb-pgdata", "coachdb-pgdata-17"],
+        ["coachdb-pgdata-run", "coachdb-pgdata-17-run"],
+    )
+    assert set(volumes) == {*data, *sockets}
     # both sides' data are protected: the blue side stays until it is removed on purpose
-    assert all(v.protect and v.retain_on_delete for v in volumes.values())
+    assert all(volumes[v].protect and volumes[v].retain_on_delete for v in data)
+    # the socket directories hold no data
+    assert not any(volumes[v].protect or volumes[v].retain_on_delete for v in sockets)
     containers = {r.inputs["name"]: r.inputs for r in run.of_type(CONTAINER)}
     assert set(containers) == {"coachdb-postgres", "coachdb-postgres-17"}
     green = containers["coachdb-postgres-17"]
     assert green["volumes"][0]["volumeName"] == "coachdb-pgdata-17"
+    # each side's socket directory on its own volume, for the upgrade runner (docs/upgrade.md)
+    for name, volume in (("coachdb-postgres", sockets[0]), ("coachdb-postgres-17", sockets[1])):
+        assert containers[name]["volumes"][1] == {
+            "volumeName": volume,
+            "containerPath": server.SOCKET_DIR,
+        }
+    assert run.outputs["blue_socket_volume"] == sockets[0]
+    assert run.outputs["green_socket_volume"] == sockets[1]
+    assert run.outputs["green_image"] == "postgres:17.10-bookworm"
     assert green["ports"][0]["external"] == 5433
     assert containers["coachdb-postgres"]["ports"][0]["external"] == 5432
     # the certificate also names the green container (clients on the Docker network)
@@ -413,6 +428,14 @@ def test_green_side_on_the_new_major_has_its_own_image_volume_and_port() -> None
     # blue stays active until the switch
     assert run.outputs["active_side"] == "blue"
     assert urllib.parse.urlsplit(run.outputs["database_url"]).port == 5432
+
+
+def test_single_side_stacks_keep_their_container_without_a_socket_volume() -> None:
+    """Stacks without greenMajor declare exactly what they declared before blue/green."""
+    run = run_program({})
+    assert [r.inputs["name"] for r in run.of_type(VOLUME)] == ["coachdb-pgdata"]
+    assert [m["containerPath"] for m in run.one(CONTAINER).inputs["volumes"]] == [server.DATA_MOUNT]
+    assert "blue_socket_volume" not in run.outputs
 
 
 def test_active_side_switches_the_connection_outputs() -> None:

@@ -8,7 +8,9 @@ pg_hba, role model as init scripts, healthcheck, restart policy, memory limit).
 Blue/green upgrade (``coachdb:greenMajor``): a second image, volume and container
 on the newer major, with the same certificate, passwords and role model, on its
 own port; ``coachdb:activeSide`` switches the connection outputs. Both volumes
-are protected; the blue side stays until it is removed on purpose.
+are protected; the blue side stays until it is removed on purpose. Each side's
+socket directory is a volume too (``<volumeName>-run``), which the one-shot data
+mover mounts: the superuser only ever logs in over a local socket.
 
 Every resource is a child of one :class:`DockerDatabase` component
 (``coachdb:docker:Database``), so ``pulumi stack`` shows the target as one tree.
@@ -42,6 +44,7 @@ MIGRATOR_ROLE = PASSWORD_KEYS["migratorPassword"]
 LABEL_PREFIX = "com.elitetradingcoach.coachdb"
 COMPONENT_TYPE = "coachdb:docker:Database"
 COMPONENT_NAME = "coachdb"
+SOCKETS_SUFFIX = "-run"  # <volumeName>-run, <volumeName>-<greenMajor>-run
 
 
 def _labels(settings: Settings, component: str) -> dict[str, str]:
@@ -112,8 +115,18 @@ def _container(
     port: int,
     uploads: list[docker.ContainerUploadArgs],
     opts: pulumi.ResourceOptions,
+    sockets: docker.Volume | None = None,
 ) -> docker.Container:
-    """One PostgreSQL container (blue, or the green side of an upgrade) on its volume and port."""
+    """One PostgreSQL container (blue, or the green side of an upgrade) on its volume and port.
+
+    ``sockets`` (blue/green stacks only): a volume on the image's socket directory, so the
+    data move reaches the superuser over the Unix socket (docs/upgrade.md).
+    """
+    mounts = [docker.ContainerVolumeArgs(volume_name=volume.name, container_path=server.DATA_MOUNT)]
+    if sockets is not None:
+        mounts.append(
+            docker.ContainerVolumeArgs(volume_name=sockets.name, container_path=server.SOCKET_DIR)
+        )
     return docker.Container(
         resource_name,
         name=name,
@@ -123,9 +136,7 @@ def _container(
         command=server.server_args(cfg.memory_mb, cfg.server_settings),
         envs=server.container_env(),
         uploads=uploads,
-        volumes=[
-            docker.ContainerVolumeArgs(volume_name=volume.name, container_path=server.DATA_MOUNT)
-        ],
+        volumes=mounts,
         networks_advanced=[docker.ContainerNetworksAdvancedArgs(name=network.name, aliases=[name])],
         ports=[
             docker.ContainerPortArgs(
@@ -276,6 +287,23 @@ class DockerDatabase(pulumi.ComponentResource):
         self.network, self.certs, self.passwords = network, certs, passwords
         uploads = _uploads(settings, certs, passwords)
 
+        # Blue/green only (existing single-side stacks keep their container as it is):
+        # each side's socket directory on a volume of its own, for the data move.
+        sockets: dict[str, docker.Volume] = {}
+        if cfg.green is not None:
+            for side, name in (
+                ("blue", cfg.volume_name),
+                ("green", cfg.green.volume_name),
+            ):
+                sockets[side] = docker.Volume(
+                    f"sockets-{side}",
+                    name=f"{name}{SOCKETS_SUFFIX}",
+                    labels=[
+                        docker.VolumeLabelArgs(label=k, value=v)
+                        for k, v in _labels(settings, f"sockets-{side}").items()
+                    ],
+                    opts=provider_opts,
+                )
         container = _container(
             "postgres",
             settings,
@@ -287,6 +315,7 @@ class DockerDatabase(pulumi.ComponentResource):
             cfg.port,
             uploads,
             provider_opts,
+            sockets.get("blue"),
         )
         self.container = container
         active_port = cfg.port
@@ -322,6 +351,7 @@ class DockerDatabase(pulumi.ComponentResource):
                 green.port,
                 uploads,
                 provider_opts,
+                sockets["green"],
             )
             active_port = green.port if green.active else cfg.port
             green_outputs = {
@@ -331,6 +361,9 @@ class DockerDatabase(pulumi.ComponentResource):
                 "green_major": green.major,
                 "green_container_name": green_container.name,
                 "green_volume_name": green_volume.name,
+                "green_image": green.image.reference,
+                "blue_socket_volume": sockets["blue"].name,
+                "green_socket_volume": sockets["green"].name,
             }
 
         self.active_port = active_port

@@ -40,6 +40,10 @@ HBA_FILE = f"{CONFIG_DIR}/pg_hba.conf"
 PASSWORD_FILE = f"{CONFIG_DIR}/postgres-password"
 WRAPPER = "/usr/local/bin/coachdb-entrypoint"
 INITDB_DIR = "/docker-entrypoint-initdb.d"
+# The image's Unix-socket directory. With a green side declared it is a named volume per
+# side, so a one-shot upgrade runner (pulumi/upgrade-runner) reaches both superusers over
+# their sockets (pg_hba: local peer) and never over TCP (pg_hba: hostssl postgres reject).
+SOCKET_DIR = "/var/run/postgresql"
 INTERNAL_PORT = 5432
 INITDB_ARGS = "--encoding=UTF8 --locale=C.UTF-8 --data-checksums"
 # The rules every target shares, in the Docker target's shape (coachdb.profile): the
