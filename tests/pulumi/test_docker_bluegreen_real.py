@@ -101,10 +101,8 @@ def runner_image(client: docker.DockerClient, base: str) -> str:
         client.images.build(
             path=ctx, tag=tag, rm=True, forcerm=True, pull=False, buildargs={"BASE": base}
         )
-    for image in client.images.list(name=RUNNER_REPO):
-        for old in image.tags:
-            if old != tag:
-                client.images.remove(old, noprune=False)
+    # older tags are left alone: another checkout on the same engine may be running one,
+    # and each differs from the next by a small COPY layer only
     return tag
 
 
