@@ -4,8 +4,8 @@ Each case is a valid three-node cluster inventory with one thing wrong: too few 
 number of etcd members, no TLS material, mixed majors, a host of group postgresql outside the
 cluster. site.yml must stop in its first play with a message naming the problem, before any
 task that could change a host or the controller ran (every host's recap says changed=0, and
-the cluster's secrets directory was never created). The hosts use the local connection but
-are never touched: the refusals are assertions evaluated on the controller.
+the cluster's secrets directory was never created). The hosts are unreachable on purpose:
+the refusals are assertions evaluated on the controller.
 """
 
 from __future__ import annotations
@@ -42,7 +42,11 @@ def _inventory(
     inventory = {
         "all": {
             "vars": {
-                "ansible_connection": "local",
+                # Nothing may be reached: a refusal must not need a connection, and a broken
+                # preflight must not touch this machine (port 1 on loopback refuses).
+                "ansible_connection": "ssh",
+                "ansible_host": "127.0.0.1",
+                "ansible_port": 1,
                 "ansible_python_interpreter": sys.executable,
                 "coachdb_cluster_mode": "patroni",
                 "postgresql_version": 15,
