@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Iterator
 
+import psycopg
 import pytest
 
 from coachdb import profile
@@ -222,6 +223,33 @@ def test_hard_leader_failure(cluster: Cluster, writer: Writer) -> None:
     wait_healthy()
 
 
+def test_postmaster_killed(cluster: Cluster, writer: Writer) -> None:
+    """kill -9 of the leader's postmaster alone: Patroni still holds the leader key."""
+    old = leader_name()
+    assert old
+    datadir = psql(old, "SHOW data_directory")
+    pid = node_exec(old, "head", "-1", f"{datadir}/postmaster.pid").strip()
+    time.sleep(2)
+    t0 = time.monotonic()
+    node_exec(old, "kill", "-9", pid)
+    first = writer.first_after(t0, SANITY_S)
+    time.sleep(2)
+    gap = writer.longest_gap(t0 - 0.001, time.monotonic())
+    roles = wait_healthy()
+    leader = next(n for n, r in roles.items() if r == "Leader")
+    outcome = "restarted in place" if leader == old else f"failed over to {leader}"
+    missing = lost(cluster, writer)
+    report(
+        "postmaster-kill-9",
+        outcome=outcome.replace(" ", "-"),
+        writes_after_s=f"{first:.1f}",
+        write_gap_s=f"{gap:.1f}",
+        acked=len(writer.acked),
+        lost=len(missing),
+    )
+    assert missing == []
+
+
 def test_planned_switchover(cluster: Cluster, writer: Writer) -> None:
     roles = wait_healthy()
     old = next(n for n, r in roles.items() if r == "Leader")
@@ -249,3 +277,54 @@ def test_planned_switchover(cluster: Cluster, writer: Writer) -> None:
     assert writer.since(t1 - 1), "the pool did not resume writing after the switchover"
     wait_healthy()
     assert node_names()
+
+
+def _etcd(node: str, action: str) -> None:
+    node_exec(node, "systemctl", action, "etcd", timeout=120)
+
+
+def test_etcd_losing_one_then_two_members(cluster: Cluster, writer: Writer) -> None:
+    """One etcd member down: writes go on. Two down (no quorum, failsafe_mode off): the leader
+    cannot renew its key and demotes itself, so writes stop until etcd has a majority again."""
+    roles = wait_healthy()
+    others = [n for n, r in roles.items() if r != "Leader"]
+    _etcd(others[0], "stop")
+    try:
+        t0 = time.monotonic()
+        time.sleep(10)
+        one_down_gap = writer.longest_gap(t0, time.monotonic())
+        assert writer.since(t0 + 5), "writes stopped with one etcd member down"
+        _etcd(others[1], "stop")
+        t1 = time.monotonic()
+        deadline = t1 + SANITY_S
+        while True:  # until no write has been acknowledged for 5 s
+            recent = writer.since(time.monotonic() - 5)
+            if not recent and time.monotonic() - t1 > 5:
+                break
+            assert time.monotonic() < deadline, "the leader kept accepting writes without quorum"
+            time.sleep(0.5)
+        stopped_after = (writer.acked[-1][1] if writer.acked else t1) - t1
+        refused = False
+        try:  # a write through the endpoint now: no node may take it
+            with cluster.connect() as conn:
+                conn.execute("INSERT INTO ha_writes (id) VALUES (-1)")
+        except psycopg.Error:
+            refused = True
+    finally:
+        t2 = time.monotonic()
+        _etcd(others[0], "start")
+        _etcd(others[1], "start")
+    back = writer.first_after(t2, SANITY_S)
+    missing = lost(cluster, writer)
+    report(
+        "etcd-quorum",
+        one_member_down_write_gap_s=f"{one_down_gap:.1f}",
+        two_down_writes_stopped_after_s=f"{max(stopped_after, 0.0):.1f}",
+        writes_back_after_quorum_s=f"{back:.1f}",
+        acked=len(writer.acked),
+        lost=len(missing),
+    )
+    assert one_down_gap < 10
+    assert refused, "a write was accepted while etcd had no majority"
+    assert missing == []
+    wait_healthy()
