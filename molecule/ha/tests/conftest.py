@@ -49,7 +49,7 @@ def psql(node: str, sql: str, db: str = "postgres") -> str:
     """Run SQL on one node over its Unix socket as the postgres OS user (peer)."""
     return node_exec(
         node, "runuser", "-u", "postgres", "--", "psql", "-d", db, "-XAtqc", sql
-    ).strip()
+    ).removesuffix("\n")
 
 
 def members(node: str | None = None) -> list[dict[str, Any]]:

@@ -15,6 +15,7 @@ from conftest import (
     APP_USER,
     DATABASE,
     Cluster,
+    docker,
     leader_name,
     members,
     node_exec,
@@ -125,29 +126,27 @@ def test_app_role_logs_in_through_the_endpoint_with_the_env_file(cluster: Cluste
         assert conn.execute("SELECT current_user").fetchone()[0] == APP_USER
 
 
-def _etcdctl(node: str, *args: str) -> tuple[int, str]:
-    ip = node_exec(node, "hostname", "-i").split()[0]
-    proc = node_exec(
-        node, "env", "ETCDCTL_API=3", "etcdctl", f"--endpoints=https://{ip}:2379",
-        "--cacert=/etc/coachdb-ha/tls/ca.crt", "--dial-timeout=3s", *args, "endpoint", "health",
-        check=False,
+def _etcd_health(node: str, endpoint: str, *tls: str) -> str:
+    """etcdctl endpoint health on ``node`` (it reports on stderr); stdout + stderr."""
+    proc = docker(
+        "exec", node, "env", "ETCDCTL_API=3", "etcdctl", f"--endpoints={endpoint}",
+        "--dial-timeout=3s", "--command-timeout=5s", *tls, "endpoint", "health",
+        check=False, timeout=60,
     )  # fmt: skip
-    return (0 if "is healthy" in proc else 1), proc
+    return proc.stdout + proc.stderr
 
 
 def test_etcd_demands_tls_client_certificates() -> None:
     node = node_names()[0]
-    ok, out = _etcdctl(
-        node, "--cert=/etc/coachdb-ha/tls/node.crt", "--key=/etc/coachdb-ha/tls/node.key"
-    )
-    assert ok == 0, out
-    refused, out = _etcdctl(node)  # TLS, but no client certificate
-    assert refused == 1, out
-    plain = node_exec(
-        node, "env", "ETCDCTL_API=3", "etcdctl", "--endpoints=http://127.0.0.1:2379",
-        "--dial-timeout=3s", "endpoint", "health", check=False,
-    )  # fmt: skip
-    assert "is healthy" not in plain
+    ip = node_exec(node, "hostname", "-i").split()[0]
+    ca = "--cacert=/etc/coachdb-ha/tls/ca.crt"
+    cert = ["--cert=/etc/coachdb-ha/tls/node.crt", "--key=/etc/coachdb-ha/tls/node.key"]
+    out = _etcd_health(node, f"https://{ip}:2379", ca, *cert)
+    assert "is healthy" in out and "unhealthy" not in out, out
+    out = _etcd_health(node, f"https://{ip}:2379", ca)  # TLS, but no client certificate
+    assert "is healthy" not in out or "unhealthy" in out, out
+    out = _etcd_health(node, f"http://{ip}:2379")  # plaintext
+    assert "is healthy" not in out or "unhealthy" in out, out
 
 
 _REST = """
