@@ -69,11 +69,12 @@ def pg_hba(
 ) -> list[str]:
     """pg_hba lines for Patroni: the standalone shape plus replication and rewind per node.
 
-    Every node may stream (replication user) and pg_rewind (superuser) from every other node,
-    over hostssl with SCRAM only; the closing ``hostnossl ... reject`` stays last.
+    Every node may stream (replication user) and pg_rewind (superuser) from every other node
+    and from itself (loopback), over hostssl with SCRAM only; ``hostnossl ... reject`` stays last.
     """
     cluster = []
-    for address in node_addresses:
+    # Loopback too: Patroni reads a replica's own timeline over a local replication connection.
+    for address in [*[entry["address"] for entry in profile.LOOPBACK], *node_addresses]:
         cidr = address if "/" in address else f"{address}/{128 if ':' in address else 32}"
         cluster.append({"database": "replication", "user": replication_user, "address": cidr})
         cluster.append({"database": "all", "user": profile.SUPERUSER, "address": cidr})

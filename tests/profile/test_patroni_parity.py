@@ -55,12 +55,14 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         "postgresql_patroni_node_addresses": NODES,
         "postgresql_patroni_etcd_hosts": [f"{n}:2379" for n in NODES],
         "postgresql_patroni_hba_entries": [{"address": "10.1.0.20/32"}],
-        "postgresql_patroni_superuser_password": "placeholder-superuser-0",  # pragma: allowlist secret
-        "postgresql_patroni_replication_password": "placeholder-replication",  # pragma: allowlist secret
-        "postgresql_patroni_restapi_password": "placeholder-restapi-000",  # pragma: allowlist secret
+        # Placeholders (16+ characters), never used to log in.
+        "postgresql_patroni_superuser_password": "x" * 24,
+        "postgresql_patroni_replication_password": "y" * 24,
+        "postgresql_patroni_restapi_password": "z" * 24,
     }
     filters = ":".join(
-        str(REPO / "roles" / r / "filter_plugins") for r in ("postgresql_config", "postgresql_patroni")
+        str(REPO / "roles" / r / "filter_plugins")
+        for r in ("postgresql_config", "postgresql_patroni")
     )
     proc = subprocess.run(
         [playbook, "-i", "localhost,", str(PLAYBOOK), "-e", json.dumps(extra)],
@@ -115,7 +117,7 @@ def test_pg_hba_is_the_profiles_shape(rendered: dict[str, Any]) -> None:
     tcp = [r for r in rules if r[0] != "local"][:-1]
     assert tcp and all(r[0] == "hostssl" and r[-1] == "scram-sha-256" for r in tcp), lines
     assert not any(m in line.split() for line in lines for m in ("trust", "md5", "password"))
-    for node in NODES:
+    for node in [*NODES, "127.0.0.1"]:
         assert ["hostssl", "replication", "replicator", f"{node}/32", "scram-sha-256"] in rules
         assert ["hostssl", "all", "postgres", f"{node}/32", "scram-sha-256"] in rules
     assert ["hostssl", "all", "all", "10.1.0.20/32", "scram-sha-256"] in rules
