@@ -13,8 +13,21 @@ export ANSIBLE_CONFIG := $(abspath ansible/ansible.cfg)
 export PY_COLORS := 1
 export ANSIBLE_FORCE_COLOR := 1
 
-# Scenarios `make test` runs, in order. Each is a directory under molecule/.
+# Scenarios `make test` runs. Each is a directory under molecule/.
 MOLECULE_SCENARIOS ?= $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml)))
+# The longest scenarios first, so the parallel slots (TEST_JOBS) end close together.
+MOLECULE_LONGEST_FIRST := ha default backup
+MOLECULE_ORDER := $(foreach s,$(MOLECULE_LONGEST_FIRST),$(filter $(s),$(MOLECULE_SCENARIOS))) \
+                  $(filter-out $(MOLECULE_LONGEST_FIRST),$(MOLECULE_SCENARIOS))
+# Suites run side by side (tests/support/suites.py), at most TEST_JOBS at a time (default: the
+# CPUs); each output goes to .cache/logs/<suite>.log and is printed when the suite fails.
+# a,b runs b after a in one slot: the mutation check re-runs parts of pytest, so not beside it.
+TEST_JOBS ?= $(shell nproc)
+export TEST_JOBS
+TEST_CHAINS ?= pytest,mutation-check $(addprefix molecule-,$(MOLECULE_ORDER))
+# Tag of the shared Molecule images (scripts/images/, built by scripts/build-base-images.sh);
+# molecule/*/molecule.yml name their images with it.
+export COACHDB_IMAGE_TAG ?= $(shell scripts/image-tag.sh)
 # Molecule container names and image tags carry this id (molecule/*/molecule.yml), so two
 # checkouts sharing one Docker engine never replace each other's containers or images.
 export COACHDB_RUN_ID ?= $(shell printf %s "$(CURDIR)" | md5sum | cut -c1-8)
@@ -59,7 +72,7 @@ dev: venv ## Set up and run `ansible-playbook site.yml` against this machine
 # --- tests ---------------------------------------------------------------------
 
 .PHONY: test-prereqs
-test-prereqs: venv ## Docker engine, base images, PostgreSQL 14/17 binaries, Debian's PostgreSQL 15, npm packages
+test-prereqs: venv ## Docker engine, base and shared Molecule images, PostgreSQL 14/17 binaries, Debian's PostgreSQL 15, npm packages
 	@scripts/os-deps.sh test
 	@cd clients/node && npm ci --no-audit --no-fund --silent
 	@scripts/ensure-docker.sh
@@ -81,16 +94,29 @@ lint: venv ## yamllint, ansible-lint (production profile), ruff, secret scan, ge
 docs: venv ## Regenerate docs/roles/ (variable reference) from the roles' argument specs
 	@scripts/role-docs.sh
 
+# One suite each, without set-up: `make test` and `make molecule` run them through
+# tests/support/suites.py after test-prereqs.
+.PHONY: suite-pytest suite-mutation-check
+suite-pytest:
+	COACHDB_SUITE=pytest $(BIN)/pytest
+suite-molecule-%:
+	COACHDB_SUITE=molecule-$* $(BIN)/molecule test -s $*
+suite-mutation-check:
+	$(PYTHON) -m tests.support.mutations $(MUTATION_ARGS)
+
 .PHONY: pytest
 pytest: test-prereqs ## Unit and integration tests (real PostgreSQL, real containers)
-	COACHDB_SUITE=pytest $(BIN)/pytest
+	@$(MAKE) --no-print-directory suite-pytest
 
 .PHONY: molecule
-molecule: test-prereqs ## Every Molecule scenario: converge, idempotence, verify
-	@set -e; for s in $(MOLECULE_SCENARIOS); do \
-	  echo "=== molecule test -s $$s"; \
-	  COACHDB_SUITE=molecule-$$s $(BIN)/molecule test -s $$s; \
-	done
+molecule: test-prereqs ## Every Molecule scenario (side by side, TEST_JOBS at a time): converge, idempotence, verify
+	$(PYTHON) -m tests.support.suites $(addprefix molecule-,$(MOLECULE_ORDER))
+
+.PHONY: bench-converge
+bench-converge: venv ## Print cold and re-run time and task counts of site.yml on a fresh container (not a test)
+	@scripts/ensure-docker.sh
+	@scripts/build-base-images.sh bookworm
+	$(PYTHON) -m tests.support.bench_converge --image coachdb-molecule/debian-systemd:bookworm-$(COACHDB_IMAGE_TAG)
 
 .PHONY: bench-upgrade
 bench-upgrade: venv ## Upgrade drill 14 -> 17, dump-and-restore of a generated 1 GB database
@@ -101,7 +127,7 @@ bench-upgrade: venv ## Upgrade drill 14 -> 17, dump-and-restore of a generated 1
 
 .PHONY: mutation-check
 mutation-check: test-prereqs ## Apply each deliberate break (tests/mutations.yml) to a scratch copy; its tests must fail
-	$(PYTHON) -m tests.support.mutations $(MUTATION_ARGS)
+	@$(MAKE) --no-print-directory suite-mutation-check
 
 .PHONY: mutation-check-all
 mutation-check-all: test-prereqs ## The mutation check including the breaks only Molecule catches (slow)
@@ -112,8 +138,8 @@ test-summary-reset:
 	@mkdir -p .cache && : > $(COACHDB_TEST_SUMMARY)
 
 .PHONY: test
-test: test-summary-reset lint pytest molecule mutation-check ## Set up everything and run every test
-	@echo "make test: passed/skipped per suite"; cat $(COACHDB_TEST_SUMMARY)
+test: test-summary-reset lint test-prereqs ## Set up everything and run every test (suites side by side)
+	$(PYTHON) -m tests.support.suites --summary $(TEST_CHAINS)
 	@echo "make test: all suites passed"
 
 .PHONY: bench

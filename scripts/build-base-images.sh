@@ -3,8 +3,14 @@
 # when they are missing. No container registry is reachable from CI, so the
 # images are made with debootstrap and `docker import`, then tagged with the
 # names a normal user would pull (debian:bookworm, debian:trixie). They are
-# minimal root file systems, like the official images: the scenarios install
-# python3 and systemd on top (molecule/*/Dockerfile.j2).
+# minimal root file systems, like the official images.
+#
+# On top of them it builds the images the Molecule scenarios and `make bench-converge` share
+# (scripts/images/*.Dockerfile, tag from scripts/image-tag.sh), once per machine instead of
+# once per scenario:
+#   coachdb-molecule/debian-systemd:<suite>-<tag>   every suite (systemd as PID 1)
+#   coachdb-molecule/debian-plain:<suite>-<tag>     the suites in $COACHDB_PLAIN_SUITES
+#                                                   (default bookworm; no init, no sudo)
 #
 # Usage: scripts/build-base-images.sh [suite ...]   (default: bookworm trixie)
 set -euo pipefail
@@ -40,4 +46,28 @@ for suite in "${suites[@]}"; do
     - "$tag" >/dev/null
   rm -rf "$root" "$root.log"
   log "built $tag"
+done
+
+here="$(cd "$(dirname "$0")" && pwd)"
+tag="$("$here/image-tag.sh")"
+build() { # variant suite
+  local image="coachdb-molecule/debian-$1:$2-$tag"
+  if docker image inspect "$image" >/dev/null 2>&1; then
+    log "$image present"
+    return
+  fi
+  log "building $image"
+  local out
+  out="$(mktemp)"
+  docker build --build-arg "BASE_IMAGE=debian:$2" -t "$image" \
+    -f "$here/images/debian-$1.Dockerfile" "$here/images" >"$out" 2>&1 || {
+    tail -n 30 "$out" >&2
+    exit 1
+  }
+  rm -f "$out"
+  log "built $image"
+}
+for suite in "${suites[@]}"; do
+  build systemd "$suite"
+  case " ${COACHDB_PLAIN_SUITES:-bookworm} " in *" $suite "*) build plain "$suite" ;; esac
 done

@@ -1,6 +1,7 @@
-# Molecule builds each platform from this file: a systemd-booting Debian with what Ansible
-# needs (python3, python3-apt, sudo). BASE_IMAGE (molecule.yml buildargs) is a local debian:<suite> image
-# (scripts/build-base-images.sh); nothing is pulled from a registry.
+# Shared by every Molecule scenario that boots systemd (molecule/default, and any scenario whose
+# platforms use $COACHDB_SYSTEMD_IMAGE_<SUITE>) and by `make bench-converge`: a systemd-booting
+# Debian with what Ansible needs (python3, python3-apt, sudo). scripts/build-base-images.sh
+# builds it once per release from the local debian:<suite> image; nothing is pulled.
 ARG BASE_IMAGE
 FROM ${BASE_IMAGE}
 

@@ -1,0 +1,205 @@
+"""``make bench-converge``: how long ``site.yml`` takes on a fresh systemd container.
+
+Why: issue 15 compares the converge time of this repository's playbook with a minimal peer
+role on the same kind of container and connection; this prints our side of that comparison
+(a benchmark, not a test: the figures depend on the machine, so they are printed with the
+load average next to them, and the task counts, which do not, are printed too).
+
+One fresh Debian systemd container (the shared image of scripts/build-base-images.sh, the one
+the Molecule scenarios use), reached with the docker connection, converged twice with the real
+``ansible/site.yml`` and the same settings as molecule/default (TLS, role model, migrations,
+backups). For each run: wall-clock seconds, tasks (ok/changed/skipped, from Ansible's JSON
+callback), handlers that restarted PostgreSQL, and the load average before and after.
+The container and its generated secrets are removed at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+PORT = 5432
+# Actions that run on the controller only; every other task that runs is a module execution
+# on the host, what each costs ~0.3 s over the docker connection.
+CONTROLLER_ACTIONS = {
+    f"{prefix}{name}"
+    for prefix in ("", "ansible.builtin.")
+    for name in (
+        "set_fact", "assert", "debug", "fail", "meta", "include_tasks", "include_role",
+        "import_tasks", "validate_argument_spec",
+    )
+}  # fmt: skip
+
+
+@dataclass
+class Run:
+    """Figures of one ``ansible-playbook site.yml`` run."""
+
+    label: str
+    seconds: float
+    tasks: int
+    modules: int
+    ok: int
+    changed: int
+    skipped: int
+    failed: int
+    restarts: int
+    load_before: str
+    load_after: str
+
+
+def _load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def _docker(*args: str) -> str:
+    return subprocess.run(
+        ["docker", *args], check=True, capture_output=True, text=True, timeout=300
+    ).stdout.strip()
+
+
+def _start(name: str, image: str) -> int:
+    """Start a systemd container like molecule/default's; return the published port."""
+    subprocess.run(["docker", "rm", "-f", name], capture_output=True, check=False)
+    _docker(
+        "run", "-d", "--name", name, "--cgroupns", "host", "--cap-add", "SYS_ADMIN",
+        "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw", "--tmpfs", "/run", "--tmpfs", "/run/lock",
+        "-p", f"127.0.0.1::{PORT}/tcp", image, "/lib/systemd/systemd",
+    )  # fmt: skip
+    for _ in range(60):
+        state = subprocess.run(
+            ["docker", "exec", name, "systemctl", "is-system-running"],
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout.strip()
+        if state in {"running", "degraded"}:
+            break
+        time.sleep(0.5)
+    mapping = _docker("port", name, f"{PORT}/tcp").splitlines()[0]
+    return int(mapping.rsplit(":", 1)[1])
+
+
+def _inventory(path: Path, name: str, port: int, secrets: Path) -> None:
+    """The inventory molecule/default uses, written out for one container."""
+    inventory = {
+        "postgresql": {
+            "hosts": {name: {"ansible_connection": "community.docker.docker"}},
+            "vars": {
+                "coachdb_secrets_dir": str(secrets),
+                "postgresql_listen_addresses": [
+                    "localhost",
+                    "{{ ansible_facts['default_ipv4']['address'] }}",
+                ],
+                "postgresql_hba_entries": [{"address": "172.16.0.0/12"}],
+                "postgresql_memory_mb": 1024,
+                "coachdb_migrations_port": port,
+            },
+        }
+    }
+    path.write_text(json.dumps(inventory), encoding="utf-8")
+
+
+def _converge(label: str, inventory: Path, log: Path) -> Run:
+    env = dict(os.environ)
+    env.update(
+        ANSIBLE_CONFIG=str(REPO / "ansible" / "ansible.cfg"),
+        ANSIBLE_STDOUT_CALLBACK="ansible.posix.json",
+        # profile_tasks prints each task's time after the JSON document (kept in the log).
+        ANSIBLE_CALLBACKS_ENABLED="ansible.posix.profile_tasks",
+        ANSIBLE_NOCOLOR="1",
+        ANSIBLE_FORCE_COLOR="0",
+    )
+    load_before = _load()
+    start = time.monotonic()
+    proc = subprocess.run(
+        [
+            str(Path(sys.executable).with_name("ansible-playbook")),
+            "-i",
+            str(inventory),
+            str(REPO / "ansible" / "site.yml"),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    seconds = time.monotonic() - start
+    log.write_text(proc.stdout + proc.stderr, encoding="utf-8")
+    if proc.returncode != 0:
+        raise SystemExit(f"bench-converge: {label} run failed (rc={proc.returncode}); see {log}")
+    report, _ = json.JSONDecoder().raw_decode(proc.stdout[proc.stdout.index("{\n") :])
+    stats = next(iter(report["stats"].values()))
+    tasks = modules = restarts = 0
+    for play in report["plays"]:
+        for task in play["tasks"]:
+            tasks += 1
+            result = next(iter(task["hosts"].values()), {})
+            if result.get("skipped"):
+                continue
+            if result.get("action") not in CONTROLLER_ACTIONS:
+                modules += 1
+            if task["task"]["name"].endswith("Restart PostgreSQL") and result.get("changed"):
+                restarts += 1
+    return Run(
+        label=label,
+        seconds=seconds,
+        tasks=tasks,
+        modules=modules,
+        ok=stats["ok"],
+        changed=stats["changed"],
+        skipped=stats["skipped"],
+        failed=stats["failures"] + stats["unreachable"],
+        restarts=restarts,
+        load_before=load_before,
+        load_after=_load(),
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--image",
+        required=True,
+        help="systemd image to start (make passes the shared Debian 12 image)",
+    )
+    parser.add_argument("--keep", action="store_true", help="leave the container running")
+    args = parser.parse_args(argv)
+    run_id = os.environ.get("COACHDB_RUN_ID", "local")
+    name = f"coachdb-bench-converge-{run_id}"
+    logs = REPO / ".cache" / "bench-converge"
+    logs.mkdir(parents=True, exist_ok=True)
+    runs: list[Run] = []
+    with tempfile.TemporaryDirectory(prefix="coachdb-bench-") as tmp:
+        try:
+            port = _start(name, args.image)
+            inventory = Path(tmp) / "inventory.json"
+            _inventory(inventory, name, port, Path(tmp) / "secrets")
+            for label in ("cold", "re-run"):
+                runs.append(_converge(label, inventory, logs / f"{label}.json"))
+        finally:
+            if not args.keep:
+                subprocess.run(["docker", "rm", "-f", name], capture_output=True, check=False)
+    print(f"bench-converge: site.yml on a fresh container of {args.image} ({os.cpu_count()} CPUs)")
+    print(f"{'run':<8} {'seconds':>8} {'tasks':>6} {'on host':>8} {'ok':>4} {'changed':>8} "
+          f"{'skipped':>8} {'restarts':>9}  load avg before -> after")  # fmt: skip
+    for r in runs:
+        print(
+            f"{r.label:<8} {r.seconds:>8.1f} {r.tasks:>6} {r.modules:>8} {r.ok:>4} {r.changed:>8} "
+            f"{r.skipped:>8} {r.restarts:>9}  {r.load_before} -> {r.load_after}"
+        )
+    print("tasks: every task listed; on host: module runs on the container (loops count once)")
+    print(f"logs (JSON callback): {logs}/")
+    return 0 if runs[-1].changed == 0 else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
