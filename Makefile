@@ -74,6 +74,7 @@ lint: venv ## yamllint, ansible-lint (production profile), ruff, secret scan, ge
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python scripts/gen_guarded_settings.py --check
+	$(BIN)/python scripts/gen_alert_rules.py --check
 	@scripts/scan-secrets.sh
 	@scripts/role-docs.sh --check
 
