@@ -155,6 +155,15 @@ CASES: dict[str, tuple[dict[str, Any], list[str]]] = {
         ["postgresql_backup_archive_push_queue_max a size of at least 1GB such as 8GB",
          "100MB"],
     ),
+    "exporter-on-every-address-without-tls": (
+        {"postgresql_monitoring_listen_address": "0.0.0.0:9187"},
+        ["postgresql_monitoring_listen_address 0.0.0.0:9187 is not a loopback address",
+         "Set postgresql_monitoring_web_config_file"],
+    ),
+    "exporter-unknown-collector": (
+        {"postgresql_monitoring_collectors": ["stat_statements", "stat_bogus"]},
+        ["postgresql_monitoring_collectors", "stat_bogus"],
+    ),
     "role-boolean-on-is-not-canonical": (
         {"postgresql_cluster_data_checksums": "on"},
         ["postgresql_cluster_data_checksums must be a boolean: true or false (yes/no also "
