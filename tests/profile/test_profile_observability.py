@@ -31,3 +31,14 @@ def test_preload_libraries_are_the_profile_setting() -> None:
     for name in settings:
         if "." in name:
             assert name.split(".")[0] in profile.PRELOAD_LIBRARIES, name
+
+
+def test_docs_state_each_setting_and_its_value() -> None:
+    """docs/observability.md's cost table names every setting with the profile's value."""
+    doc = (REPO / "docs" / "observability.md").read_text()
+    rows = {line.split("|")[1].strip(): line for line in doc.splitlines() if line.startswith("| `")}
+    for name, value in profile.observability_settings().items():
+        row = next((line for key, line in rows.items() if f"`{name}`" in key), None)
+        assert row is not None, f"docs/observability.md has no row for {name}"
+        shown = profile.pg_value(value)
+        assert f"`{shown}`" in row or f" {shown} " in row or f"**{shown}**" in row, (name, shown)
