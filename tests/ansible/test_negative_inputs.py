@@ -156,12 +156,14 @@ CASES: dict[str, tuple[dict[str, Any], list[str]]] = {
          "100MB"],
     ),
     "exporter-on-every-address-without-tls": (
-        {"postgresql_monitoring_listen_address": "0.0.0.0:9187"},
+        {"coachdb_monitoring_enabled": True,
+         "postgresql_monitoring_listen_address": "0.0.0.0:9187"},
         ["postgresql_monitoring_listen_address 0.0.0.0:9187 is not a loopback address",
          "Set postgresql_monitoring_web_config_file"],
     ),
     "exporter-unknown-collector": (
-        {"postgresql_monitoring_collectors": ["stat_statements", "stat_bogus"]},
+        {"coachdb_monitoring_enabled": True,
+         "postgresql_monitoring_collectors": ["stat_statements", "stat_bogus"]},
         ["postgresql_monitoring_collectors", "stat_bogus"],
     ),
     "role-boolean-on-is-not-canonical": (
