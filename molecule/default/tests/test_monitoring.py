@@ -8,6 +8,7 @@ stat_statements collector) and a WAL archiver that has archived and never failed
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -64,7 +65,16 @@ def test_wal_archiver_has_no_failures(scrape: str) -> None:
     assert archived and archived[0] >= 1, "nothing archived yet"
 
 
-def test_exporter_has_no_password(host: Any) -> None:
+def test_exporter_has_no_password(host: Any, psql: Callable[..., str]) -> None:
+    """Peer over the socket: no password in the exporter's settings, none on its role."""
     settings = host.file("/etc/default/prometheus-postgres-exporter").content_string
-    assert "password" not in settings.lower()
-    assert "user=prometheus host=/var/run/postgresql" in settings
+    dsn = next(line for line in settings.splitlines() if line.startswith("DATA_SOURCE_NAME="))
+    assert "password" not in dsn.lower() and "@" not in dsn, dsn
+    assert "user=prometheus host=/var/run/postgresql" in dsn
+    role = psql(
+        "SELECT rolcanlogin, rolsuper, rolpassword IS NULL, "
+        "(SELECT string_agg(g.rolname, ',') FROM pg_auth_members m "
+        " JOIN pg_roles g ON g.oid = m.roleid WHERE m.member = a.oid) "
+        "FROM pg_authid a WHERE rolname = 'prometheus'"
+    )
+    assert role == "t|f|t|pg_monitor", role
