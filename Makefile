@@ -87,6 +87,7 @@ lint: venv ## yamllint, ansible-lint (production profile), ruff, secret scan, ge
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python scripts/gen_guarded_settings.py --check
+	$(BIN)/python scripts/gen_alert_rules.py --check
 	@scripts/scan-secrets.sh
 	@scripts/role-docs.sh --check
 
@@ -124,6 +125,11 @@ bench-upgrade: venv ## Upgrade drill 14 -> 17, dump-and-restore of a generated 1
 	@scripts/fetch-pg.sh 14 >/dev/null
 	@scripts/fetch-pg.sh 17 >/dev/null
 	$(PYTHON) -m tests.upgrade.drill --mode dump --mb $${COACHDB_DRILL_MB:-1024}
+
+.PHONY: bench-server
+bench-server: venv ## pgbench with WAL archiving on vs off, idle and under CPU load; compression cost per WAL segment
+	@scripts/os-deps.sh test
+	$(PYTHON) -m tests.support.bench_server $(BENCH_SERVER_ARGS)
 
 .PHONY: mutation-check
 mutation-check: test-prereqs ## Apply each deliberate break (tests/mutations.yml) to a scratch copy; its tests must fail

@@ -10,6 +10,10 @@
 #                             psql (the suites run every role-model and client test on 15 too;
 #                             pg_dump/pg_restore for the upgrade drill);
 #                             nodejs (clients/node tests, Debian's Node 18);
+#                             prometheus (its promtool checks and unit-tests the alert rules,
+#                             ansible/prometheus/; installed without recommends, and its
+#                             server is stopped and disabled: the tests need only promtool);
+#                             pgbackrest (`make bench-server` archives to a local repository);
 #                             Docker: scripts/ensure-docker.sh
 # The tests start their own throwaway clusters from /usr/lib/postgresql/15/bin. The package's
 # post-install script creates and starts a cluster 15/main on port 5432, which would clash with
@@ -17,6 +21,7 @@
 # when this script installed the server, it drops that fresh, empty cluster again.
 set -euo pipefail
 need=()
+need_norec=()
 python3 -c 'import ensurepip, venv' 2>/dev/null || need+=(python3-venv)
 command -v sudo >/dev/null 2>&1 || need+=(sudo)
 command -v git >/dev/null 2>&1 || need+=(git)
@@ -33,6 +38,21 @@ if [ "${1:-dev}" = test ]; then
   command -v debootstrap >/dev/null 2>&1 || need+=(debootstrap)
   dpkg -s postgresql-15 >/dev/null 2>&1 || need+=(postgresql-15)
   dpkg -s postgresql-client-15 >/dev/null 2>&1 || need+=(postgresql-client-15)
+  command -v pgbackrest >/dev/null 2>&1 || need+=(pgbackrest)
+  command -v promtool >/dev/null 2>&1 || need_norec+=(prometheus)
+fi
+if [ ${#need_norec[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "os-deps: missing ${need_norec[*]}; run as root or: sudo apt-get install --no-install-recommends ${need_norec[*]}" >&2
+    exit 1
+  fi
+  echo "[os-deps] installing ${need_norec[*]} (without recommends)"
+  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq \
+    --no-install-recommends "${need_norec[@]}" >/dev/null
+  if [ -d /run/systemd/system ]; then
+    systemctl disable --now prometheus >/dev/null 2>&1 || true
+  fi
 fi
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then

@@ -15,7 +15,8 @@ application's own settings and role:
   (coachdb.schema).
 
 It also reports what an operator wants to see at a glance (TLS version and
-cipher, server version, encoding, time zone, data checksums), whether the role
+cipher, days left on the server certificate, server version, encoding, time zone,
+data checksums, age of the last archived WAL segment), whether the role
 is least-privileged (a failure by default: the app must not run as an
 administrator), and the backup status file when one is readable.
 """
@@ -27,6 +28,9 @@ import json
 import math
 import os
 import secrets
+import socket
+import ssl
+import struct
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -496,6 +500,108 @@ def backup_item(
     )
 
 
+def archive_item(conn: psycopg.Connection[Any], max_age_minutes: float = 10.0) -> Item:
+    """Age of the last archived WAL segment and whether archiving currently fails.
+
+    pg_stat_archiver is readable by any role. A failure after the last success means
+    segments pile up in pg_wal (docs/observability.md, CoachdbWalArchivingFailing). An old
+    last success alone is only a warning: a quiet server switches no segment
+    (archive_timeout applies only after writes), so the age is reported for the operator.
+    """
+    mode = conn.execute("SELECT current_setting('archive_mode')").fetchone()
+    row = conn.execute(
+        "SELECT archived_count, failed_count, last_archived_wal,"
+        " extract(epoch FROM now() - last_archived_time),"
+        " last_failed_time IS NOT NULL"
+        " AND (last_archived_time IS NULL OR last_failed_time > last_archived_time)"
+        " FROM pg_stat_archiver"
+    ).fetchone()
+    assert row is not None  # one row, always
+    archived, failed, last_wal, age, failing = row
+    data: dict[str, Any] = {
+        "archive_mode": mode[0] if mode else None,
+        "archived_count": archived,
+        "failed_count": failed,
+        "last_archived_wal": last_wal,
+        "last_archived_age_seconds": None if age is None else round(float(age), 1),
+        "failing": bool(failing),
+    }
+    if data["archive_mode"] == "off":
+        return Item("WAL archive", "info", "archiving off (archive_mode=off)", data)
+    if failing:
+        return Item(
+            "WAL archive",
+            "warn",
+            f"archiving FAILS ({failed} failures; last success "
+            f"{'never' if age is None else f'{float(age):.0f} s ago'}): see the pgBackRest log",
+            data,
+        )
+    if age is None:
+        return Item("WAL archive", "warn", "no WAL segment archived yet", data)
+    summary = f"last segment {last_wal} archived {float(age):.0f} s ago, {failed} failures"
+    if float(age) > max_age_minutes * 60:
+        return Item("WAL archive", "info", summary + " (quiet server, or stalled?)", data)
+    return Item("WAL archive", "ok", summary, data)
+
+
+def server_cert_not_after(config: DatabaseConfig) -> dt.datetime | None:
+    """The expiry of the certificate the (first TCP) server presents, verified as libpq does.
+
+    libpq does not expose the peer certificate, so this speaks the start of the protocol
+    itself: an SSLRequest, then a TLS handshake that verifies the chain against the same
+    root certificate (and the host name, verify-full). None when no host uses TCP.
+    """
+    for host, port in zip(config.hosts, config.ports, strict=False):
+        if host.startswith("/"):
+            continue
+        cafile = None if config.sslrootcert in (None, "system") else config.sslrootcert
+        context = ssl.create_default_context(cafile=cafile)
+        with socket.create_connection((host, port), timeout=config.connect_timeout) as raw:
+            raw.sendall(struct.pack("!ii", 8, 80877103))  # SSLRequest
+            if raw.recv(1) != b"S":
+                raise ssl.SSLError(f"{host}:{port} refused TLS")
+            with context.wrap_socket(raw, server_hostname=host) as tls:
+                cert = tls.getpeercert()
+        expiry = ssl.cert_time_to_seconds(str(cert["notAfter"])) if cert else None
+        return None if expiry is None else dt.datetime.fromtimestamp(expiry, dt.UTC)
+    return None
+
+
+def cert_item(
+    config: DatabaseConfig, warn_days: float = 30.0, now: dt.datetime | None = None
+) -> Item:
+    """Days left on the server certificate; a warning within ``warn_days`` (the alert's 30)."""
+    if not config.tls_verified:
+        return Item(
+            "server certificate",
+            "info",
+            f"not read (sslmode={config.sslmode}: the server is not verified)",
+            {"days_left": None},
+        )
+    try:
+        not_after = server_cert_not_after(config)
+    except (OSError, ssl.SSLError) as exc:
+        return Item(
+            "server certificate",
+            "warn",
+            f"could not read it ({exc.__class__.__name__}: {exc})",
+            {"days_left": None},
+        )
+    if not_after is None:
+        return Item("server certificate", "info", "no TCP host", {"days_left": None})
+    days = (not_after - (now or dt.datetime.now(dt.UTC))).total_seconds() / 86400
+    data = {"not_after": not_after.strftime("%Y-%m-%dT%H:%M:%SZ"), "days_left": round(days, 2)}
+    summary = f"expires {data['not_after']} ({days:.1f} days left)"
+    if days < warn_days:
+        return Item(
+            "server certificate",
+            "warn",
+            f"{summary}: renew within {warn_days:g} days (re-run site.yml)",
+            data,
+        )
+    return Item("server certificate", "ok", summary, data)
+
+
 def schema_item(conn: psycopg.Connection[Any], migrations: Path | None) -> Item:
     """KPI 2 from the sqitch plan in ``migrations``; ``None`` skips it (``--no-schema``)."""
     if migrations is None:
@@ -562,12 +668,13 @@ def run_check(
         role = role_item(conn, require_least_privilege)
         rw = write_read(conn, iterations)
         schema = schema_item(conn, migrations)
+        archive = archive_item(conn)
     report.items.append(measure_connect(config, connects, connect_kpi_ms))
     report.items.append(rw)
     if pool_threads > 0 and pool_ops > 0:
         report.items.append(pooled_load(config, pool_threads, pool_ops))
     report.items.append(schema)
-    report.items += [tls, role, server, eol]
+    report.items += [tls, cert_item(config), role, server, eol, archive]
     status_path = (
         backup_status if backup_status is not None else os.environ.get("COACHDB_BACKUP_STATUS")
     )
@@ -575,4 +682,4 @@ def run_check(
     return report
 
 
-__all__ = ["Item", "Report", "percentile", "run_check"]
+__all__ = ["Item", "Report", "archive_item", "cert_item", "percentile", "run_check"]

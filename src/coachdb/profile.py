@@ -56,7 +56,7 @@ def security_settings(
 
 
 def baseline_settings() -> dict[str, SettingValue]:
-    """Time zone and the audit logging every target keeps (CIS 3.1)."""
+    """Time zone, the audit logging (CIS 3.1) and the observability every target keeps."""
     return {
         "timezone": "UTC",
         "log_timezone": "UTC",
@@ -64,6 +64,40 @@ def baseline_settings() -> dict[str, SettingValue]:
         "log_disconnections": True,
         "log_statement": "ddl",
         "log_line_prefix": LOG_LINE_PREFIX,
+        **observability_settings(),
+    }
+
+
+PRELOAD_LIBRARIES = ("pg_stat_statements", "auto_explain")
+"""Loaded at server start on every target. Debian's postgresql-NN packages, the official
+image (Railway) and the npm builds behind the test stand-in all ship both modules
+(tests/profile/test_profile_observability.py checks the stand-in's)."""
+
+
+def observability_settings() -> dict[str, SettingValue]:
+    """Statement statistics, sampled slow-plan logging and the diagnostic log lines.
+
+    docs/observability.md states what each costs. ``shared_preload_libraries`` needs a
+    restart; everything else is a reload.
+    """
+    return {
+        "shared_preload_libraries": ",".join(PRELOAD_LIBRARIES),
+        # One shared-memory entry per normalised statement (about 2 kB each).
+        "pg_stat_statements.max": 5000,
+        "pg_stat_statements.track": "top",
+        # auto_explain: only statements slower than 1 s, and of those one in ten is
+        # instrumented (row counts and buffers; per-node timing off, the expensive part).
+        "auto_explain.log_min_duration": "1s",
+        "auto_explain.sample_rate": 0.1,
+        "auto_explain.log_analyze": True,
+        "auto_explain.log_timing": False,
+        "auto_explain.log_buffers": True,
+        "track_io_timing": True,
+        "log_lock_waits": True,
+        "log_temp_files": "10MB",
+        "log_autovacuum_min_duration": "10s",
+        "log_checkpoints": True,
+        "idle_in_transaction_session_timeout": "10min",
     }
 
 
@@ -240,7 +274,9 @@ class Guard:
     guarantee: str
     use_instead: str
     backups_only: bool = False  # guarded only while WAL archiving/backups are on
-    scope: str = "server"  # server: a PostgreSQL setting; client: a coachdb connection setting
+    # server: a PostgreSQL setting; client: a coachdb connection setting;
+    # backup: a pgBackRest option (role postgresql_backup)
+    scope: str = "server"
 
 
 _TLS = "TLS on every TCP connection"
@@ -280,10 +316,17 @@ GUARDS: tuple[Guard, ...] = (
         "DB_SSL=true with DB_SSL_ROOT_CERT",
         scope="client",
     ),
+    Guard(
+        "repo1-storage-verify-tls",
+        "pgBackRest verifies the S3 store's TLS certificate",
+        "postgresql_backup_s3_verify_tls: true with a certificate the host trusts",
+        scope="backup",
+    ),
 )
 
 SERVER_GUARDS = {g.name: g for g in GUARDS if g.scope == "server"}
 CLIENT_GUARDS = {g.name: g for g in GUARDS if g.scope == "client"}
+BACKUP_GUARDS = {g.name: g for g in GUARDS if g.scope == "backup"}
 
 
 @dataclass(frozen=True)
@@ -301,6 +344,7 @@ def check_guarded(
     allowed: Iterable[str],
     allowed_variable: str,
     backups: bool,
+    scope: str = "server",
 ) -> GuardReport:
     """Refuse overrides of guarded settings unless waived; warn about every waived one.
 
@@ -308,12 +352,13 @@ def check_guarded(
     message says where the setting came from and how to change it properly.
     """
     waived = [str(name) for name in allowed]
-    guards = {name: g for name, g in SERVER_GUARDS.items() if backups or not g.backups_only}
+    scoped = {g.name: g for g in GUARDS if g.scope == scope}
+    guards = {name: g for name, g in scoped.items() if backups or not g.backups_only}
     errors = [
         f"{allowed_variable} lists {name!r}, which is not a guarded setting "
-        f"(guarded: {', '.join(SERVER_GUARDS)})"
+        f"(guarded: {', '.join(scoped)})"
         for name in waived
-        if name not in SERVER_GUARDS
+        if name not in scoped
     ]
     warnings = []
     for name in sorted(str(key) for key in settings):
@@ -341,7 +386,11 @@ def guarded_settings_markdown() -> str:
         "|---|---|---|---|---|",
     ]
     for g in GUARDS:
-        where = "PostgreSQL server" if g.scope == "server" else "coachdb client"
+        where = {
+            "server": "PostgreSQL server",
+            "client": "coachdb client",
+            "backup": "pgBackRest (postgresql_backup)",
+        }[g.scope]
         when = "while backups are on" if g.backups_only else "always"
         rows.append(f"| `{g.name}` | {where} | {g.guarantee} | {when} | {g.use_instead} |")
     return "\n".join(rows) + "\n"

@@ -28,6 +28,17 @@ def _failure_message(output: str) -> str:
     return "\n".join(line for line in output.splitlines() if "FAILED" in line or "msg" in line)
 
 
+# A complete S3 repository, so the only problem left is the one a case adds.
+S3_REPO = {
+    "postgresql_backup_repo_type": "s3",
+    "postgresql_backup_repo_path": "/coachdb",
+    "postgresql_backup_s3_bucket": "coachdb-backups",
+    "postgresql_backup_s3_endpoint": "s3.example.internal",
+    "postgresql_backup_s3_region": "eu-central-1",
+    "postgresql_backup_s3_key": "test-key-id",  # pragma: allowlist secret (test value)
+    "postgresql_backup_s3_key_secret": "test-key-secret",  # pragma: allowlist secret
+}
+
 CASES: dict[str, tuple[dict[str, Any], list[str]]] = {
     "major-13": (
         {"postgresql_version": 13},
@@ -132,6 +143,28 @@ CASES: dict[str, tuple[dict[str, Any], list[str]]] = {
     "waiver-names-an-unguarded-setting": (
         {"postgresql_unsafe_settings_allowed": ["work_mem"]},
         ["lists 'work_mem', which is not a guarded setting"],
+    ),
+    "s3-unverified-tls-without-waiver": (
+        {**S3_REPO, "postgresql_backup_s3_verify_tls": False},
+        ["postgresql_backup_s3_verify_tls may not set repo1-storage-verify-tls: it is a guarded "
+         "setting (pgBackRest verifies the S3 store's TLS certificate)",
+         "add repo1-storage-verify-tls to postgresql_backup_unsafe_settings_allowed"],
+    ),
+    "archive-queue-below-1gb": (
+        {"postgresql_backup_archive_push_queue_max": "100MB"},
+        ["postgresql_backup_archive_push_queue_max a size of at least 1GB such as 8GB",
+         "100MB"],
+    ),
+    "exporter-on-every-address-without-tls": (
+        {"coachdb_monitoring_enabled": True,
+         "postgresql_monitoring_listen_address": "0.0.0.0:9187"},
+        ["postgresql_monitoring_listen_address 0.0.0.0:9187 is not a loopback address",
+         "Set postgresql_monitoring_web_config_file"],
+    ),
+    "exporter-unknown-collector": (
+        {"coachdb_monitoring_enabled": True,
+         "postgresql_monitoring_collectors": ["stat_statements", "stat_bogus"]},
+        ["postgresql_monitoring_collectors", "stat_bogus"],
     ),
     "role-boolean-on-is-not-canonical": (
         {"postgresql_cluster_data_checksums": "on"},

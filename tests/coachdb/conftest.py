@@ -146,7 +146,8 @@ def tls_files() -> Iterator[TLSFiles]:
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=2))
+        # 90 days: well beyond coachdb check's 30-day warning (tests move the clock instead).
+        .not_valid_after(now + dt.timedelta(days=90))
         # Only the DNS name: connecting to 127.0.0.1 must fail host-name verification.
         .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)

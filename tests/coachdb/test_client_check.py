@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
+import shutil
 import socket
+import tempfile
+import time
 from pathlib import Path
 
 import pytest
 
-from coachdb.check import backup_item, percentile
+from coachdb.check import archive_item, backup_item, cert_item, percentile
+from coachdb.config import load_config
 from tests.coachdb.conftest import HANG_GUARD_MS
 from tests.support.pgcluster import available_bindirs
 
@@ -139,6 +144,10 @@ def test_json_output_for_machines(tls_server, tmp_path: Path, run_cli) -> None:
     )
     assert checks["backup"]["status"] == "ok"
     assert f"last success {finished}" in checks["backup"]["summary"]
+    cert = checks["server certificate"]
+    assert cert["status"] == "ok" and 89.9 < cert["days_left"] <= 90, cert
+    archive = checks["WAL archive"]
+    assert archive["status"] == "info" and archive["archive_mode"] == "off", archive
 
 
 def test_unreadable_backup_status_is_unknown_not_a_failure(
@@ -299,3 +308,47 @@ def test_check_passes_on_every_available_major(major: int, server_factory, run_c
     assert result.returncode == 0, result.stdout + result.stderr
     server = json.loads(result.stdout)["checks"]["server"]
     assert server["version_num"] // 10000 == major
+
+
+def test_server_certificate_within_30_days_is_a_warning(tls_server) -> None:
+    """The certificate the server really presents (90 days), seen from 61 days later."""
+    config = load_config(tls_server.env())
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(days=61)
+    item = cert_item(config, now=later)
+    assert item.status == "warn" and 28.9 < item.data["days_left"] <= 29, item
+    assert "renew within 30 days" in item.summary
+    assert cert_item(config).status == "ok"
+
+
+def test_unverified_server_certificate_is_not_read(tls_server) -> None:
+    config = dataclasses.replace(load_config(tls_server.env()), sslmode="require")
+    item = cert_item(config)
+    assert item.status == "info" and item.data["days_left"] is None
+
+
+def test_archive_age_and_failures_from_pg_stat_archiver(server_factory) -> None:
+    """A working archive_command: age of the last segment; a failing one: a warning."""
+    # The server's OS user cannot enter pytest's tmp_path (0700 parents): a directory of its own.
+    archive = Path(tempfile.mkdtemp(prefix="coachdb-archive-"))
+    archive.chmod(0o777)
+    settings = {"archive_mode": "on", "archive_command": f"cp %p {archive}/%f"}
+    with server_factory(settings=settings) as server, server.admin() as conn:
+        conn.execute("CREATE TABLE t AS SELECT 1 AS x")
+        conn.execute("SELECT pg_switch_wal()")
+        deadline = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=30)
+        while archive_item(conn).data["archived_count"] == 0:
+            assert dt.datetime.now(dt.UTC) < deadline, "nothing archived in 30 s"
+            time.sleep(0.2)
+        item = archive_item(conn)
+        assert item.status == "ok" and item.data["last_archived_age_seconds"] < 30, item
+        assert item.data["failed_count"] == 0
+        archive.chmod(0o555)  # the archive becomes unwritable for the server's OS user
+        conn.execute("INSERT INTO t VALUES (2)")
+        conn.execute("SELECT pg_switch_wal()")
+        deadline = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=30)
+        while not archive_item(conn).data["failing"]:
+            assert dt.datetime.now(dt.UTC) < deadline, "no archive failure in 30 s"
+            time.sleep(0.2)
+        item = archive_item(conn)
+        assert item.status == "warn" and "archiving FAILS" in item.summary, item
+    shutil.rmtree(archive, ignore_errors=True)
