@@ -9,7 +9,8 @@
 #                             debootstrap (local base images), Debian's PostgreSQL 15 server and
 #                             psql (the suites run every role-model and client test on 15 too;
 #                             pg_dump/pg_restore for the upgrade drill);
-#                             nodejs (clients/node tests, Debian's Node 18);
+#                             nodejs (clients/node tests, Debian's Node 18); pgbackrest (the
+#                             backup role's archive settings against a real server);
 #                             Docker: scripts/ensure-docker.sh
 # The tests start their own throwaway clusters from /usr/lib/postgresql/15/bin. The package's
 # post-install script creates and starts a cluster 15/main on port 5432, which would clash with
@@ -33,6 +34,7 @@ if [ "${1:-dev}" = test ]; then
   command -v debootstrap >/dev/null 2>&1 || need+=(debootstrap)
   dpkg -s postgresql-15 >/dev/null 2>&1 || need+=(postgresql-15)
   dpkg -s postgresql-client-15 >/dev/null 2>&1 || need+=(postgresql-client-15)
+  command -v pgbackrest >/dev/null 2>&1 || need+=(pgbackrest)
 fi
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
