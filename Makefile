@@ -107,6 +107,15 @@ mutation-check: test-prereqs ## Apply each deliberate break (tests/mutations.yml
 mutation-check-all: test-prereqs ## The mutation check including the breaks only Molecule catches (slow)
 	$(PYTHON) -m tests.support.mutations --tier all $(MUTATION_ARGS)
 
+.PHONY: mutmut
+mutmut: venv ## mutmut over src/coachdb/versions.py with its tests ([tool.mutmut]); prints the score
+	@rm -rf mutants
+	$(BIN)/mutmut run --max-children 2 >/dev/null
+	@$(BIN)/mutmut results 2>/dev/null
+	@$(BIN)/mutmut results --all true 2>/dev/null | awk '{n++; s[$$NF]++} END { \
+	  printf "mutmut: %d of %d mutants killed (%.0f%%); not killed:", s["killed"], n, 100 * s["killed"] / n; \
+	  for (k in s) if (k != "killed") printf " %s=%d", k, s[k]; print "" }'
+
 .PHONY: test-summary-reset
 test-summary-reset:
 	@mkdir -p .cache && : > $(COACHDB_TEST_SUMMARY)
