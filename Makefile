@@ -14,7 +14,9 @@ export PY_COLORS := 1
 export ANSIBLE_FORCE_COLOR := 1
 
 # Scenarios `make test` runs, in order. Each is a directory under molecule/.
-MOLECULE_SCENARIOS ?= $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml)))
+# `upgrade` (the Ansible major upgrade for real, 10-13 min) is not part of `make test`:
+# it would take the CI run past its 45-minute goal. `make molecule-upgrade` runs it.
+MOLECULE_SCENARIOS ?= $(filter-out upgrade,$(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml))))
 # Molecule container names and image tags carry this id (molecule/*/molecule.yml), so two
 # checkouts sharing one Docker engine never replace each other's containers or images.
 export COACHDB_RUN_ID ?= $(shell printf %s "$(CURDIR)" | md5sum | cut -c1-8)
@@ -91,6 +93,10 @@ molecule: test-prereqs ## Every Molecule scenario: converge, idempotence, verify
 	  echo "=== molecule test -s $$s"; \
 	  COACHDB_SUITE=molecule-$$s $(BIN)/molecule test -s $$s; \
 	done
+
+.PHONY: molecule-upgrade
+molecule-upgrade: test-prereqs ## Ansible upgrade 15 -> 17 for real (Molecule scenario upgrade, 10-13 min; not in make test)
+	COACHDB_SUITE=molecule-upgrade $(BIN)/molecule test -s upgrade
 
 .PHONY: bench-upgrade
 bench-upgrade: venv ## Upgrade drill 14 -> 17, dump-and-restore of a generated 1 GB database
