@@ -13,7 +13,8 @@
 #                             prometheus (its promtool checks and unit-tests the alert rules,
 #                             ansible/prometheus/; installed without recommends, and its
 #                             server is stopped and disabled: the tests need only promtool);
-#                             pgbackrest (`make bench-server` archives to a local repository);
+#                             pgbackrest (the backup role's archive settings against a real
+#                             server; `make bench-server` archives to a local repository);
 #                             Docker: scripts/ensure-docker.sh
 # The tests start their own throwaway clusters from /usr/lib/postgresql/15/bin. The package's
 # post-install script creates and starts a cluster 15/main on port 5432, which would clash with

@@ -8,7 +8,6 @@ that are not peer, and admit TLS + SCRAM with verify-full.
 
 from __future__ import annotations
 
-import json
 import os
 import pwd
 import shutil
@@ -21,6 +20,7 @@ import psycopg
 import pytest
 
 from tests.support.pgcluster import available_bindirs, fetch_hint, running_cluster
+from tests.support.playbook import run_playbook
 
 REPO = Path(__file__).resolve().parents[2]
 PLAYBOOK = Path(__file__).parent / "playbooks" / "render_config.yml"
@@ -49,31 +49,9 @@ def _make_certificate(directory: Path) -> tuple[Path, Path]:
 
 
 def _render(dest: Path, extra_vars: dict[str, Any]) -> str:
-    playbook = shutil.which("ansible-playbook", path=str(Path(sys.executable).parent))
-    assert playbook, "ansible-playbook not found next to the test interpreter"
-    proc = subprocess.run(
-        [
-            playbook,
-            "-i",
-            "localhost,",
-            str(PLAYBOOK),
-            "-e",
-            json.dumps({"ansible_python_interpreter": sys.executable, **extra_vars}),
-        ],
-        # `make` exports ANSIBLE_FORCE_COLOR=1: colour codes would split wrapped messages
-        env=dict(
-            os.environ,
-            ANSIBLE_CONFIG=str(REPO / "ansible" / "ansible.cfg"),
-            ANSIBLE_NOCOLOR="1",
-            ANSIBLE_FORCE_COLOR="0",
-        ),
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=300,
-    )
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
-    return proc.stdout
+    run = run_playbook(PLAYBOOK, {"ansible_python_interpreter": sys.executable, **extra_vars})
+    assert run.rc == 0, run.output[-5000:]
+    return run.output
 
 
 # A guarded setting named in the waiver list is applied, and the run says so (issue 16).

@@ -363,6 +363,9 @@ class ModelServer:
     migrator: str
     app: str
     owner: str
+    # the optional read-only login role (RoleModel.readonly_enabled) and its password
+    readonly: str | None = None
+    readonly_password: str | None = None
 
     @property
     def port(self) -> int:
@@ -426,11 +429,11 @@ class ModelServer:
 
 
 @contextmanager
-def _model_server(tls_files: TLSFiles) -> Iterator[ModelServer]:
+def _model_server(tls_files: TLSFiles, readonly: bool = False) -> Iterator[ModelServer]:
     from coachdb import rolemodel, scram
 
     settings = {**tls_files.server_settings(), "timezone": "UTC", "log_timezone": "UTC"}
-    model = rolemodel.RoleModel()
+    model = rolemodel.RoleModel(readonly_enabled=readonly)
     with running_cluster(_bindir(), settings=settings, hba=TLS_HBA) as cluster:
 
         def connect(dbname: str) -> psycopg.Connection:
@@ -441,6 +444,8 @@ def _model_server(tls_files: TLSFiles) -> Iterator[ModelServer]:
             model.app: secrets.token_urlsafe(18),
             model.migrator: secrets.token_urlsafe(18),
         }
+        if readonly:
+            passwords[model.readonly] = secrets.token_urlsafe(18)
         with connect(model.database) as conn:
             for role, password in passwords.items():
                 rolemodel.set_password(conn, role, scram.scram_verifier(password, role))
@@ -452,6 +457,8 @@ def _model_server(tls_files: TLSFiles) -> Iterator[ModelServer]:
             migrator=model.migrator,
             app=model.app,
             owner=model.owner,
+            readonly=model.readonly if readonly else None,
+            readonly_password=passwords.get(model.readonly),
         )
 
 
@@ -459,6 +466,13 @@ def _model_server(tls_files: TLSFiles) -> Iterator[ModelServer]:
 def model_server(tls_files: TLSFiles) -> Iterator[ModelServer]:
     """A role-model cluster of its own, nothing deployed."""
     with _model_server(tls_files) as srv:
+        yield srv
+
+
+@pytest.fixture
+def readonly_model_server(tls_files: TLSFiles) -> Iterator[ModelServer]:
+    """A role-model cluster with the read-only login role enabled, nothing deployed."""
+    with _model_server(tls_files, readonly=True) as srv:
         yield srv
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from tests.coachdb.conftest import MIGRATIONS, ModelServer
+from tests.coachdb.conftest import DBNAME, MIGRATIONS, ModelServer
 
 pytestmark = pytest.mark.pg
 
@@ -92,6 +92,37 @@ def test_role_model_sees_no_drift_after_the_deploy(deployed_server) -> None:
         return deployed_server.admin(dbname)
 
     assert rolemodel.drift_all(connect) == []
+
+
+def test_readonly_role_selects_from_every_table_a_migration_creates(
+    readonly_model_server: ModelServer,
+) -> None:
+    """Default privileges cover tables created after the grants: the reader sees them all."""
+    srv = readonly_model_server
+    assert srv.readonly and srv.readonly_password
+    _ok(srv.sqitch("deploy"))
+    with srv.admin() as admin:
+        created = {
+            row[0]
+            for row in admin.execute(
+                "SELECT relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p', 'v')"
+            )
+        }
+        admin.execute("INSERT INTO users (email) VALUES ('reader@example.com')")
+    assert set(TABLES) <= created, created
+    with psycopg.connect(
+        host="localhost", port=srv.port, dbname=DBNAME, user=srv.readonly,
+        password=srv.readonly_password, sslmode="verify-full", sslrootcert=str(srv.tls.ca),
+        autocommit=True,
+    ) as ro:  # fmt: skip
+        for table in sorted(created):
+            ro.execute(f"SELECT count(*) FROM public.{table}").fetchone()  # noqa: S608
+        assert ro.execute("SELECT email FROM users").fetchall() == [("reader@example.com",)]
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            ro.execute("INSERT INTO users (email) VALUES ('ro@example.com')")
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            ro.execute("DELETE FROM users")
 
 
 def test_app_has_dml_and_cascades_work(deployed_server) -> None:

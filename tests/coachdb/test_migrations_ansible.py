@@ -7,7 +7,6 @@ works as documented, and bad input fails before any change, naming the variable.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import stat
@@ -19,31 +18,18 @@ import psycopg
 import pytest
 
 from tests.coachdb.conftest import MIGRATIONS, ModelServer
+from tests.support.playbook import run_playbook
 
 pytestmark = [pytest.mark.pg, pytest.mark.slow]
 
-ROOT = Path(__file__).resolve().parents[2]
 PLAYBOOK = Path(__file__).resolve().parent / "playbooks" / "migrations.yml"
-ANSIBLE_PLAYBOOK = Path(sys.executable).parent / "ansible-playbook"
 
 
 def play(extra: dict[str, object], *args: str) -> tuple[int, int, str]:
-    """Run the playbook; (rc, changed count, output)."""
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("COACHDB_", "SQITCH_", "PG"))},
-        "ANSIBLE_CONFIG": str(ROOT / "ansible" / "ansible.cfg"),
-        "ANSIBLE_ROLES_PATH": str(ROOT / "roles"),
-        "ANSIBLE_NOCOLOR": "1",
-        "ANSIBLE_FORCE_COLOR": "0",
-    }
-    result = subprocess.run(
-        [str(ANSIBLE_PLAYBOOK), "-i", "localhost,", "-e", json.dumps(extra), *args,
-         str(PLAYBOOK)],
-        cwd=ROOT, capture_output=True, text=True, env=env, timeout=300,
-    )  # fmt: skip
-    output = result.stdout + result.stderr
-    found = re.search(r"changed=(\d+)", output)
-    return result.returncode, int(found.group(1)) if found else -1, output
+    """Run the playbook without the caller's PG*/SQITCH_* settings; (rc, changed, output)."""
+    run = run_playbook(PLAYBOOK, extra, *args, drop_env=("COACHDB_", "SQITCH_", "PG"))
+    found = re.search(r"changed=(\d+)", run.output)
+    return run.rc, int(found.group(1)) if found else -1, run.output
 
 
 def _vars(srv: ModelServer, tmp_path: Path, **extra: object) -> dict[str, object]:

@@ -61,3 +61,58 @@ def test_today_is_injected_from_the_environment(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setenv(versions.TODAY_ENV, "soon")
     with pytest.raises(ValueError, match="COACHDB_TODAY='soon' is not a date"):
         versions.today()
+
+
+# The cases below came out of `make mutmut` (survivors and untested code of versions.py).
+
+
+@pytest.mark.parametrize("value", [14, "14", " 17 ", 18])
+def test_every_supported_major_is_accepted_and_parsed(value: object) -> None:
+    assert versions.major_problem(value) is None
+    assert versions.parse_major(value) == int(str(value))
+
+
+def test_eol_status_reports_major_date_and_verdict() -> None:
+    past = versions.eol_status(14, "2026-11-13")
+    assert past.as_dict() == {
+        "server_major": 14,
+        "server_eol": True,
+        "eol_date": "2026-11-12",
+        "today": "2026-11-13",
+    }
+    assert past.message() == (
+        "PostgreSQL 14 reached end of life on 2026-11-12: no more security fixes. "
+        "Upgrade to 17 (docs/upgrade.md)"
+    )
+    on_the_day = versions.eol_status("14", "2026-11-12")
+    assert on_the_day.major == 14 and not on_the_day.past_eol
+    assert on_the_day.message() == "PostgreSQL 14 is supported until 2026-11-12"
+    target = versions.eol_status(versions.UPGRADE_TARGET, "2031-01-01")  # 17 itself past EOL
+    assert target.message().endswith("Upgrade to a newer major (docs/upgrade.md)")
+    newest = versions.eol_status(18, "2031-01-01")
+    assert newest.past_eol and newest.message().endswith(
+        "Upgrade to a newer major (docs/upgrade.md)"
+    )
+
+
+def test_eol_status_of_a_major_outside_the_table() -> None:
+    status = versions.eol_status(13, "2026-01-01")
+    assert status.eol is None and not status.past_eol
+    assert status.as_dict()["eol_date"] is None and status.as_dict()["server_eol"] is False
+    assert status.message().startswith("PostgreSQL 13 is not in the support table (")
+
+
+def test_today_defaults_to_the_utc_date(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(versions.TODAY_ENV, raising=False)
+    assert versions.today() == dt.datetime.now(dt.UTC).date()
+    monkeypatch.setenv(versions.TODAY_ENV, "2027-02-03")
+    assert versions.today() == dt.date(2027, 2, 3)
+
+
+def test_default_image_is_the_majors_pinned_tag() -> None:
+    assert versions.default_image(17) == f"postgres:{versions.MAJORS[17].image_tag}"
+    assert versions.default_image("14", "registry.example/pg") == (
+        f"registry.example/pg:{versions.MAJORS[14].image_tag}"
+    )
+    with pytest.raises(ValueError, match="below 14"):
+        versions.default_image(13)

@@ -10,11 +10,8 @@ template lookup rendering byte-for-byte what coachdb.rolemodel renders.
 
 from __future__ import annotations
 
-import json
-import os
 import re
 import secrets
-import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -26,6 +23,7 @@ import pytest
 
 from coachdb import rolemodel
 from tests.rolemodel.conftest import SETTINGS, public_create_by_db
+from tests.support import playbook as playbook_runner
 from tests.support.pgcluster import (
     EDGE_MAJORS,
     Cluster,
@@ -33,45 +31,23 @@ from tests.support.pgcluster import (
     fetch_hint,
     running_cluster,
 )
+from tests.support.playbook import PlayRun
 
 pytestmark = [pytest.mark.pg, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[2]
 PLAYBOOKS = Path(__file__).resolve().parent / "playbooks"
-ANSIBLE_PLAYBOOK = Path(sys.executable).parent / "ansible-playbook"
 NOOP_APPLY = "noop_apply.sql.j2"
 WEAK_PASSWORD = "Short-pw-1"  # pragma: allowlist secret (deliberately too short)
 
 
-@dataclass
-class Run:
-    rc: int
-    output: str
-
-    @property
-    def changed(self) -> int:
-        found = re.search(r"changed=(\d+)", self.output)
-        assert found, self.output[-3000:]
-        return int(found.group(1))
-
-
 def run_playbook(
     playbook: str, extra: dict[str, object], *args: str, env: dict[str, str] | None = None
-) -> Run:
-    environ = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("COACHDB_")},
-        "ANSIBLE_CONFIG": str(ROOT / "ansible" / "ansible.cfg"),
-        "ANSIBLE_ROLES_PATH": str(ROOT / "roles"),
-        "ANSIBLE_NOCOLOR": "1",
-        "ANSIBLE_FORCE_COLOR": "0",
-        **(env or {}),
-    }
-    result = subprocess.run(
-        [str(ANSIBLE_PLAYBOOK), "-i", "localhost,", "-e", json.dumps(extra), *args,
-         str(PLAYBOOKS / playbook)],
-        cwd=ROOT, capture_output=True, text=True, env=environ, timeout=300,
-    )  # fmt: skip
-    return Run(result.returncode, result.stdout + result.stderr)
+) -> PlayRun:
+    """One of this suite's playbooks, without the caller's COACHDB_* settings."""
+    return playbook_runner.run_playbook(
+        PLAYBOOKS / playbook, extra, *args, env=env, drop_env=("COACHDB_",)
+    )
 
 
 @dataclass
@@ -79,7 +55,7 @@ class RoleRuns:
     cluster: Cluster
     secrets_dir: Path
     app_password: str
-    runs: dict[str, Run] = field(default_factory=dict)
+    runs: dict[str, PlayRun] = field(default_factory=dict)
     states: dict[str, object] = field(default_factory=dict)
 
 
