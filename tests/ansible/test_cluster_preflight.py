@@ -10,16 +10,15 @@ the refusals are assertions evaluated on the controller.
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+
+from tests.support.playbook import run_playbook
 
 REPO = Path(__file__).resolve().parents[2]
 SITE = REPO / "ansible" / "site.yml"
@@ -66,21 +65,6 @@ def _inventory(
     return path
 
 
-def _run(inventory: Path) -> subprocess.CompletedProcess[str]:
-    playbook = shutil.which("ansible-playbook", path=str(Path(sys.executable).parent))
-    assert playbook, "ansible-playbook not found next to the test interpreter"
-    return subprocess.run(
-        [playbook, "-i", str(inventory), str(SITE)],
-        env=dict(
-            os.environ, ANSIBLE_CONFIG=str(REPO / "ansible" / "ansible.cfg"), ANSIBLE_NOCOLOR="1"
-        ),
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=300,
-    )
-
-
 CASES = {
     "two-etcd-members": (
         {"etcd": ["n1", "n2"]},
@@ -112,13 +96,13 @@ CASES = {
 @pytest.mark.parametrize("case", list(CASES))
 def test_bad_cluster_inventory_is_refused_before_any_change(tmp_path: Path, case: str) -> None:
     spec, message = CASES[case]
-    proc = _run(_inventory(tmp_path, **spec))
-    out = proc.stdout + proc.stderr
-    assert proc.returncode != 0, out[-3000:]
+    run = run_playbook(SITE, inventory=str(_inventory(tmp_path, **spec)), timeout=300)
+    out = run.output
+    assert run.rc != 0, out[-3000:]
     assert re.search(message, " ".join(out.split()).replace("\\n", " ")), out[-3000:]
     # Refused in the preflight play: no later play started, nothing changed, nothing written.
     assert "PLAY [Cluster mode | etcd" not in out, out[-3000:]
     assert "PLAY [PostgreSQL for the Elite Trading Coach AI platform]" not in out
-    recap = re.findall(r"^(\S+)\s+: ok=\d+\s+changed=(\d+)", proc.stdout, re.M)
-    assert recap and all(changed == "0" for _, changed in recap), proc.stdout[-2000:]
+    recap = re.findall(r"^(\S+)\s+: ok=\d+\s+changed=(\d+)", out, re.M)
+    assert recap and all(changed == "0" for _, changed in recap), out[-2000:]
     assert not (tmp_path / "secrets").exists()
