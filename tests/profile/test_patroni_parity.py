@@ -9,10 +9,6 @@ profile's rule shape (hostssl + SCRAM only, plaintext rejected last).
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -21,6 +17,7 @@ import pytest
 import yaml
 
 from coachdb import patroni, profile
+from tests.support.playbook import run_playbook
 
 REPO = Path(__file__).resolve().parents[2]
 PLAYBOOK = REPO / "tests" / "ansible" / "playbooks" / "render_patroni.yml"
@@ -41,8 +38,6 @@ NODES = ["10.1.0.11", "10.1.0.12", "10.1.0.13"]
 
 @pytest.fixture(scope="module")
 def rendered(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    playbook = shutil.which("ansible-playbook", path=str(Path(sys.executable).parent))
-    assert playbook, "ansible-playbook not found next to the test interpreter"
     dest = tmp_path_factory.mktemp("render-patroni")
     extra = {
         "ansible_python_interpreter": sys.executable,
@@ -64,20 +59,8 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         str(REPO / "roles" / r / "filter_plugins")
         for r in ("postgresql_config", "postgresql_patroni")
     )
-    proc = subprocess.run(
-        [playbook, "-i", "localhost,", str(PLAYBOOK), "-e", json.dumps(extra)],
-        env=dict(
-            os.environ,
-            ANSIBLE_CONFIG=str(REPO / "ansible" / "ansible.cfg"),
-            ANSIBLE_FILTER_PLUGINS=filters,
-            ANSIBLE_NOCOLOR="1",
-        ),
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=300,
-    )
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    run = run_playbook(PLAYBOOK, extra, env={"ANSIBLE_FILTER_PLUGINS": filters}, timeout=300)
+    assert run.rc == 0, run.output[-6000:]
     conf: dict[str, str] = {}
     for line in (dest / "postgresql.conf").read_text().splitlines():
         line = line.strip()

@@ -10,12 +10,8 @@ rejected last). The env files and URLs of all targets come from one builder, che
 
 from __future__ import annotations
 
-import json
-import os
 import re
 import shlex
-import shutil
-import subprocess
 import sys
 import urllib.parse
 from pathlib import Path
@@ -25,6 +21,7 @@ from coachdb_infra.docker import server
 from coachdb_infra.railway import bootstrap
 
 from coachdb import profile
+from tests.support.playbook import run_playbook
 
 REPO = Path(__file__).resolve().parents[2]
 PLAYBOOK = REPO / "tests" / "ansible" / "playbooks" / "render_config.yml"
@@ -92,8 +89,6 @@ def _pg_text(value: profile.SettingValue) -> str:
 
 @pytest.fixture(scope="module")
 def ansible_rendered(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    playbook = shutil.which("ansible-playbook", path=str(Path(sys.executable).parent))
-    assert playbook, "ansible-playbook not found next to the test interpreter"
     dest = tmp_path_factory.mktemp("render")
     extra = {
         "ansible_python_interpreter": sys.executable,
@@ -106,15 +101,8 @@ def ansible_rendered(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]
              "address": "10.0.0.0/8"}
         ],
     }  # fmt: skip
-    proc = subprocess.run(
-        [playbook, "-i", "localhost,", str(PLAYBOOK), "-e", json.dumps(extra)],
-        env=dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible" / "ansible.cfg")),
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=300,
-    )
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    run = run_playbook(PLAYBOOK, extra, timeout=300)
+    assert run.rc == 0, run.output[-5000:]
     return {name: (dest / name).read_text() for name in ("postgresql.conf", "pg_hba.conf")}
 
 
