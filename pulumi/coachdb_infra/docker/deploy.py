@@ -104,6 +104,41 @@ def app_env(
     return pulumi.Output.secret(password.apply(build))
 
 
+def _volume(
+    resource: str, name: str, settings: Settings, opts: pulumi.ResourceOptions
+) -> docker.Volume:
+    """A volume labelled like every resource of the stack; ``resource`` is its Pulumi name."""
+    return docker.Volume(
+        resource,
+        name=name,
+        labels=[
+            docker.VolumeLabelArgs(label=k, value=v) for k, v in _labels(settings, resource).items()
+        ],
+        opts=opts,
+    )
+
+
+def _data_volume(
+    resource: str,
+    name: str,
+    settings: Settings,
+    cfg: DockerSettings,
+    provider_opts: pulumi.ResourceOptions,
+) -> docker.Volume:
+    """A data directory's volume (blue or green side), kept whatever happens to the stack."""
+    return _volume(
+        resource,
+        name,
+        settings,
+        pulumi.ResourceOptions.merge(
+            provider_opts,
+            # The data outlives the stack: `pulumi destroy` refuses while protected and,
+            # once unprotected, forgets the volume instead of deleting it.
+            pulumi.ResourceOptions(protect=cfg.protect_volume, retain_on_delete=True),
+        ),
+    )
+
+
 def _container(
     resource_name: str,
     settings: Settings,
@@ -260,20 +295,7 @@ class DockerDatabase(pulumi.ComponentResource):
             ],
             opts=provider_opts,
         )
-        volume = docker.Volume(
-            "pgdata",
-            name=cfg.volume_name,
-            labels=[
-                docker.VolumeLabelArgs(label=k, value=v)
-                for k, v in _labels(settings, "pgdata").items()
-            ],
-            opts=pulumi.ResourceOptions.merge(
-                provider_opts,
-                # The data outlives the stack: `pulumi destroy` refuses while protected and,
-                # once unprotected, forgets the volume instead of deleting it.
-                pulumi.ResourceOptions(protect=cfg.protect_volume, retain_on_delete=True),
-            ),
-        )
+        volume = _data_volume("pgdata", cfg.volume_name, settings, cfg, provider_opts)
 
         certs = tls.issue(
             "coachdb",
@@ -295,14 +317,8 @@ class DockerDatabase(pulumi.ComponentResource):
                 ("blue", cfg.volume_name),
                 ("green", cfg.green.volume_name),
             ):
-                sockets[side] = docker.Volume(
-                    f"sockets-{side}",
-                    name=f"{name}{SOCKETS_SUFFIX}",
-                    labels=[
-                        docker.VolumeLabelArgs(label=k, value=v)
-                        for k, v in _labels(settings, f"sockets-{side}").items()
-                    ],
-                    opts=provider_opts,
+                sockets[side] = _volume(
+                    f"sockets-{side}", f"{name}{SOCKETS_SUFFIX}", settings, provider_opts
                 )
         container = _container(
             "postgres",
@@ -328,17 +344,8 @@ class DockerDatabase(pulumi.ComponentResource):
                 keep_locally=True,
                 opts=provider_opts,
             )
-            green_volume = docker.Volume(
-                "pgdata-green",
-                name=green.volume_name,
-                labels=[
-                    docker.VolumeLabelArgs(label=k, value=v)
-                    for k, v in _labels(settings, "pgdata-green").items()
-                ],
-                opts=pulumi.ResourceOptions.merge(
-                    provider_opts,
-                    pulumi.ResourceOptions(protect=cfg.protect_volume, retain_on_delete=True),
-                ),
+            green_volume = _data_volume(
+                "pgdata-green", green.volume_name, settings, cfg, provider_opts
             )
             green_container = _container(
                 "postgres-green",
