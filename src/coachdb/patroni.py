@@ -29,6 +29,9 @@ DCS_ONLY = frozenset(
     }
 )
 
+# What role postgresql_backup may hand Patroni (no archive_library: pgBackRest is a command).
+ARCHIVE_SETTINGS = frozenset({"archive_mode", "archive_command", "archive_timeout"})
+
 
 def parameters(
     *,
@@ -38,12 +41,22 @@ def parameters(
     extra: Mapping[str, profile.SettingValue],
     min_protocol: str = profile.SSL_MIN_PROTOCOL_VERSION,
     ciphers: str = profile.SSL_CIPHERS,
+    archive: Mapping[str, profile.SettingValue] | None = None,
 ) -> dict[str, profile.SettingValue]:
-    """A node's local ``postgresql.parameters``: profile security + baseline, sizing, extras.
+    """A node's local ``postgresql.parameters``: profile security + baseline, sizing, WAL
+    archiving, extras.
 
-    The extras come last (already screened by the guarded-settings check); DCS-only names are
-    refused here because Patroni would silently ignore them in the local configuration.
+    ``archive`` is role postgresql_backup's published ``postgresql_backup_archive_settings``
+    (archive_mode, archive_command, archive_timeout), the same mapping standalone mode hands
+    postgresql_config: every node carries it, only the leader archives (archive_mode ``on``),
+    so whichever node leads pushes WAL to the one shared repository. The extras come last
+    (already screened by the guarded-settings check); DCS-only names are refused here because
+    Patroni would silently ignore them in the local configuration.
     """
+    archive = dict(archive or {})
+    unknown = sorted(set(archive) - ARCHIVE_SETTINGS)
+    if unknown:
+        raise ValueError(f"not WAL archive settings: {unknown}")
     misplaced = sorted(name for name in [*sizing, *extra] if name in DCS_ONLY)
     if misplaced:
         raise ValueError(f"cluster-wide settings in the per-node parameters: {misplaced}")
@@ -55,6 +68,7 @@ def parameters(
     )
     settings.update(profile.baseline_settings())
     settings.update(sizing)
+    settings.update(archive)
     settings.update(extra)
     # Patroni writes values as given; booleans in PostgreSQL's own spelling (on/off).
     return {name: profile.pg_value(v) if isinstance(v, bool) else v for name, v in settings.items()}

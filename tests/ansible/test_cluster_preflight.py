@@ -2,9 +2,10 @@
 
 Each case is a valid three-node cluster inventory with one thing wrong: too few or an even
 number of etcd members, no TLS material, mixed majors, a host of group postgresql outside the
-cluster. site.yml must stop in its first play with a message naming the problem, before any
-task that could change a host or the controller ran (every host's recap says changed=0, and
-the cluster's secrets directory was never created). The hosts are unreachable on purpose:
+cluster, backups on without one repository all nodes share. site.yml must stop in its first
+play with a message naming the problem, before any task that could change a host or the
+controller ran (every host's recap says changed=0, and the cluster's secrets directory was
+never created). The hosts are unreachable on purpose:
 the refusals are assertions evaluated on the controller.
 """
 
@@ -52,6 +53,8 @@ def _inventory(
                 "coachdb_ha_ca_cert_file": str(ca_dir / "ca.crt"),
                 "coachdb_ha_ca_key_file": str(ca_dir / "ca.key"),
                 "coachdb_ha_secrets_dir": str(tmp / "secrets"),
+                # Backups on (the default) with the repository on shared storage (NFS).
+                "postgresql_backup_repo_shared": True,
             },
             "children": {
                 "postgresql": {"hosts": {n: host_vars.get(n, {}) for n in NODES}},
@@ -89,6 +92,17 @@ CASES = {
     "node-outside-the-cluster": (
         {"etcd": NODES, "host_vars": {"n2": {"coachdb_cluster_mode": "standalone"}}},
         r"every host of group postgresql must be a member of the Patroni cluster,\s+but n2 has",
+    ),
+    "backups-without-a-shared-repository": (
+        # Each node's own local directory (the standalone default): WAL would split at failover.
+        {"etcd": NODES, "host_vars": {n: {"postgresql_backup_repo_shared": False} for n in NODES}},
+        r"Cluster mode with backups on \(coachdb_backup_enabled\) needs ONE repository that every"
+        r" node of group postgresql shares.* Not shared: n1=posix:/var/lib/pgbackrest,"
+        r" n2=posix:/var/lib/pgbackrest, n3=posix:/var/lib/pgbackrest",
+    ),
+    "nodes-naming-different-repositories": (
+        {"etcd": NODES, "host_vars": {"n3": {"postgresql_backup_repo_path": "/mnt/other"}}},
+        r"The nodes name different repositories: posix:/var/lib/pgbackrest / posix:/mnt/other",
     ),
 }
 

@@ -126,3 +126,21 @@ def test_dcs_talk_is_tls_with_client_certificates(rendered: dict[str, Any]) -> N
 def test_guarded_cluster_wide_names_are_refused_per_node() -> None:
     with pytest.raises(ValueError, match="max_connections"):
         patroni.parameters(cert_file="c", key_file="k", sizing={}, extra={"max_connections": 5})
+
+
+def test_wal_archiving_is_the_backup_roles_as_standalone(rendered: dict[str, Any]) -> None:
+    """Patroni hands PostgreSQL the archive settings standalone mode's postgresql.conf carries
+    (role postgresql_backup's, one source): every node archives to the stanza when it leads."""
+    params = rendered["patroni"]["postgresql"]["parameters"]
+    standalone = rendered["standalone"]
+    for name in sorted(patroni.ARCHIVE_SETTINGS):
+        assert str(params[name]) == standalone[name], name
+    assert params["archive_mode"] == "on"  # only the leader archives (pgBackRest: no "always")
+    assert params["archive_command"] == "pgbackrest --stanza=coachdb archive-push %p"
+
+
+def test_only_wal_archive_settings_pass_as_archive_settings() -> None:
+    with pytest.raises(ValueError, match="shared_buffers"):
+        patroni.parameters(
+            cert_file="c", key_file="k", sizing={}, extra={}, archive={"shared_buffers": "1GB"}
+        )

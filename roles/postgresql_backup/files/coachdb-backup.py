@@ -9,6 +9,10 @@ a line on stderr, and status "failed" in the file. Also, pgBackRest 2.45's
 `verify` exits 0 even when it finds corrupt files; this wrapper turns a
 "status: error" report into a non-zero exit with the offending files named.
 
+In cluster mode every node carries the same timers; with --primary-only a job on a node
+whose PostgreSQL is in recovery (a replica) exits 0 without running pgBackRest or touching
+the status file, so only the current leader backs up and the replicas' units stay green.
+
 Standard library only: it runs on the database host with the system python3.
 Installed by the Ansible role postgresql_backup as /usr/local/sbin/coachdb-backup.
 """
@@ -218,9 +222,30 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return 0
 
 
+def in_recovery(port: int, socket_dir: str) -> bool:
+    """pg_is_in_recovery() of the local server (psql over the Unix socket, as postgres).
+
+    An unreachable server raises: a node that cannot tell whether it leads must fail loudly.
+    """
+    proc = subprocess.run(
+        ["psql", "-XAtq", "-h", socket_dir, "-p", str(port), "-d", "postgres", "-c",
+         "SELECT pg_is_in_recovery()"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    answer = proc.stdout.strip()
+    if proc.returncode != 0 or answer not in {"t", "f"}:
+        raise RuntimeError(f"cannot ask PostgreSQL whether it is a replica: {proc.stderr.strip()}")
+    return answer == "t"
+
+
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="coachdb-backup", description=__doc__.split("\n")[0])
     parser.add_argument("--stanza", default="coachdb")
+    parser.add_argument(
+        "--primary-only", action="store_true", help="do nothing (exit 0) on a replica"
+    )
+    parser.add_argument("--pg-port", type=int, default=5432)
+    parser.add_argument("--pg-socket", default="/var/run/postgresql")
     sub = parser.add_subparsers(dest="command", required=True)
     backup = sub.add_parser("backup", help="take a backup and record it")
     backup.add_argument("--type", choices=["full", "diff", "incr"], default="full")
@@ -237,6 +262,18 @@ def main(argv: list[str] | None = None) -> int:
     if os.geteuid() == 0:
         print("coachdb-backup: run as the postgres OS user, not root", file=sys.stderr)
         return 64
+    if args.primary_only:
+        try:
+            replica = in_recovery(args.pg_port, args.pg_socket)
+        except RuntimeError as exc:
+            print(f"coachdb-backup: {exc}", file=sys.stderr)
+            return 69
+        if replica:
+            print(
+                f"coachdb-backup: {args.command} skipped: this node is a replica "
+                "(pg_is_in_recovery); the current leader runs it"
+            )
+            return 0
     return int(args.func(args))
 
 

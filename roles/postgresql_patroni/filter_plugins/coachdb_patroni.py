@@ -19,8 +19,10 @@ def coachdb_patroni_parameters(
     extra: Mapping[str, Any],
     min_protocol: str,
     ciphers: str,
+    archive: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """postgresql.parameters of the node's Patroni configuration (empty TLS inputs: profile's)."""
+    """postgresql.parameters of the node's Patroni configuration (empty TLS inputs: profile's;
+    ``archive``: role postgresql_backup's WAL archive settings, empty while backups are off)."""
     return patroni.parameters(
         cert_file=str(cert_file),
         key_file=str(key_file),
@@ -28,6 +30,7 @@ def coachdb_patroni_parameters(
         extra=dict(extra),
         min_protocol=str(min_protocol) or profile.SSL_MIN_PROTOCOL_VERSION,
         ciphers=str(ciphers) or profile.SSL_CIPHERS,
+        archive=dict(archive or {}),
     )
 
 
