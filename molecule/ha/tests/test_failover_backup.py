@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import time
 
-from conftest import Cluster, leader_name, members, node_exec, node_names, psql
+from conftest import Cluster, docker, leader_name, members, node_exec, node_names, psql
 
 STANZA = "coachdb"
 BINDIR = "/usr/lib/postgresql/15/bin"
@@ -26,7 +26,14 @@ SANITY_S = 120.0
 
 
 def as_postgres(node: str, *argv: str, timeout: float = 300) -> str:
-    return node_exec(node, "runuser", "-u", "postgres", "--", *argv, timeout=timeout)
+    """Run a command as the postgres OS user on ``node``; a failure names its stderr."""
+    proc = docker(
+        "exec", node, "runuser", "-u", "postgres", "--", *argv, check=False, timeout=timeout
+    )
+    assert proc.returncode == 0, (
+        f"{' '.join(argv)} on {node}: exit {proc.returncode}: {proc.stderr}"
+    )
+    return proc.stdout
 
 
 def timeline(node: str) -> int:
