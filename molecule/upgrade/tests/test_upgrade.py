@@ -231,7 +231,9 @@ def prepare_and_upgrade(up: Upgrade) -> Upgrade:
     up.figures["app unavailable, longest window (s)"] = round(max(windows, default=0.0), 1)
     up.figures["app unavailable, total (s)"] = round(sum(windows), 1)
     up.figures["app unavailable, windows"] = len(windows)
-    up.figures["free disk used by the upgrade (MB)"] = free_mb - up.mb("df -Pm /var/lib/postgresql")
+    up.figures["free disk used by upgrade.yml, two full backups included (MB)"] = free_mb - up.mb(
+        "df -Pm /var/lib/postgresql"
+    )
     up.figures[f"data directory of {NEW} (MB)"] = up.mb(f"du -sm /var/lib/postgresql/{NEW}/main")
     FIGURES[up.method] = up.figures
     print(f"--- {up.method} ---\n" + up.runs["upgrade"].output[-3000:])
@@ -298,7 +300,7 @@ def test_new_major_serves_on_the_old_port_and_old_cluster_is_kept_stopped(
     )
     assert int(record["installed_version"]) == NEW
     state = json.loads(upgrade.host.file(UPGRADE_RECORD).content_string)
-    assert (state["from"], state["to"], state["method"]) == (str(OLD), str(NEW), upgrade.method)
+    assert (int(state["from"]), int(state["to"]), state["method"]) == (OLD, NEW, upgrade.method)
     assert state["writes"][DATABASE]["public.upgrade_probe"][1] >= 0
 
 
