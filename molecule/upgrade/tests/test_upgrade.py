@@ -139,7 +139,7 @@ class Upgrade:
     def mb(self, command: str) -> int:
         """First number of the last line of a du -sm / df -Pm style output."""
         line = self.sh(command).strip().splitlines()[-1].split()
-        return int(line[0] if command.startswith("du") else line[3])
+        return int(line[0] if command.startswith("du") else line[3])  # du -c: the total line
 
     def backup_info(self) -> dict[str, Any]:
         info = json.loads(
@@ -231,9 +231,10 @@ def prepare_and_upgrade(up: Upgrade) -> Upgrade:
     up.figures["app unavailable, longest window (s)"] = round(max(windows, default=0.0), 1)
     up.figures["app unavailable, total (s)"] = round(sum(windows), 1)
     up.figures["app unavailable, windows"] = len(windows)
-    up.figures["free disk used by upgrade.yml, two full backups included (MB)"] = free_mb - up.mb(
-        "df -Pm /var/lib/postgresql"
-    )
+    # du counts a hard-linked file once per call: both directories together minus the old one
+    # is the space the new cluster added (link: catalogs and WAL only)
+    both = up.mb(f"du -smc /var/lib/postgresql/{OLD}/main /var/lib/postgresql/{NEW}/main")
+    up.figures[f"space the {NEW} cluster added (MB)"] = both - data_mb
     up.figures[f"data directory of {NEW} (MB)"] = up.mb(f"du -sm /var/lib/postgresql/{NEW}/main")
     FIGURES[up.method] = up.figures
     print(f"--- {up.method} ---\n" + up.runs["upgrade"].output[-3000:])
