@@ -14,7 +14,7 @@ export PY_COLORS := 1
 export ANSIBLE_FORCE_COLOR := 1
 
 # Scenarios `make test` runs. Each is a directory under molecule/.
-# `upgrade` (the Ansible major upgrade for real, 10-13 min) is not part of `make test`:
+# `upgrade` (the Ansible major upgrade for real, three methods + rollback, ~27 min) is not part of `make test`:
 # it would take the CI run past its 45-minute goal. `make molecule-upgrade` runs it.
 MOLECULE_SCENARIOS ?= $(filter-out upgrade,$(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml))))
 # The longest scenarios first, so the parallel slots (TEST_JOBS) end close together.
@@ -122,7 +122,7 @@ bench-converge: venv ## Print cold and re-run time and task counts of site.yml o
 	$(PYTHON) -m tests.support.bench_converge --image coachdb-molecule/debian-systemd:bookworm-$(COACHDB_IMAGE_TAG)
 
 .PHONY: molecule-upgrade
-molecule-upgrade: test-prereqs ## Ansible upgrade 15 -> 17 for real (Molecule scenario upgrade, 10-13 min; not in make test)
+molecule-upgrade: test-prereqs ## Ansible upgrade 15 -> 17 for real, each method + rollback (Molecule scenario upgrade, ~27 min; not in make test)
 	COACHDB_SUITE=molecule-upgrade $(BIN)/molecule test -s upgrade
 
 .PHONY: bench-upgrade
