@@ -21,7 +21,7 @@ import secrets
 import string
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pulumi
 from cryptography import x509
@@ -159,7 +159,7 @@ class CoachdbMocks(pulumi.runtime.Mocks):
     """Provider stand-ins: real keys and certificates, real random passwords."""
 
     # what the engine assigns a network without an IPAM config (tests may pass a real one)
-    NETWORK_IPAM = {"subnet": "172.30.0.0/16", "gateway": "172.30.0.1"}
+    NETWORK_IPAM: ClassVar[dict[str, str]] = {"subnet": "172.30.0.0/16", "gateway": "172.30.0.1"}
 
     def __init__(self, network_ipam: dict[str, str] | None = None) -> None:
         self.passwords: dict[str, str] = {}
