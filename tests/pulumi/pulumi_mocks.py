@@ -256,6 +256,7 @@ class CoachdbMocks(pulumi.runtime.Mocks):
 RAILWAY_TOKEN = "railway-account-token-for-mocks-0123456789"  # pragma: allowlist secret
 DYN = "pulumi-python:dynamic/railway:"
 PROXY_DOMAIN = "shinkansen.proxy.rlwy.net"
+GREEN_PROXY_DOMAIN = "maglev.proxy.rlwy.net"
 PROXY_PORT = 41234
 
 
@@ -267,17 +268,19 @@ class RailwayMocks(CoachdbMocks):
             return super().new_resource(args)
         state = unwrap(dict(args.inputs))
         kind = args.typ[len(DYN) :]
+        # the green side of a blue/green stack gets its own ids and proxy, as on Railway
+        n, proxy = (2, GREEN_PROXY_DOMAIN) if args.name.endswith("-green") else (1, PROXY_DOMAIN)
         computed = {
             "Project": {"project_id": "prj-1", "adopted": False, "environment_ids": {}},
             "Environment": {"environment_id": "env-1", "adopted": True},
             "Service": {
-                "service_id": "svc-1",
+                "service_id": f"svc-{n}",
                 "private_domain": f"{state.get('name')}.railway.internal",
             },
-            "Volume": {"volume_id": "vol-1"},
+            "Volume": {"volume_id": f"vol-{n}"},
             # numbers travel through protobuf as floats, as they do from real state
-            "TcpProxy": {"domain": PROXY_DOMAIN, "proxy_port": float(PROXY_PORT)},
-            "Deployment": {"deployment_id": "dep-1", "status": "SUCCESS"},
+            "TcpProxy": {"domain": proxy, "proxy_port": float(PROXY_PORT + n - 1)},
+            "Deployment": {"deployment_id": f"dep-{n}", "status": "SUCCESS"},
             "RoleModel": {"changed": True},
         }.get(kind, {})
         state.update(computed)
