@@ -248,6 +248,7 @@ def _declare(
         if rw.green is not None:
             # the data move's two ends (docs/upgrade.md, "Railway"): no password, libpq
             # reads it from PGPASSFILE; the superuser logs in over verify-full TLS
+            outputs["superuser_password"] = passwords[SUPERUSER]  # a secret, for PGPASSFILE
             for side in sides:
                 assert side.proxy is not None
                 color = "green" if side.spec.suffix else "blue"
