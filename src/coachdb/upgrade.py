@@ -62,7 +62,7 @@ PUBLICATION = "coachdb_upgrade"
 SUBSCRIPTION = "coachdb_upgrade"
 # logical mode: the publisher login's password, for the subscription green creates (never
 # an argument: the process list and shell history would show it)
-PASSWORD_ENV = "COACHDB_UPGRADE_PASSWORD"  # noqa: S105 - a variable name
+PASSWORD_ENV = "COACHDB_UPGRADE_PASSWORD"  # noqa: S105  # pragma: allowlist secret (a variable name)
 
 USER_TABLES_SQL = """
 SELECT n.nspname, c.relname

@@ -465,7 +465,7 @@ def test_upgrade_role_reaches_blue_only_from_the_stack_network_and_only_its_data
     wrong = state.green.exec_run(
         ["psql", "-X", "-At", "-d", state.run.outputs["upgrade_publisher"], "-c", "SELECT 1"],
         user="postgres",
-        environment={"PGPASSWORD": "not-the-password"},
+        environment={"PGPASSWORD": "not-the-password"},  # pragma: allowlist secret
     )
     assert wrong.exit_code != 0 and b"password authentication failed" in wrong.output
 
