@@ -131,6 +131,13 @@ class Result:
     started_at: float = 0.0
     finished_at: float = 0.0
     rolled_back: bool = False
+    # the write pause step by step (seconds): where a long pause goes
+    pause_steps: dict[str, float] = field(default_factory=dict)
+
+    def mark(self, step: str) -> None:
+        """Record the time since the pause began or the previous step ended as ``step``."""
+        now = time.monotonic()
+        self.pause_steps[step] = now - (self.paused_at + sum(self.pause_steps.values()))
 
     @property
     def checksums_equal(self) -> bool:
@@ -540,6 +547,8 @@ def upgrade(
                     row = conn.execute("SELECT pg_current_wal_lsn()::text").fetchone()
                 assert row is not None
                 _wait(_caught_up(old, str(row[0])), sync_timeout, "the subscriber to catch up")
+                result.mark("catch-up")
+            result.mark("subscription dropped")
         else:
             result.paused_at = time.monotonic()
             pause_writes(old, writers)
@@ -561,8 +570,11 @@ def upgrade(
                     ],
                     "pg_restore",
                 )
+            result.mark("dump and restore")
         sync_sequences(old, new)
+        result.mark("sequences")
         _verify_in_pause(old, new, model, result)
+        result.mark("row counts, roles")
         # the new side as the application will first see it: a snapshot held from here
         snapshot = psycopg.connect(new.dsn())
     except BaseException:
@@ -577,6 +589,7 @@ def upgrade(
             resume_writes(old, writers)
             raise
         result.switched_at = time.monotonic()
+        result.mark("switch")
         # outside the pause: the frozen old side against the new side at the switch
         with ThreadPoolExecutor(max_workers=1) as pool:
             old_sums = pool.submit(table_checksums, old)

@@ -133,6 +133,7 @@ class Figures:
     sequences: dict[str, tuple[int, int]]
     longest_gap_s: float
     pause_s: float
+    pause_steps: dict[str, float]
     checksum_s: float
     total_s: float
     writer_errors: int
@@ -150,7 +151,9 @@ class Figures:
             f"  sequences past their maxima:     {self.sequences_ok} {self.sequences}",
             f"  write unavailability (writer):   {self.longest_gap_s:.2f} s longest gap "
             f"({self.writer_errors} failed attempts retried)",
-            f"  write pause (upgrade):           {self.pause_s:.2f} s",
+            f"  write pause (upgrade):           {self.pause_s:.2f} s ("
+            + ", ".join(f"{k} {v:.2f} s" for k, v in self.pause_steps.items())
+            + ")",
             f"  checksums after the switch:      {self.checksum_s:.2f} s (outside the pause)",
             f"  total upgrade time:              {self.total_s:.2f} s",
         ]
@@ -245,6 +248,7 @@ def run_drill(mode: str, mb: int, warmup: float = 1.0) -> Figures:
             sequences=result.sequences,
             longest_gap_s=writer.longest_gap(),
             pause_s=result.pause_seconds,
+            pause_steps=result.pause_steps,
             checksum_s=result.checksum_seconds,
             total_s=result.total_seconds,
             writer_errors=writer.errors,
