@@ -162,12 +162,16 @@ def materialised_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Blu
     # the network first: the provider reports the subnet and gateway the engine assigned,
     # which blue's pg_hba admits the upgrade role from (coachdb_infra.docker.logical)
     network = client.networks.create(config["networkName"], driver="bridge")
-    ipam = network.attrs["IPAM"]["Config"][0]
-    run = run_program(
-        config,
-        secret_keys=SECRET_KEYS,
-        network_ipam={"subnet": ipam["Subnet"], "gateway": ipam["Gateway"]},
-    )
+    try:
+        ipam = network.attrs["IPAM"]["Config"][0]
+        run = run_program(
+            config,
+            secret_keys=SECRET_KEYS,
+            network_ipam={"subnet": ipam["Subnet"], "gateway": ipam["Gateway"]},
+        )
+    except BaseException:
+        network.remove()
+        raise
     ca_file.write_text(run.outputs["ca_certificate"])
     client.images.get(blue_standin).tag(config["image"])
     client.images.get(green_standin).tag(config["greenImage"])
