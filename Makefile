@@ -126,11 +126,11 @@ molecule-upgrade: test-prereqs ## Ansible upgrade 15 -> 17 for real, each method
 	COACHDB_SUITE=molecule-upgrade $(BIN)/molecule test -s upgrade
 
 .PHONY: bench-upgrade
-bench-upgrade: venv ## Upgrade drill 14 -> 17, dump-and-restore of a generated 1 GB database
+bench-upgrade: venv ## Upgrade drill 14 -> 17 of a generated 1 GB database (COACHDB_DRILL_MODE=dump|logical)
 	@scripts/os-deps.sh test
 	@scripts/fetch-pg.sh 14 >/dev/null
 	@scripts/fetch-pg.sh 17 >/dev/null
-	$(PYTHON) -m tests.upgrade.drill --mode dump --mb $${COACHDB_DRILL_MB:-1024}
+	$(PYTHON) -m tests.upgrade.drill --mode $${COACHDB_DRILL_MODE:-dump} --mb $${COACHDB_DRILL_MB:-1024}
 
 .PHONY: bench-server
 bench-server: venv ## pgbench with WAL archiving on vs off, idle and under CPU load; compression cost per WAL segment

@@ -18,6 +18,7 @@ warns. docs/security.md's table of them is generated from :data:`GUARDS`
 
 from __future__ import annotations
 
+import ipaddress
 import urllib.parse
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -28,6 +29,9 @@ SSL_MIN_PROTOCOL_VERSION = "TLSv1.2"
 SSL_PROTOCOL_VERSIONS = ("TLSv1.2", "TLSv1.3")
 PASSWORD_ENCRYPTION = "scram-sha-256"  # noqa: S105  # pragma: allowlist secret (a method name)
 SUPERUSER = "postgres"
+UPGRADE_ROLE = "coachdb_upgrade"
+"""The publication role of a blue/green logical-replication upgrade (Docker target): LOGIN,
+REPLICATION, SELECT on the application's tables only while the data move runs."""
 LOG_LINE_PREFIX = "%m [%p] db=%d,user=%u,app=%a,client=%h "
 
 # Values are Python values; pg_value() turns them into postgresql.conf / -c syntax.
@@ -101,6 +105,15 @@ def observability_settings() -> dict[str, SettingValue]:
     }
 
 
+def logical_publisher_settings() -> dict[str, SettingValue]:
+    """What the old side of a logical-replication upgrade needs (a restart to take effect).
+
+    Replication slots and WAL senders stay at PostgreSQL's defaults (10 each), stated
+    here so a lower ``serverSettings`` value cannot starve the upgrade's one slot.
+    """
+    return {"wal_level": "logical", "max_replication_slots": 10, "max_wal_senders": 10}
+
+
 def pg_value(value: SettingValue) -> str:
     """A value as a ``-c name=value`` argument takes it (booleans as on/off)."""
     if isinstance(value, bool):
@@ -139,12 +152,14 @@ def hba_rules(
     tcp_sources: Iterable[Mapping[str, str]],
     local_replication: bool = False,
     superuser_over_tcp: bool = True,
+    tcp_first: Sequence[HbaRule] = (),
 ) -> list[HbaRule]:
     """The only shape of pg_hba.conf the bundle writes.
 
     peer for the local superuser, ``local_method`` for other local logins, hostssl +
     scram-sha-256 for every TCP source, and a closing ``hostnossl ... reject``: trust, md5
-    and password cannot be expressed.
+    and password cannot be expressed. ``tcp_first`` (role-specific hostssl rules, e.g.
+    :func:`upgrade_publisher_rules`) precede the general TCP sources.
     """
     if local_method not in ("peer", PASSWORD_ENCRYPTION):
         raise ValueError(f"local method {local_method!r} must be peer or scram-sha-256")
@@ -154,6 +169,10 @@ def hba_rules(
     rules.append(HbaRule("local", "all", "all", "", local_method))
     if not superuser_over_tcp:
         rules.append(HbaRule("hostssl", "all", SUPERUSER, "all", "reject"))
+    for rule in tcp_first:
+        if rule.kind != "hostssl" or rule.method not in (PASSWORD_ENCRYPTION, "reject"):
+            raise ValueError(f"rule {rule} must be hostssl with scram-sha-256 or reject")
+        rules.append(rule)
     for source in tcp_sources:
         rules.append(
             HbaRule(
@@ -192,13 +211,37 @@ def ansible_hba(local_method: str, entries: Iterable[Mapping[str, str]]) -> str:
     )
 
 
-def docker_hba() -> str:
-    """Docker target: any TCP source (the published port is the exposure); no TCP superuser."""
+def upgrade_publisher_rules(database: str, network: str, gateway: str) -> list[HbaRule]:
+    """The upgrade role may log in from the containers of one network, to one database only.
+
+    ``network`` is the Docker network's subnet; its ``gateway`` is refused first, because
+    connections to a published port reach the container from the gateway address.
+    """
+    gateway_net = ipaddress.ip_network(gateway)  # a bare address: /32 or /128
+    subnet = ipaddress.ip_network(network)
+    if gateway_net.num_addresses != 1 or not (
+        gateway_net.version == subnet.version and gateway_net.network_address in subnet
+    ):
+        raise ValueError(f"gateway {gateway} is not one address of {network}")
+    return [
+        HbaRule("hostssl", "all", UPGRADE_ROLE, str(gateway_net), "reject"),
+        HbaRule("hostssl", database, UPGRADE_ROLE, str(subnet), PASSWORD_ENCRYPTION),
+        HbaRule("hostssl", "all", UPGRADE_ROLE, "all", "reject"),
+    ]
+
+
+def docker_hba(upgrade_publisher: Sequence[HbaRule] = ()) -> str:
+    """Docker target: any TCP source (the published port is the exposure); no TCP superuser.
+
+    ``upgrade_publisher``: the old side of a blue/green upgrade admits the upgrade role
+    (:func:`upgrade_publisher_rules`) from the new side only.
+    """
     return render_pg_hba(
         hba_rules(
             local_method=PASSWORD_ENCRYPTION,
             tcp_sources=[{"address": "all"}],
             superuser_over_tcp=False,
+            tcp_first=upgrade_publisher,
         )
     )
 

@@ -15,10 +15,21 @@ Steps, both modes:
    a publication of every table, waits for the initial copy, then pauses writes
    (app role NOLOGIN on the old side, its sessions ended) only for the catch-up;
    ``dump`` pauses writes first, then ``pg_dump -Fc`` | ``pg_restore``;
-3. sequences set past their columns' maxima (logical replication does not carry
-   them), row counts and per-table checksums compared, role-model drift checked;
-4. ``switch()``; the old side stays intact with the app role NOLOGIN (rollback:
-   :func:`resume_writes` on it, before any write reached the new side).
+3. still inside the pause, the cheap checks: sequences set past their columns'
+   maxima (logical replication does not carry them), row counts equal (logical: after
+   the subscriber confirmed the old side's last WAL position), role-model drift;
+4. ``switch()``: the write pause ends here;
+5. the expensive check outside the pause: per-table checksums of the frozen old side
+   against the new side *as it was at the switch* (a repeatable-read snapshot taken
+   just before ``switch()``, so the application's new writes do not count). A
+   difference rolls back automatically: ``rollback()`` points the application at the
+   old side again, the new side's writers are paused and the old side's resumed, and
+   :class:`UpgradeError` says which tables differed. Writes the new side took between
+   the switch and the rollback are then only on the new side (the error says so); with
+   no ``switch`` action of its own (the Docker runner: the operator switches after it
+   exits), the application never saw the new side.
+
+The old side stays intact with the app role NOLOGIN (rollback: :func:`resume_writes`).
 
 Nothing is dropped on the old side except the publication and its slot.
 """
@@ -27,12 +38,14 @@ from __future__ import annotations
 
 import argparse
 import glob
+import os
 import shlex
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,13 +53,16 @@ from typing import Any
 
 import psycopg
 from psycopg import sql
-from psycopg.conninfo import make_conninfo
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from coachdb import rolemodel
 
 MODES = ("logical", "dump")
 PUBLICATION = "coachdb_upgrade"
 SUBSCRIPTION = "coachdb_upgrade"
+# logical mode: the publisher login's password, for the subscription green creates (never
+# an argument: the process list and shell history would show it)
+PASSWORD_ENV = "COACHDB_UPGRADE_PASSWORD"  # noqa: S105  # pragma: allowlist secret (a variable name)
 
 USER_TABLES_SQL = """
 SELECT n.nspname, c.relname
@@ -109,10 +125,19 @@ class Result:
     new_sums: dict[str, TableSum] = field(default_factory=dict)
     sequences: dict[str, tuple[int, int]] = field(default_factory=dict)  # name: (value, max)
     drift: list[str] = field(default_factory=list)
+    counts: dict[str, tuple[int, int]] = field(default_factory=dict)  # table: (old, new)
     paused_at: float = 0.0
     switched_at: float = 0.0
     started_at: float = 0.0
     finished_at: float = 0.0
+    rolled_back: bool = False
+    # the write pause step by step (seconds): where a long pause goes
+    pause_steps: dict[str, float] = field(default_factory=dict)
+
+    def mark(self, step: str) -> None:
+        """Record the time since the pause began or the previous step ended as ``step``."""
+        now = time.monotonic()
+        self.pause_steps[step] = now - (self.paused_at + sum(self.pause_steps.values()))
 
     @property
     def checksums_equal(self) -> bool:
@@ -129,6 +154,11 @@ class Result:
     @property
     def total_seconds(self) -> float:
         return self.finished_at - self.started_at
+
+    @property
+    def checksum_seconds(self) -> float:
+        """The full comparison after the switch (outside the write pause)."""
+        return self.finished_at - self.switched_at
 
 
 def client_bindir(at_least: int) -> Path:
@@ -155,19 +185,35 @@ def _names(conn: psycopg.Connection[Any], query: str) -> list[tuple[str, ...]]:
     return [tuple(row) for row in conn.execute(query).fetchall()]
 
 
-def table_checksums(side: Side) -> dict[str, TableSum]:
-    """Row count and an order-independent md5 of every user table's rows."""
+def table_checksums(side: Side, conn: psycopg.Connection[Any] | None = None) -> dict[str, TableSum]:
+    """Row count and an order-independent md5 of every user table's rows.
+
+    ``conn``: read through this connection (e.g. a snapshot held since the switch).
+    """
+    if conn is None:
+        with side.connect() as own:
+            return table_checksums(side, own)
     sums: dict[str, TableSum] = {}
+    for schema, table in _names(conn, USER_TABLES_SQL):
+        query = sql.SQL(
+            "SELECT count(*), coalesce(md5(string_agg(md5(t::text), '' "
+            "ORDER BY md5(t::text))), '') FROM {} t"
+        ).format(sql.Identifier(schema, table))
+        row = conn.execute(query).fetchone()
+        assert row is not None
+        sums[f"{schema}.{table}"] = TableSum(int(row[0]), str(row[1]))
+    return sums
+
+
+def table_counts(side: Side) -> dict[str, int]:
+    """Row count of every user table (the check inside the write pause)."""
+    counts: dict[str, int] = {}
     with side.connect() as conn:
         for schema, table in _names(conn, USER_TABLES_SQL):
-            query = sql.SQL(
-                "SELECT count(*), coalesce(md5(string_agg(md5(t::text), '' "
-                "ORDER BY md5(t::text))), '') FROM {} t"
-            ).format(sql.Identifier(schema, table))
+            query = sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(schema, table))
             row = conn.execute(query).fetchone()
-            assert row is not None
-            sums[f"{schema}.{table}"] = TableSum(int(row[0]), str(row[1]))
-    return sums
+            counts[f"{schema}.{table}"] = int(row[0]) if row else -1
+    return counts
 
 
 def copy_role_model(old: Side, new: Side, model: rolemodel.RoleModel) -> None:
@@ -318,24 +364,75 @@ def preflight(old: Side, new: Side, mode: str) -> tuple[int, int]:
     return from_major, to_major
 
 
+def _table_schemas(conn: psycopg.Connection[Any]) -> list[str]:
+    return sorted({schema for schema, _ in _names(conn, USER_TABLES_SQL)})
+
+
 @contextmanager
-def _subscription(old: Side, new: Side, publisher_conninfo: str) -> Iterator[None]:
+def _publisher_reads(old: Side, role: str | None) -> Iterator[None]:
+    """A non-superuser publisher login (Docker: coachdb_upgrade) may read the tables while
+    the subscription copies them: SELECT and schema USAGE granted here, revoked after."""
+    if not role:
+        yield
+        return
+    with old.connect() as conn:
+        row = conn.execute("SELECT rolsuper FROM pg_roles WHERE rolname = %s", (role,)).fetchone()
+        if row is None:
+            raise UpgradeError(f"the publisher login {role!r} does not exist on the old side")
+        schemas = [] if row[0] else _table_schemas(conn)
+        for schema in schemas:
+            ident, who = sql.Identifier(schema), sql.Identifier(role)
+            conn.execute(sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(ident, who))
+            conn.execute(
+                sql.SQL("GRANT SELECT ON ALL TABLES IN SCHEMA {} TO {}").format(ident, who)
+            )
+    try:
+        yield
+    finally:
+        with old.connect() as conn:
+            for schema in schemas:
+                ident, who = sql.Identifier(schema), sql.Identifier(role)
+                conn.execute(
+                    sql.SQL("REVOKE SELECT ON ALL TABLES IN SCHEMA {} FROM {}").format(ident, who)
+                )
+                conn.execute(sql.SQL("REVOKE USAGE ON SCHEMA {} FROM {}").format(ident, who))
+
+
+@contextmanager
+def _subscription(
+    old: Side, new: Side, publisher_conninfo: str, password: str | None
+) -> Iterator[None]:
     with old.connect() as conn:
         conn.execute(
             sql.SQL("CREATE PUBLICATION {} FOR ALL TABLES").format(sql.Identifier(PUBLICATION))
         )
+    conninfo = make_conninfo(publisher_conninfo, dbname=old.database)
+    if password:
+        conninfo = make_conninfo(conninfo, password=password)
     try:
         with new.connect() as conn:
             # feedback every second, so the catch-up below is seen within the pause
             conn.execute("ALTER SYSTEM SET wal_receiver_status_interval = '1s'")
             conn.execute("SELECT pg_reload_conf()")
-            conn.execute(
-                sql.SQL("CREATE SUBSCRIPTION {} CONNECTION {} PUBLICATION {}").format(
-                    sql.Identifier(SUBSCRIPTION),
-                    sql.Literal(make_conninfo(publisher_conninfo, dbname=old.database)),
-                    sql.Identifier(PUBLICATION),
+            # the statement carries the password: neither log it (log_statement = 'ddl')
+            # nor quote it with an error (log_min_error_statement); the catalog column
+            # holding it (pg_subscription.subconninfo) is readable by superusers only,
+            # and the subscription is dropped below
+            conn.execute("SET log_statement = 'none'")
+            conn.execute("SET log_min_error_statement = 'panic'")
+            try:
+                conn.execute(
+                    sql.SQL("CREATE SUBSCRIPTION {} CONNECTION {} PUBLICATION {}").format(
+                        sql.Identifier(SUBSCRIPTION),
+                        sql.Literal(conninfo),
+                        sql.Identifier(PUBLICATION),
+                    )
                 )
-            )
+            except psycopg.Error as exc:
+                # the server's message, never the statement (it holds the password)
+                raise UpgradeError(
+                    f"CREATE SUBSCRIPTION on the new side failed: {exc.diag.message_primary}"
+                ) from None
         yield
     finally:
         with new.connect() as conn:
@@ -374,27 +471,35 @@ def _caught_up(old: Side, lsn: str) -> Callable[[], bool]:
     return check
 
 
-def _verify(old: Side, new: Side, model: rolemodel.RoleModel, result: Result) -> None:
-    result.old_sums = table_checksums(old)
-    result.new_sums = table_checksums(new)
+def _verify_in_pause(old: Side, new: Side, model: rolemodel.RoleModel, result: Result) -> None:
+    """The checks inside the write pause: row counts (both sides at once), sequences, roles."""
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        old_counts, new_counts = pool.map(table_counts, (old, new))
+    result.counts = {
+        t: (old_counts.get(t, -1), new_counts.get(t, -1)) for t in set(old_counts) | set(new_counts)
+    }
     result.sequences = check_sequences(new)
     result.drift = [
         str(d) for d in rolemodel.drift_all(lambda db: psycopg.connect(new.dsn(db)), model)
     ]
     problems = []
-    if not result.checksums_equal:
-        bad = sorted(
-            t
-            for t in set(result.old_sums) | set(result.new_sums)
-            if result.old_sums.get(t) != result.new_sums.get(t)
-        )
-        problems.append(f"tables differ: {', '.join(bad) or 'none found'}")
+    bad = sorted(t for t, (a, b) in result.counts.items() if a != b)
+    if bad or not result.counts:
+        problems.append(f"row counts differ: {', '.join(f'{t} {result.counts[t]}' for t in bad)}")
     if not result.sequences_past_maxima:
         problems.append(f"sequences behind their columns: {result.sequences}")
     if result.drift:
         problems.append(f"role model drift on the new side: {result.drift}")
     if problems:
         raise UpgradeError("verification failed, not switching: " + "; ".join(problems))
+
+
+def _checksum_differences(result: Result) -> list[str]:
+    return sorted(
+        t
+        for t in set(result.old_sums) | set(result.new_sums)
+        if result.old_sums.get(t) != result.new_sums.get(t)
+    )
 
 
 def upgrade(
@@ -405,6 +510,8 @@ def upgrade(
     switch: Callable[[], None],
     model: rolemodel.RoleModel | None = None,
     publisher_conninfo: str | None = None,
+    publisher_password: str | None = None,
+    rollback: Callable[[], None] | None = None,
     bindir: Path | None = None,
     sync_timeout: float = 600.0,
     jobs: int = 2,
@@ -412,7 +519,12 @@ def upgrade(
     """Move ``old.database`` to the new cluster and call ``switch()`` once it is verified.
 
     On any failure before ``switch()`` the old side is given back to the application
-    (:func:`resume_writes`) and :class:`UpgradeError` is raised.
+    (:func:`resume_writes`) and :class:`UpgradeError` is raised. If the per-table
+    checksums after the switch differ, ``rollback()`` undoes ``switch()``, the new
+    side's writers are paused, the old side's resumed, and :class:`UpgradeError` is raised.
+    ``publisher_conninfo``/``publisher_password`` (logical mode): how the new server
+    logs in to the old one (default: ``old.conninfo``); a non-superuser login there gets
+    SELECT on the tables for the duration.
     """
     model = model or rolemodel.RoleModel(database=old.database)
     from_major, to_major = preflight(old, new, mode)
@@ -422,8 +534,12 @@ def upgrade(
     copy_role_model(old, new, model)
     try:
         if mode == "logical":
-            copy_schema(old, new, tools)
-            with _subscription(old, new, publisher_conninfo or old.conninfo):
+            copy_schema(old, new, tools)  # before the grants below: they must not be copied
+            publisher = publisher_conninfo or old.conninfo
+            with (
+                _publisher_reads(old, conninfo_to_dict(publisher).get("user")),
+                _subscription(old, new, publisher, publisher_password),
+            ):
                 _wait(lambda: _initial_copy_done(new), sync_timeout, "the initial table copy")
                 result.paused_at = time.monotonic()
                 pause_writes(old, writers)
@@ -431,6 +547,8 @@ def upgrade(
                     row = conn.execute("SELECT pg_current_wal_lsn()::text").fetchone()
                 assert row is not None
                 _wait(_caught_up(old, str(row[0])), sync_timeout, "the subscriber to catch up")
+                result.mark("catch-up")
+            result.mark("subscription dropped")
         else:
             result.paused_at = time.monotonic()
             pause_writes(old, writers)
@@ -452,14 +570,45 @@ def upgrade(
                     ],
                     "pg_restore",
                 )
+            result.mark("dump and restore")
         sync_sequences(old, new)
-        _verify(old, new, model, result)
+        result.mark("sequences")
+        _verify_in_pause(old, new, model, result)
+        result.mark("row counts, roles")
+        # the new side as the application will first see it: a snapshot held from here
+        snapshot = psycopg.connect(new.dsn())
     except BaseException:
         resume_writes(old, writers)
         raise
-    switch()
-    result.switched_at = time.monotonic()
+    with snapshot:
+        snapshot.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        snapshot.execute("SELECT 1")  # takes the snapshot
+        try:
+            switch()
+        except BaseException:
+            resume_writes(old, writers)
+            raise
+        result.switched_at = time.monotonic()
+        result.mark("switch")
+        # outside the pause: the frozen old side against the new side at the switch
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            old_sums = pool.submit(table_checksums, old)
+            result.new_sums = table_checksums(new, snapshot)
+            result.old_sums = old_sums.result()
     result.finished_at = time.monotonic()
+    bad = _checksum_differences(result)
+    if bad or not result.checksums_equal:
+        result.rolled_back = True
+        if rollback is not None:
+            rollback()
+        pause_writes(new, writers)
+        resume_writes(old, writers)
+        raise UpgradeError(
+            f"per-table checksums differ after the switch ({', '.join(bad) or 'no tables'}): "
+            "rolled back to the old side (application roles NOLOGIN on the new side, LOGIN "
+            f"on the old). Writes the new side acknowledged in the "
+            f"{result.checksum_seconds:.1f} s since the switch are on the new side only."
+        )
     return result
 
 
@@ -483,7 +632,8 @@ def main(argv: list[str] | None = None) -> int:
     """``python -m coachdb.upgrade``: blue/green data move between two running clusters.
 
     Superuser conninfos without passwords: libpq reads them from a password file
-    (``PGPASSFILE``), so no secret reaches the process list or a log.
+    (``PGPASSFILE``), so no secret reaches the process list or a log. The logical mode's
+    publisher password (``--publisher``'s login) comes from $COACHDB_UPGRADE_PASSWORD.
     """
     parser = argparse.ArgumentParser(prog="python -m coachdb.upgrade", description=main.__doc__)
     parser.add_argument("--old", required=True, help="superuser conninfo of the old side")
@@ -497,6 +647,10 @@ def main(argv: list[str] | None = None) -> int:
         "--switch-command",
         help="run once the new side is verified (e.g. point the application at it)",
     )
+    parser.add_argument(
+        "--rollback-command",
+        help="run if the checksums after the switch differ (undo the switch command)",
+    )
     args = parser.parse_args(argv)
     old, new = Side(args.old, args.database), Side(args.new, args.database)
     try:
@@ -507,6 +661,8 @@ def main(argv: list[str] | None = None) -> int:
             switch=_switch_command(args.switch_command),
             model=rolemodel.RoleModel(database=args.database),
             publisher_conninfo=args.publisher,
+            publisher_password=os.environ.get(PASSWORD_ENV) or None,
+            rollback=_switch_command(args.rollback_command),
         )
         analyze_in_stages(new, client_bindir(result.from_major))
     except (UpgradeError, psycopg.Error) as exc:
@@ -515,7 +671,8 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"coachdb upgrade: {result.mode} {result.from_major} -> {result.to_major}: "
         f"{len(result.new_sums)} tables with equal checksums, sequences past their maxima, "
-        f"write pause {result.pause_seconds:.1f} s, total {result.total_seconds:.1f} s"
+        f"write pause {result.pause_seconds:.1f} s, checksums after the switch "
+        f"{result.checksum_seconds:.1f} s, total {result.total_seconds:.1f} s"
     )
     return 0
 
@@ -531,6 +688,7 @@ __all__ = [
     "pause_writes",
     "resume_writes",
     "table_checksums",
+    "table_counts",
     "upgrade",
 ]
 

@@ -21,7 +21,7 @@ import secrets
 import string
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pulumi
 from cryptography import x509
@@ -158,8 +158,12 @@ def _with_usages(builder: x509.CertificateBuilder, allowed: list[str]) -> x509.C
 class CoachdbMocks(pulumi.runtime.Mocks):
     """Provider stand-ins: real keys and certificates, real random passwords."""
 
-    def __init__(self) -> None:
+    # what the engine assigns a network without an IPAM config (tests may pass a real one)
+    NETWORK_IPAM: ClassVar[dict[str, str]] = {"subnet": "172.30.0.0/16", "gateway": "172.30.0.1"}
+
+    def __init__(self, network_ipam: dict[str, str] | None = None) -> None:
         self.passwords: dict[str, str] = {}
+        self.network_ipam = network_ipam or self.NETWORK_IPAM
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
         inputs = unwrap(args.inputs)
@@ -235,6 +239,8 @@ class CoachdbMocks(pulumi.runtime.Mocks):
             value = "".join(secrets.choice(alphabet) for _ in range(int(inputs["length"])))
             self.passwords[args.name] = value
             state["result"] = value
+        elif typ == "docker:index/network:Network" and not inputs.get("ipamConfigs"):
+            state["ipamConfigs"] = [dict(self.network_ipam)]
         elif typ == "docker:index/remoteImage:RemoteImage":
             state["imageId"] = "sha256:" + "0" * 64
             state["repoDigest"] = inputs["name"]
@@ -250,6 +256,7 @@ class CoachdbMocks(pulumi.runtime.Mocks):
 RAILWAY_TOKEN = "railway-account-token-for-mocks-0123456789"  # pragma: allowlist secret
 DYN = "pulumi-python:dynamic/railway:"
 PROXY_DOMAIN = "shinkansen.proxy.rlwy.net"
+GREEN_PROXY_DOMAIN = "maglev.proxy.rlwy.net"
 PROXY_PORT = 41234
 
 
@@ -261,17 +268,19 @@ class RailwayMocks(CoachdbMocks):
             return super().new_resource(args)
         state = unwrap(dict(args.inputs))
         kind = args.typ[len(DYN) :]
+        # the green side of a blue/green stack gets its own ids and proxy, as on Railway
+        n, proxy = (2, GREEN_PROXY_DOMAIN) if args.name.endswith("-green") else (1, PROXY_DOMAIN)
         computed = {
             "Project": {"project_id": "prj-1", "adopted": False, "environment_ids": {}},
             "Environment": {"environment_id": "env-1", "adopted": True},
             "Service": {
-                "service_id": "svc-1",
+                "service_id": f"svc-{n}",
                 "private_domain": f"{state.get('name')}.railway.internal",
             },
-            "Volume": {"volume_id": "vol-1"},
+            "Volume": {"volume_id": f"vol-{n}"},
             # numbers travel through protobuf as floats, as they do from real state
-            "TcpProxy": {"domain": PROXY_DOMAIN, "proxy_port": float(PROXY_PORT)},
-            "Deployment": {"deployment_id": "dep-1", "status": "SUCCESS"},
+            "TcpProxy": {"domain": proxy, "proxy_port": float(PROXY_PORT + n - 1)},
+            "Deployment": {"deployment_id": f"dep-{n}", "status": "SUCCESS"},
             "RoleModel": {"changed": True},
         }.get(kind, {})
         state.update(computed)
@@ -376,11 +385,18 @@ def ensure_event_loop() -> None:
 
 
 def run_program(
-    config: dict[str, str] | None = None, secret_keys: tuple[str, ...] = (), stack: str = "test"
+    config: dict[str, str] | None = None,
+    secret_keys: tuple[str, ...] = (),
+    stack: str = "test",
+    network_ipam: dict[str, str] | None = None,
 ) -> ProgramRun:
-    """Run pulumi/__main__.py afresh under mocks; ``config`` keys lack the project prefix."""
+    """Run pulumi/__main__.py afresh under mocks; ``config`` keys lack the project prefix.
+
+    ``network_ipam``: the subnet and gateway the mocked provider reports for the network
+    (a real engine's, when the test materialises the stack).
+    """
     ensure_event_loop()
-    mocks = CoachdbMocks()
+    mocks = CoachdbMocks(network_ipam)
     monitor = RecordingMonitor(mocks)
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
     full = {(k if ":" in k else f"{PROJECT}:{k}"): v for k, v in (config or {}).items()}

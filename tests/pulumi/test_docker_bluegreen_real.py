@@ -17,14 +17,19 @@ intact with the application's writes paused.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import itertools
+import re
 import secrets
 import shutil
 import tempfile
+import threading
+import time
 import urllib.parse
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import docker
@@ -48,7 +53,7 @@ from docker_materialise import (
 )
 from pulumi_mocks import ProgramRun, run_program
 
-from coachdb import rolemodel, versions
+from coachdb import profile, rolemodel, upgrade, versions
 from tests.support.pgcluster import free_port
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
@@ -126,8 +131,9 @@ class BlueGreen:
         return self.container("postgres-green")
 
 
-@pytest.fixture(scope="module")
-def bluegreen(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BlueGreen]:
+@contextlib.contextmanager
+def materialised_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BlueGreen]:
+    """Both sides declared under mocks, then created for real (and removed after)."""
     client, blue_standin = standin_or_skip(14)
     _, green_standin = standin_or_skip(17)
     suffix = uuid.uuid4().hex[:10]
@@ -153,7 +159,19 @@ def bluegreen(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BlueGreen]:
         "passwordSource": "config",  # pragma: allowlist secret
         **{key: secrets.token_hex(16) for key in SECRET_KEYS},
     }
-    run = run_program(config, secret_keys=SECRET_KEYS)
+    # the network first: the provider reports the subnet and gateway the engine assigned,
+    # which blue's pg_hba admits the upgrade role from (coachdb_infra.docker.logical)
+    network = client.networks.create(config["networkName"], driver="bridge")
+    try:
+        ipam = network.attrs["IPAM"]["Config"][0]
+        run = run_program(
+            config,
+            secret_keys=SECRET_KEYS,
+            network_ipam={"subnet": ipam["Subnet"], "gateway": ipam["Gateway"]},
+        )
+    except BaseException:
+        network.remove()
+        raise
     ca_file.write_text(run.outputs["ca_certificate"])
     client.images.get(blue_standin).tag(config["image"])
     client.images.get(green_standin).tag(config["greenImage"])
@@ -169,6 +187,18 @@ def bluegreen(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BlueGreen]:
         remove_everything(client, run)
         for image in (config["image"], config["greenImage"]):
             client.images.remove(image, noprune=True)
+
+
+@pytest.fixture(scope="module")
+def bluegreen(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BlueGreen]:
+    with materialised_stack(tmp_path_factory) as state:
+        yield state
+
+
+@pytest.fixture(scope="module")
+def bluegreen_logical(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BlueGreen]:
+    with materialised_stack(tmp_path_factory) as state:
+        yield state
 
 
 def table_sums(container: Container) -> dict[str, str]:
@@ -215,20 +245,28 @@ def write_as_the_application(url: str) -> None:
         conn.execute("DELETE FROM users WHERE email = 'leaver@example.test'")
 
 
-def run_upgrade_runner(state: BlueGreen) -> tuple[int, str]:
-    """The documented operator command (docs/upgrade.md, "Docker"), via the Docker API."""
+def run_upgrade_runner(state: BlueGreen, mode: str = "dump") -> tuple[int, str]:
+    """The documented operator command (docs/upgrade.md, "Docker"), via the Docker API.
+
+    Logical mode adds the publisher conninfo output and passes the publisher password
+    in the environment (``docker run -e COACHDB_UPGRADE_PASSWORD``), never as an argument.
+    """
     image = runner_image(state.client, state.green_base)
     outputs = state.run.outputs
+    logical = ["--publisher", outputs["upgrade_publisher"]] if mode == "logical" else []
+    environment = {upgrade.PASSWORD_ENV: outputs["upgrade_password"]} if logical else {}
     container = state.client.containers.run(
         image,
         command=[
             "--mode",
-            "dump",
+            mode,
             "--old",
             f"host={BLUE_SOCKETS} user=postgres dbname=postgres",
             "--new",
             f"host={GREEN_SOCKETS} user=postgres dbname=postgres",
+            *logical,
         ],
+        environment=environment,
         volumes={
             outputs["blue_socket_volume"]: {"bind": BLUE_SOCKETS, "mode": "rw"},
             outputs["green_socket_volume"]: {"bind": GREEN_SOCKETS, "mode": "rw"},
@@ -337,3 +375,177 @@ def test_blue_14_moves_to_green_17_and_the_outputs_switch(bluegreen: BlueGreen) 
     assert new_id > positions["trades_id_seq"][0]
     # blue still holds the data as it was at the pause
     assert table_sums(bluegreen.blue) == before
+
+
+# --- logical mode ------------------------------------------------------------------------
+
+
+@dataclass
+class AppWriter:
+    """The application: inserts users continuously through whatever ``router`` points at,
+    retrying each unacknowledged insert (idempotent on the email) until it is acknowledged."""
+
+    router: dict[str, str]
+    acked: list[str] = field(default_factory=list)
+    ack_times: list[float] = field(default_factory=list)
+    errors: int = 0
+    stop: threading.Event = field(default_factory=threading.Event)
+
+    def run(self) -> None:
+        conn: psycopg.Connection | None = None
+        while not self.stop.is_set():
+            email = f"w-{uuid.uuid4().hex[:12]}@example.test"
+            while not self.stop.is_set():
+                try:
+                    if conn is None:
+                        conn = psycopg.connect(
+                            self.router["url"], autocommit=True, connect_timeout=3
+                        )
+                    conn.execute(
+                        "INSERT INTO users (email) VALUES (%s) "
+                        "ON CONFLICT ((lower(email))) DO NOTHING",
+                        (email,),
+                    )
+                    self.acked.append(email)
+                    self.ack_times.append(time.monotonic())
+                    break
+                except psycopg.Error:
+                    self.errors += 1
+                    if conn is not None:
+                        conn.close()
+                    conn = None
+                    time.sleep(0.05)
+            time.sleep(0.01)
+        if conn is not None:
+            conn.close()
+
+    def longest_gap(self) -> float:
+        return max((b - a for a, b in itertools.pairwise(self.ack_times)), default=0.0)
+
+
+def _tls_login(state: BlueGreen, port: int, user: str, password: str, db: str = DB) -> None:
+    url = urllib.parse.urlsplit(state.run.outputs["database_url"])
+    psycopg.connect(
+        host="127.0.0.1",
+        port=port,
+        user=user,
+        password=password,
+        dbname=db,
+        sslmode="verify-full",
+        sslrootcert=urllib.parse.parse_qs(url.query)["sslrootcert"][0],
+        connect_timeout=10,
+    ).close()
+
+
+def _from_green(state: BlueGreen, sql: str, db: str) -> tuple[int, str]:
+    """psql inside the green container, to blue over the stack network as the upgrade role."""
+    conninfo = state.run.outputs["upgrade_publisher"].replace(f"dbname={DB}", f"dbname={db}")
+    code, out = state.green.exec_run(
+        ["psql", "-X", "-At", "-d", conninfo, "-c", sql],
+        user="postgres",
+        environment={"PGPASSWORD": state.run.outputs["upgrade_password"]},
+    )
+    return code, out.decode(errors="replace").strip()
+
+
+def test_upgrade_role_reaches_blue_only_from_the_stack_network_and_only_its_database(
+    bluegreen_logical: BlueGreen,
+) -> None:
+    state = bluegreen_logical
+    password = state.run.outputs["upgrade_password"]
+    assert psql(state.blue, "SHOW wal_level", "postgres") == "logical"
+    # the published port (arrives from the network's gateway): refused, right password or not
+    with pytest.raises(psycopg.OperationalError, match="rejects connection"):
+        _tls_login(state, int(state.config["port"]), profile.UPGRADE_ROLE, password)
+    # from green, on the stack network, verify-full by blue's container name: admitted to
+    # the application database (it cannot read the tables outside an upgrade) ...
+    code, out = _from_green(
+        state, "SELECT current_user, ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()", DB
+    )
+    assert (code, out) == (0, f"{profile.UPGRADE_ROLE}|t"), out
+    # ... and to no other database; a wrong password fails too
+    code, out = _from_green(state, "SELECT 1", "postgres")
+    assert code != 0 and "rejects connection" in out, out
+    wrong = state.green.exec_run(
+        ["psql", "-X", "-At", "-d", state.run.outputs["upgrade_publisher"], "-c", "SELECT 1"],
+        user="postgres",
+        environment={"PGPASSWORD": "not-the-password"},  # pragma: allowlist secret
+    )
+    assert wrong.exit_code != 0 and b"password authentication failed" in wrong.output
+
+
+def test_logical_upgrade_under_writes_loses_nothing_and_pauses_briefly(
+    bluegreen_logical: BlueGreen, capsys: pytest.CaptureFixture[str]
+) -> None:
+    state = bluegreen_logical
+    run = state.run
+    deploy = sqitch_deploy(run.outputs["migrator_database_url"])
+    assert deploy.returncode == 0, deploy.stdout + deploy.stderr
+    write_as_the_application(run.outputs["database_url"])
+
+    # the application keeps writing to blue through the published port during the copy
+    writer = AppWriter({"url": run.outputs["database_url"]})
+    thread = threading.Thread(target=writer.run, daemon=True)
+    thread.start()
+    try:
+        time.sleep(1.0)
+        started = time.monotonic()
+        code, logs = run_upgrade_runner(state, "logical")
+        runner_s = time.monotonic() - started
+        assert code == 0, logs
+        assert "coachdb upgrade: logical 14 -> 17:" in logs, logs
+        pause = re.search(r"write pause (\d+\.\d) s", logs)
+        assert pause, logs
+        # the switch, as the operator does it once the runner is done
+        switched = run_program({**state.config, "activeSide": "green"}, secret_keys=SECRET_KEYS)
+        switch_started = time.monotonic()
+        writer.router["url"] = switched.outputs["database_url"]
+        time.sleep(1.5)  # the application writes on green
+    finally:
+        writer.stop.set()
+        thread.join(timeout=30)
+    assert writer.acked and any(t > switch_started for t in writer.ack_times)
+
+    # nothing acknowledged is lost: every acked email is on green, and so is blue's data
+    with psycopg.connect(switched.outputs["database_url"], autocommit=True) as conn:
+        assert conn.info.server_version // 10000 == 17
+        emails = {r[0] for r in conn.execute("SELECT email FROM users")}
+    lost = [e for e in writer.acked if e not in emails]
+    assert lost == []
+    blue_sums, green_sums = table_sums(state.blue), table_sums(state.green)
+    assert set(blue_sums) == set(green_sums)
+    for table in blue_sums:
+        if table != "public.users":  # the only table written after the switch
+            assert blue_sums[table] == green_sums[table], table
+    row_md5 = "SELECT md5(t::text) FROM users t ORDER BY 1"
+    blue_users = set(psql(state.blue, row_md5, DB).split())
+    assert blue_users <= set(psql(state.green, row_md5, DB).split())
+    for seq, (value, maximum) in identity_positions(state.green).items():
+        assert value >= maximum, (seq, value, maximum)
+
+    # the upgrade left nothing behind: no subscription, publication, slot or table grant
+    assert psql(state.green, "SELECT count(*) FROM pg_subscription", DB) == "0"
+    assert psql(state.blue, "SELECT count(*) FROM pg_publication", DB) == "0"
+    assert psql(state.blue, "SELECT count(*) FROM pg_replication_slots", DB) == "0"
+    grants = psql(
+        state.blue,
+        "SELECT count(*) FROM information_schema.role_table_grants "  # noqa: S608 - a constant
+        f"WHERE grantee = '{profile.UPGRADE_ROLE}'",
+        DB,
+    )
+    assert grants == "0"
+    # the password reached no log: runner, blue's server, green's server
+    password = run.outputs["upgrade_password"]
+    for text in (
+        logs,
+        state.blue.logs().decode(errors="replace"),
+        state.green.logs().decode(errors="replace"),
+    ):
+        assert password not in text
+    with capsys.disabled():
+        print(
+            f"\ndocker blue/green logical 14 -> 17: {len(writer.acked)} writes acknowledged, "
+            f"0 lost; runner {runner_s:.1f} s, write pause (runner) {pause[1]} s, "
+            f"longest gap the application saw {writer.longest_gap():.1f} s "
+            f"(includes the operator's switch), {writer.errors} attempts retried"
+        )

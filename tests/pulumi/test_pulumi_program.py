@@ -16,7 +16,7 @@ import pytest
 from coachdb_infra.docker import server
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID
-from pulumi_mocks import ProgramRun, contains_secret, run_program
+from pulumi_mocks import ProgramRun, Registration, contains_secret, run_program
 
 from coachdb import profile, rolemodel
 from coachdb.scram import VERIFIER_RE, verify_password
@@ -469,3 +469,91 @@ def test_bad_blue_green_config_is_refused(config: dict[str, str], key: str, word
     with pytest.raises(ConfigError) as caught:
         run_program(config)
     assert str(caught.value).startswith(f"{key}: ") and words in str(caught.value)
+
+
+# --- blue/green by logical replication ---------------------------------------------------
+
+
+def _by_name(run: ProgramRun) -> dict[str, Registration]:
+    return {r.inputs["name"]: r for r in run.of_type(CONTAINER)}
+
+
+def _files(reg: Registration) -> dict[str, dict]:
+    return {u["file"]: u for u in reg.inputs["uploads"]}
+
+
+def test_green_declared_blue_publishes_to_the_upgrade_role_from_the_network_only() -> None:
+    run = run_program(
+        {"greenMajor": "17"}, network_ipam={"subnet": "10.77.0.0/24", "gateway": "10.77.0.1"}
+    )
+    blue, green = _by_name(run)["coachdb-postgres"], _by_name(run)["coachdb-postgres-17"]
+    # blue: logical WAL (a restart, folded into the replacement green's declaration causes)
+    assert "wal_level=logical" in blue.inputs["command"]
+    assert not any(a.startswith("wal_level=") for a in green.inputs["command"])
+    # blue's pg_hba: the upgrade role to the app database from the stack network, the
+    # gateway (published port) refused first, everywhere else refused; postgres still refused
+    hba = [
+        line.split()
+        for line in _files(blue)[server.HBA_FILE]["content"].splitlines()
+        if line and not line.startswith("#")
+    ]
+    role = profile.UPGRADE_ROLE
+    upgrade_lines = [line for line in hba if line[2] == role]
+    assert upgrade_lines == [
+        ["hostssl", "all", role, "10.77.0.1/32", "reject"],
+        ["hostssl", "elite_trading_coach_ai", role, "10.77.0.0/24", "scram-sha-256"],
+        ["hostssl", "all", role, "all", "reject"],
+    ]
+    assert hba.index(upgrade_lines[-1]) < hba.index(
+        ["hostssl", "all", "all", "all", "scram-sha-256"]
+    )
+    assert ["hostssl", "all", "postgres", "all", "reject"] in hba
+    assert _files(green)[server.HBA_FILE]["content"] == server.PG_HBA
+    # the role: an init script with a SCRAM verifier of the generated password, a secret
+    script_file = f"{server.INITDB_DIR}/coachdb-30-upgrade-role.sql"
+    script = _files(blue)[script_file]["content"]
+    password = run.generated_passwords[f"{role}-password"]
+    for reg in run.registrations:  # the password and its script travel as secrets only
+        for prop, value in reg.raw_inputs.items():
+            assert contains_secret(value) or password not in repr(value), (reg.name, prop)
+    verifier = re.search(r"PASSWORD '([^']+)'", script)
+    assert verifier and VERIFIER_RE.match(verifier[1]) and verify_password(password, verifier[1])
+    assert password not in script
+    assert f"ALTER ROLE {role} WITH LOGIN REPLICATION NOSUPERUSER" in script
+    assert 'GRANT CONNECT ON DATABASE "elite_trading_coach_ai"' in script
+    assert script_file not in _files(green)
+    # green verifies blue with the stack's CA, by a name blue's certificate has
+    assert _files(green)["/etc/coachdb/tls/ca.crt"]["content"] == run.outputs["ca_certificate"]
+    publisher = dict(kv.split("=", 1) for kv in run.outputs["upgrade_publisher"].split())
+    assert publisher == {
+        "host": "coachdb-postgres",
+        "port": "5432",
+        "dbname": "elite_trading_coach_ai",
+        "user": role,
+        "sslmode": "verify-full",
+        "sslrootcert": "/etc/coachdb/tls/ca.crt",
+    }
+    cert = x509.load_pem_x509_certificate(_files(blue)[server.CERT_FILE]["content"].encode())
+    sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert publisher["host"] in sans.get_values_for_type(x509.DNSName)
+    # the password reaches the operator only as a secret output
+    assert run.outputs["upgrade_password"] == password
+    assert "upgrade_password" in run.secret_outputs
+    assert "upgrade_publisher" not in run.secret_outputs
+
+
+def test_single_side_stacks_declare_no_upgrade_role_or_logical_wal() -> None:
+    run = run_program({})
+    files = uploads(run)
+    assert files[server.HBA_FILE]["content"] == server.PG_HBA
+    assert profile.UPGRADE_ROLE not in server.PG_HBA
+    assert not any("upgrade-role" in f for f in files)
+    assert not any(a.startswith("wal_level=") for a in container(run)["command"])
+    assert f"{profile.UPGRADE_ROLE}-password" not in run.generated_passwords
+    assert "upgrade_publisher" not in run.outputs
+
+
+def test_server_settings_cannot_undo_the_publishers_wal_level() -> None:
+    run = run_program({"greenMajor": "17", "serverSettings": json.dumps({"max_wal_senders": "2"})})
+    command = _by_name(run)["coachdb-postgres"].inputs["command"]
+    assert "max_wal_senders=10" in command and "max_wal_senders=2" not in command

@@ -242,3 +242,106 @@ def test_the_service_runs_the_declared_major(railway, major):
     assert run.one(f"{DYN}Service").inputs["image"].startswith(f"postgres:{major}.")
     with pytest.raises(ConfigError, match=rf"not a PostgreSQL {major} tag"):
         railway({"postgresMajor": str(major), "image": "postgres:16.14-bookworm"})
+
+
+# --- blue/green upgrade in one stack ------------------------------------------------------
+
+
+def _by_name(run, kind):
+    return {r.name: r for r in run.of_type(f"{DYN}{kind}")}
+
+
+def test_green_major_declares_a_second_service_with_its_own_protected_volume(railway):
+    run = railway({"greenMajor": "17"})
+    services = _by_name(run, "Service")
+    assert set(services) == {"railway-postgres", "railway-postgres-green"}
+    assert services["railway-postgres"].inputs["name"] == "postgres"
+    assert services["railway-postgres"].inputs["image"].startswith("postgres:14.")
+    assert services["railway-postgres-green"].inputs["name"] == "postgres-17"
+    assert services["railway-postgres-green"].inputs["image"] == "postgres:17.10-bookworm"
+    volumes = _by_name(run, "Volume")
+    assert set(volumes) == {"railway-pgdata", "railway-pgdata-green"}
+    assert all(v.protect for v in volumes.values())  # blue stays until removed on purpose
+    assert volumes["railway-pgdata-green"].inputs["service_id"] == "svc-2"
+    assert volumes["railway-pgdata"].inputs["service_id"] == "svc-1"
+    for kind in ("TcpProxy", "Variables", "Deployment", "RoleModel"):
+        assert len(run.of_type(f"{DYN}{kind}")) == 2, kind
+    # one project and environment: both services side by side
+    assert len(run.of_type(f"{DYN}Project")) == len(run.of_type(f"{DYN}Environment")) == 1
+    # green's own deployment and role model (applied through green's proxy)
+    deployments = _by_name(run, "Deployment")
+    assert deployments["railway-deployment-green"].inputs["service_id"] == "svc-2"
+    role_models = _by_name(run, "RoleModel")
+    assert role_models["railway-role-model-green"].inputs["host"] == pulumi_mocks.GREEN_PROXY_DOMAIN
+    assert role_models["railway-role-model"].inputs["host"] == PROXY_DOMAIN
+    # each side's DATABASE_URL names its own private host; the certificate names both
+    variables = _by_name(run, "Variables")
+    green_vars = variables["railway-variables-green"].inputs["variables"]
+    blue_vars = variables["railway-variables"].inputs["variables"]
+    assert urllib.parse.urlsplit(green_vars["DATABASE_URL"]).hostname == (
+        "postgres-17.railway.internal"
+    )
+    assert urllib.parse.urlsplit(blue_vars["DATABASE_URL"]).hostname == (
+        "postgres.railway.internal"
+    )
+    assert green_vars["COACHDB_TLS_CERT"] == blue_vars["COACHDB_TLS_CERT"]
+    cert = x509.load_pem_x509_certificate(green_vars["COACHDB_TLS_CERT"].encode())
+    sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert {
+        "postgres.railway.internal",
+        "postgres-17.railway.internal",
+        PROXY_DOMAIN,
+        pulumi_mocks.GREEN_PROXY_DOMAIN,
+    } <= set(sans.get_values_for_type(x509.DNSName))
+    assert green_vars["POSTGRES_PASSWORD"] == blue_vars["POSTGRES_PASSWORD"]
+    # blue stays active until the switch
+    out = run.outputs
+    assert out["active_side"] == "blue" and out["green_service_id"] == "svc-2"
+    assert out["public_host"] == PROXY_DOMAIN and out["private_host"] == "postgres.railway.internal"
+    assert "password" not in out["green_superuser_conninfo"]
+    assert out["green_superuser_conninfo"].startswith(
+        f"host={pulumi_mocks.GREEN_PROXY_DOMAIN} port={PROXY_PORT + 1} user=postgres"
+    )
+    assert "sslmode=verify-full" in out["blue_superuser_conninfo"]
+
+
+def test_active_side_green_switches_every_connection_output(railway):
+    blue = railway({"greenMajor": "17"}).outputs
+    green = railway({"greenMajor": "17", "activeSide": "green"})
+    out = green.outputs
+    assert out["active_side"] == "green" and out["active_service_name"] == "postgres-17"
+    assert out["private_host"] == "postgres-17.railway.internal"
+    assert urllib.parse.urlsplit(out["database_url"]).hostname == "postgres-17.railway.internal"
+    assert out["public_host"] == pulumi_mocks.GREEN_PROXY_DOMAIN
+    assert out["public_port"] == PROXY_PORT + 1
+    for name in ("database_public_url", "migrator_public_url"):
+        url = urllib.parse.urlsplit(out[name])
+        assert (url.hostname, url.port) == (pulumi_mocks.GREEN_PROXY_DOMAIN, PROXY_PORT + 1)
+        assert name in green.secret_outputs
+    # the switch changes outputs only: both sides are declared alike either way
+    assert len(green.of_type(f"{DYN}Service")) == 2
+    assert blue["railway_service_id"] == out["railway_service_id"] == "svc-1"
+
+
+def test_single_side_railway_stacks_declare_what_they_did_before(railway):
+    run = railway()
+    assert [r.name for r in run.of_type(f"{DYN}Service")] == ["railway-postgres"]
+    assert not any(k.startswith(("green_", "blue_", "active_")) for k in run.outputs)
+
+
+@pytest.mark.parametrize(
+    ("extra", "key", "words"),
+    [
+        ({"activeSide": "green"}, "coachdb:activeSide", "no green side is declared"),
+        ({"greenMajor": "14"}, "coachdb:greenMajor", "not newer than coachdb:postgresMajor 14"),
+        (
+            {"greenMajor": "17", "greenImage": "postgres:14.23"},
+            "coachdb:greenImage",
+            "not a PostgreSQL 17 tag",
+        ),
+    ],
+)
+def test_bad_railway_blue_green_config_is_refused(railway, extra, key, words):
+    with pytest.raises(ConfigError) as caught:
+        railway(extra)
+    assert str(caught.value).startswith(f"{key}: ") and words in str(caught.value)

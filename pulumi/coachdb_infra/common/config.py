@@ -271,6 +271,48 @@ def read_image(key: str = "image", major: int | None = None) -> ImageRef:
 
 
 @dataclass(frozen=True)
+class GreenChoice:
+    """coachdb:greenMajor/greenImage/activeSide: the new side of a blue/green upgrade.
+
+    Both targets read these three keys alike (one check, one message per mistake);
+    each adds its own names (Docker: container, volume, port; Railway: service).
+    """
+
+    major: int
+    image: ImageRef
+    active: bool
+
+
+def read_green(major: int) -> GreenChoice | None:
+    """The green side, or None; refuses an active green without one and a non-upgrade."""
+    active_side = read_choice("activeSide", ("blue", "green"), "blue")
+    value = read_str("greenMajor")
+    if value is None:
+        if active_side == "green":
+            raise ConfigError(
+                "activeSide",
+                "is green, but no green side is declared (coachdb:greenMajor is not set)",
+                "pulumi config set coachdb:activeSide blue",
+            )
+        return None
+    problem = versions.major_problem(value)
+    if problem:
+        raise ConfigError(
+            "greenMajor", problem, f"pulumi config set coachdb:greenMajor {versions.UPGRADE_TARGET}"
+        )
+    green = int(value)
+    if green <= major:
+        raise ConfigError(
+            "greenMajor",
+            f"PostgreSQL {green} is not newer than coachdb:postgresMajor {major}",
+            f"pulumi config set coachdb:greenMajor {versions.UPGRADE_TARGET}",
+        )
+    return GreenChoice(
+        major=green, image=read_image("greenImage", green), active=active_side == "green"
+    )
+
+
+@dataclass(frozen=True)
 class Settings:
     """Settings every target shares; each target reads its own keys on top of these."""
 

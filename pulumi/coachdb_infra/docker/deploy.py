@@ -35,7 +35,7 @@ from coachdb_infra.common.component import child_opts
 from coachdb_infra.common.config import PASSWORD_KEYS, Settings
 from coachdb_infra.common.passwords import role_passwords
 
-from . import server
+from . import logical, server
 from .settings import DockerSettings
 from .settings import load as load_settings
 
@@ -151,11 +151,13 @@ def _container(
     uploads: list[docker.ContainerUploadArgs],
     opts: pulumi.ResourceOptions,
     sockets: docker.Volume | None = None,
+    logical_publisher: bool = False,
 ) -> docker.Container:
     """One PostgreSQL container (blue, or the green side of an upgrade) on its volume and port.
 
     ``sockets`` (blue/green stacks only): a volume on the image's socket directory, so the
-    data move reaches the superuser over the Unix socket (docs/upgrade.md).
+    data move reaches the superuser over the Unix socket (docs/upgrade.md);
+    ``logical_publisher``: blue's settings for a logical-replication upgrade.
     """
     mounts = [docker.ContainerVolumeArgs(volume_name=volume.name, container_path=server.DATA_MOUNT)]
     if sockets is not None:
@@ -168,7 +170,9 @@ def _container(
         image=image.image_id,
         hostname=name,
         entrypoints=[server.WRAPPER],
-        command=server.server_args(cfg.memory_mb, cfg.server_settings),
+        command=server.server_args(
+            cfg.memory_mb, cfg.server_settings, logical_publisher=logical_publisher
+        ),
         envs=server.container_env(),
         uploads=uploads,
         volumes=mounts,
@@ -209,9 +213,15 @@ def _container(
 
 
 def _uploads(
-    settings: Settings, certs: tls.ServerTls, passwords: Mapping[str, pulumi.Output[str]]
+    settings: Settings,
+    certs: tls.ServerTls,
+    passwords: Mapping[str, pulumi.Output[str]],
+    extra: list[docker.ContainerUploadArgs] | None = None,
 ) -> list[docker.ContainerUploadArgs]:
-    """The files the wrapper expects: itself, pg_hba, TLS, the superuser password, init scripts."""
+    """The files the wrapper expects: itself, pg_hba, TLS, the superuser password, init scripts.
+
+    ``extra`` (a blue/green side's files) replaces an upload of the same path or is added.
+    """
     roles = sorted(passwords)
     passwords_script = pulumi.Output.secret(
         pulumi.Output.all(*[passwords[r] for r in roles]).apply(
@@ -222,7 +232,7 @@ def _uploads(
     )
     role_model_script = initdb.role_model_sql(settings.database, settings.readonly_role)
 
-    return [
+    uploads = [
         docker.ContainerUploadArgs(
             file=server.WRAPPER, content=server.WRAPPER_SCRIPT, executable=True, permissions="0755"
         ),
@@ -247,6 +257,9 @@ def _uploads(
             permissions="0600",
         ),
     ]
+    replaced = {str(u.file): u for u in extra or []}
+    kept = [replaced.pop(str(u.file), u) for u in uploads]
+    return kept + list(replaced.values())
 
 
 class DockerDatabase(pulumi.ComponentResource):
@@ -308,6 +321,18 @@ class DockerDatabase(pulumi.ComponentResource):
         passwords = role_passwords(settings, opts=child_opts(self))
         self.network, self.certs, self.passwords = network, certs, passwords
         uploads = _uploads(settings, certs, passwords)
+        upgrade_password = None
+        if cfg.green is not None:
+            # logical replication from blue to green (coachdb_infra.docker.logical)
+            upgrade_password = logical.upgrade_password(settings, self)
+            blue_uploads = _uploads(
+                settings,
+                certs,
+                passwords,
+                logical.blue_uploads(settings, network, upgrade_password),
+            )
+        else:
+            blue_uploads = uploads
 
         # Blue/green only (existing single-side stacks keep their container as it is):
         # each side's socket directory on a volume of its own, for the data move.
@@ -329,9 +354,10 @@ class DockerDatabase(pulumi.ComponentResource):
             network,
             cfg.container_name,
             cfg.port,
-            uploads,
+            blue_uploads,
             provider_opts,
             sockets.get("blue"),
+            logical_publisher=cfg.green is not None,
         )
         self.container = container
         active_port = cfg.port
@@ -356,7 +382,7 @@ class DockerDatabase(pulumi.ComponentResource):
                 network,
                 green.container_name,
                 green.port,
-                uploads,
+                _uploads(settings, certs, passwords, logical.green_uploads(certs.ca_cert_pem)),
                 provider_opts,
                 sockets["green"],
             )
@@ -371,6 +397,11 @@ class DockerDatabase(pulumi.ComponentResource):
                 "green_image": green.image.reference,
                 "blue_socket_volume": sockets["blue"].name,
                 "green_socket_volume": sockets["green"].name,
+                # logical mode: green's subscription dials blue with these (docs/upgrade.md)
+                "upgrade_publisher": logical.publisher_conninfo(
+                    cfg.container_name, settings.database
+                ),
+                "upgrade_password": upgrade_password,
             }
 
         self.active_port = active_port

@@ -16,13 +16,13 @@ from dataclasses import dataclass, field
 
 import pulumi
 
-from coachdb import versions
 from coachdb_infra.common.config import (
     ConfigError,
     ImageRef,
     Settings,
     read_bool,
     read_choice,
+    read_green,
     read_image,
     read_int,
     read_list,
@@ -151,28 +151,9 @@ def _green_settings(
     major: int, port: int, container_name: str, volume_name: str
 ) -> GreenSettings | None:
     """coachdb:greenMajor (greenImage, greenPort, activeSide): the new side of blue/green."""
-    active_side = read_choice("activeSide", ("blue", "green"), "blue")
-    if read_str("greenMajor") is None:
-        if active_side == "green":
-            raise ConfigError(
-                "activeSide",
-                "is green, but no green side is declared (coachdb:greenMajor is not set)",
-                "pulumi config set coachdb:activeSide blue",
-            )
+    choice = read_green(major)
+    if choice is None:
         return None
-    value = read_str("greenMajor")
-    problem = versions.major_problem(value)
-    if problem:
-        raise ConfigError(
-            "greenMajor", problem, f"pulumi config set coachdb:greenMajor {versions.UPGRADE_TARGET}"
-        )
-    green = int(str(value))
-    if green <= major:
-        raise ConfigError(
-            "greenMajor",
-            f"PostgreSQL {green} is not newer than coachdb:postgresMajor {major}",
-            f"pulumi config set coachdb:greenMajor {versions.UPGRADE_TARGET}",
-        )
     green_port = read_int("greenPort", port + 1, 1, 65535)
     if green_port == port:
         raise ConfigError(
@@ -181,10 +162,10 @@ def _green_settings(
             f"pulumi config set coachdb:greenPort {port + 1}",
         )
     return GreenSettings(
-        major=green,
-        image=read_image("greenImage", green),
+        major=choice.major,
+        image=choice.image,
         port=green_port,
-        container_name=f"{container_name}-{green}",
-        volume_name=f"{volume_name}-{green}",
-        active=active_side == "green",
+        container_name=f"{container_name}-{choice.major}",
+        volume_name=f"{volume_name}-{choice.major}",
+        active=choice.active,
     )

@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import pulumi
 
@@ -32,7 +33,7 @@ from coachdb_infra.common import config as cfg
 from coachdb_infra.common import initdb
 from coachdb_infra.common.component import child_opts
 from coachdb_infra.common.passwords import role_passwords
-from coachdb_infra.common.tls import issue
+from coachdb_infra.common.tls import ServerTls, issue
 
 from .arguments import (
     RailwayApiArgs,
@@ -144,55 +145,24 @@ def _declare(
         ),
         opts=child_opts(parent),
     )
-    service = RailwayService(
-        "railway-postgres",
-        RailwayServiceArgs(
-            api=api,
-            project_id=project.project_id,
-            environment_id=environment.environment_id,
-            name=rw.service_name,
-            image=rw.image,
-            start_command=START_COMMAND,
-            region=rw.region,
-        ),
-        opts=child_opts(parent),
-    )
-    volume = RailwayVolume(
-        "railway-pgdata",
-        RailwayVolumeArgs(
-            api=api,
-            project_id=project.project_id,
-            environment_id=environment.environment_id,
-            service_id=service.service_id,
-            mount_path=DATA_MOUNT,
-            backup_schedules=rw.backup_schedules,
-            region=rw.region,
-        ),
-        # `pulumi destroy` stops here until the volume is unprotected (docs: tearing down)
-        opts=child_opts(parent, pulumi.ResourceOptions(protect=rw.protect_volume)),
-    )
-    proxy = None
-    if rw.public_proxy:
-        proxy = RailwayTcpProxy(
-            "railway-tcp-proxy",
-            RailwayTcpProxyArgs(
-                api=api,
-                environment_id=environment.environment_id,
-                service_id=service.service_id,
-                application_port=PG_PORT,
-            ),
-            opts=child_opts(parent),
+    specs = [_SideSpec("", rw.service_name, rw.image, active=True)]
+    if rw.green is not None:
+        specs[0] = _SideSpec("", rw.service_name, rw.image, active=not rw.green.active)
+        specs.append(
+            _SideSpec("-green", rw.green.service_name, rw.green.image, active=rw.green.active)
         )
+    sides = [_service_and_volume(parent, api, project, environment, rw, spec) for spec in specs]
 
-    # Railway's RAILWAY_PRIVATE_DOMAIN, read back by the service resource: a
-    # rename in the dashboard shows up as a change here, not as a silent mismatch
-    private_host: pulumi.Output[str] = service.private_domain
-    # the proxy's domain is known only once the proxy exists
-    proxy_domain: list[pulumi.Input[str]] = [proxy.domain] if proxy is not None else []
+    # One certificate for both sides of a blue/green upgrade (one CA the clients pin, so
+    # the switch changes no client file): every private and proxy domain of every side.
+    # A single-side stack's names are the same as before.
+    names: list[pulumi.Input[str]] = []
+    for side in sides:
+        names += [side.private_host, *([side.proxy.domain] if side.proxy is not None else [])]
     certs = issue(
         "railway",
-        common_name=private_host,
-        sans=[private_host, *proxy_domain, "localhost", *settings.extra_sans],
+        common_name=sides[0].private_host,
+        sans=[*names, "localhost", *settings.extra_sans],
         cert_validity_days=settings.cert_validity_days,
         ca_validity_days=settings.ca_validity_days,
         ca_common_name=f"coachdb {settings.stack} Railway PostgreSQL CA",
@@ -210,9 +180,194 @@ def _declare(
             )
         )
     )
+    served = {
+        side.spec.suffix: _serve(
+            parent,
+            api,
+            project,
+            environment,
+            rw,
+            settings,
+            side,
+            certs,
+            passwords,
+            init_sql,
+            login_roles,
+        )
+        for side in sides
+    }
+    active = next(side for side in sides if side.spec.active)
+    blue = sides[0]
+    app_role = cfg.PASSWORD_KEYS["appPassword"]
+    outputs: dict[str, pulumi.Input[object]] = {
+        "target": "railway",
+        "railway_project_id": project.project_id,
+        "railway_environment_id": environment.environment_id,
+        "railway_service_id": blue.service.service_id,
+        "private_host": active.private_host,
+        "port": PG_PORT,
+        "database": settings.database,
+        "app_user": app_role,
+        "ca_certificate": certs.ca_cert_pem,
+        "database_url": served[active.spec.suffix].private_url,
+    }
+    if rw.green is not None:
+        green = sides[1]
+        outputs.update(
+            {
+                "active_side": "green" if rw.green.active else "blue",
+                "active_service_name": active.spec.service_name,
+                "green_major": rw.green.major,
+                "green_image": rw.green.image,
+                "green_service_name": rw.green.service_name,
+                "green_service_id": green.service.service_id,
+                "blue_private_host": blue.private_host,
+                "green_private_host": green.private_host,
+            }
+        )
+    if active.proxy is not None:
+        outputs["public_host"] = active.proxy.domain
+        outputs["public_port"] = active.proxy.proxy_port
+        outputs["database_public_url"] = database_url(
+            app_role,
+            passwords[app_role],
+            active.proxy.domain,
+            active.proxy.proxy_port,
+            settings.database,
+        )
+        # the migrator's URL (secret): `sqitch deploy` runs the schema plan with it
+        migrator = cfg.PASSWORD_KEYS["migratorPassword"]
+        outputs["migrator_public_url"] = database_url(
+            migrator,
+            passwords[migrator],
+            active.proxy.domain,
+            active.proxy.proxy_port,
+            settings.database,
+        )
+        outputs["role_model_applied"] = served[active.spec.suffix].role_model_applied
+        if rw.green is not None:
+            # the data move's two ends (docs/upgrade.md, "Railway"): no password, libpq
+            # reads it from PGPASSFILE; the superuser logs in over verify-full TLS
+            outputs["superuser_password"] = passwords[SUPERUSER]  # a secret, for PGPASSFILE
+            for side in sides:
+                assert side.proxy is not None
+                color = "green" if side.spec.suffix else "blue"
+                outputs[f"{color}_superuser_conninfo"] = pulumi.Output.all(
+                    side.proxy.domain, side.proxy.proxy_port
+                ).apply(
+                    lambda args: (
+                        f"host={args[0]} port={int(args[1])} user={SUPERUSER} dbname=postgres "
+                        "sslmode=verify-full sslrootcert=ca.crt"
+                    )
+                )
+    else:
+        pulumi.log.info(
+            "railwayPublicProxy is off: the role model is applied by the container's init "
+            "script at first boot only; see docs/deploy-railway.md to re-apply it."
+        )
+    return outputs
+
+
+@dataclass(frozen=True)
+class _SideSpec:
+    """One side of the stack: blue (``suffix`` "") or green ("-green", a newer major)."""
+
+    suffix: str
+    service_name: str
+    image: str
+    active: bool
+
+
+@dataclass
+class _Side:
+    spec: _SideSpec
+    service: RailwayService
+    volume: RailwayVolume
+    proxy: RailwayTcpProxy | None
+
+    @property
+    def private_host(self) -> pulumi.Output[str]:
+        # Railway's RAILWAY_PRIVATE_DOMAIN, read back by the service resource: a
+        # rename in the dashboard shows up as a change here, not as a silent mismatch
+        return self.service.private_domain
+
+
+@dataclass
+class _Served:
+    private_url: pulumi.Output[str]
+    role_model_applied: pulumi.Output[bool] | None
+
+
+def _service_and_volume(
+    parent: pulumi.Resource,
+    api: RailwayApiArgs,
+    project: RailwayProject,
+    environment: RailwayEnvironment,
+    rw: RailwaySettings,
+    spec: _SideSpec,
+) -> _Side:
+    """A side's service, its protected volume and (optionally) its TCP proxy."""
+    service = RailwayService(
+        f"railway-postgres{spec.suffix}",
+        RailwayServiceArgs(
+            api=api,
+            project_id=project.project_id,
+            environment_id=environment.environment_id,
+            name=spec.service_name,
+            image=spec.image,
+            start_command=START_COMMAND,
+            region=rw.region,
+        ),
+        opts=child_opts(parent),
+    )
+    volume = RailwayVolume(
+        f"railway-pgdata{spec.suffix}",
+        RailwayVolumeArgs(
+            api=api,
+            project_id=project.project_id,
+            environment_id=environment.environment_id,
+            service_id=service.service_id,
+            mount_path=DATA_MOUNT,
+            backup_schedules=rw.backup_schedules,
+            region=rw.region,
+        ),
+        # `pulumi destroy` stops here until the volume is unprotected (docs: tearing down)
+        opts=child_opts(parent, pulumi.ResourceOptions(protect=rw.protect_volume)),
+    )
+    proxy = None
+    if rw.public_proxy:
+        proxy = RailwayTcpProxy(
+            f"railway-tcp-proxy{spec.suffix}",
+            RailwayTcpProxyArgs(
+                api=api,
+                environment_id=environment.environment_id,
+                service_id=service.service_id,
+                application_port=PG_PORT,
+            ),
+            opts=child_opts(parent),
+        )
+    return _Side(spec, service, volume, proxy)
+
+
+def _serve(
+    parent: pulumi.Resource,
+    api: RailwayApiArgs,
+    project: RailwayProject,
+    environment: RailwayEnvironment,
+    rw: RailwaySettings,
+    settings: cfg.Settings,
+    side: _Side,
+    certs: ServerTls,
+    passwords: dict[str, pulumi.Output[str]],
+    init_sql: pulumi.Output[str],
+    login_roles: list[str],
+) -> _Served:
+    """A side's variables, deployment and (with a proxy) role model: the same on both sides
+    but for the side's own private URL and image."""
+    suffix = side.spec.suffix
     app_role = cfg.PASSWORD_KEYS["appPassword"]
     private_url = database_url(
-        app_role, passwords[app_role], private_host, PG_PORT, settings.database
+        app_role, passwords[app_role], side.private_host, PG_PORT, settings.database
     )
 
     def variables(args: list) -> dict[str, str]:
@@ -247,16 +402,17 @@ def _declare(
         ).apply(variables)
     )
     service_variables = RailwayVariables(
-        "railway-variables",
+        f"railway-variables{suffix}",
         RailwayVariablesArgs(
             api=api,
             project_id=project.project_id,
             environment_id=environment.environment_id,
-            service_id=service.service_id,
+            service_id=side.service.service_id,
             variables=variable_values,
         ),
         opts=child_opts(parent),
     )
+    proxy = side.proxy
     probe = None
     if proxy is not None:
         # the stability window proves PostgreSQL answers through the proxy (TLS + a query)
@@ -273,68 +429,43 @@ def _declare(
                 }
             )
         )
+    image = side.spec.image
     deployment = RailwayDeployment(
-        "railway-deployment",
+        f"railway-deployment{suffix}",
         RailwayDeploymentArgs(
             api=api,
             environment_id=environment.environment_id,
-            service_id=service.service_id,
-            trigger=variable_values.apply(lambda values: _digest(values, rw.image)),
+            service_id=side.service.service_id,
+            trigger=variable_values.apply(lambda values: _digest(values, image)),
             wait_seconds=rw.deploy_timeout,
             probe=probe,
         ),
-        opts=child_opts(parent, pulumi.ResourceOptions(depends_on=[service_variables, volume])),
+        opts=child_opts(
+            parent, pulumi.ResourceOptions(depends_on=[service_variables, side.volume])
+        ),
     )
-
-    outputs: dict[str, pulumi.Input[object]] = {
-        "target": "railway",
-        "railway_project_id": project.project_id,
-        "railway_environment_id": environment.environment_id,
-        "railway_service_id": service.service_id,
-        "private_host": private_host,
-        "port": PG_PORT,
-        "database": settings.database,
-        "app_user": app_role,
-        "ca_certificate": certs.ca_cert_pem,
-        "database_url": private_url,
-    }
-    if proxy is not None:
-        outputs["public_host"] = proxy.domain
-        outputs["public_port"] = proxy.proxy_port
-        outputs["database_public_url"] = database_url(
-            app_role, passwords[app_role], proxy.domain, proxy.proxy_port, settings.database
-        )
-        # the migrator's URL (secret): `sqitch deploy` runs the schema plan with it
-        migrator = cfg.PASSWORD_KEYS["migratorPassword"]
-        outputs["migrator_public_url"] = database_url(
-            migrator, passwords[migrator], proxy.domain, proxy.proxy_port, settings.database
-        )
-        role_model = RailwayRoleModel(
-            "railway-role-model",
-            RailwayRoleModelArgs(
-                host=proxy.domain,
-                port=proxy.proxy_port,
-                superuser=SUPERUSER,
-                superuser_password=passwords[SUPERUSER],
-                ca_cert=certs.ca_cert_pem,
-                params={
-                    "database": settings.database,
-                    "readonly_enabled": settings.readonly_role,
-                },
-                passwords=pulumi.Output.secret(
-                    pulumi.Output.all(*[passwords[r] for r in login_roles]).apply(
-                        lambda values: dict(zip(login_roles, values, strict=True))
-                    )
-                ),
-                wait_seconds=600,
-                deployment_id=deployment.deployment_id,
+    if proxy is None:
+        return _Served(private_url, None)
+    role_model = RailwayRoleModel(
+        f"railway-role-model{suffix}",
+        RailwayRoleModelArgs(
+            host=proxy.domain,
+            port=proxy.proxy_port,
+            superuser=SUPERUSER,
+            superuser_password=passwords[SUPERUSER],
+            ca_cert=certs.ca_cert_pem,
+            params={
+                "database": settings.database,
+                "readonly_enabled": settings.readonly_role,
+            },
+            passwords=pulumi.Output.secret(
+                pulumi.Output.all(*[passwords[r] for r in login_roles]).apply(
+                    lambda values: dict(zip(login_roles, values, strict=True))
+                )
             ),
-            opts=child_opts(parent, pulumi.ResourceOptions(depends_on=[deployment])),
-        )
-        outputs["role_model_applied"] = role_model.id.apply(lambda _: True)
-    else:
-        pulumi.log.info(
-            "railwayPublicProxy is off: the role model is applied by the container's init "
-            "script at first boot only; see docs/deploy-railway.md to re-apply it."
-        )
-    return outputs
+            wait_seconds=600,
+            deployment_id=deployment.deployment_id,
+        ),
+        opts=child_opts(parent, pulumi.ResourceOptions(depends_on=[deployment])),
+    )
+    return _Served(private_url, role_model.id.apply(lambda _: True))

@@ -22,6 +22,20 @@ _SERVICE_NAME = re.compile(r"^[a-z][a-z0-9-]{0,61}[a-z0-9]$")
 
 
 @dataclass(frozen=True)
+class RailwayGreen:
+    """Blue/green upgrade: a second service on the newer major, with its own volume.
+
+    ``active`` says which service the connection outputs point at; the data moves with
+    ``python -m coachdb.upgrade`` (docs/upgrade.md, "Railway").
+    """
+
+    major: int
+    image: str
+    service_name: str
+    active: bool
+
+
+@dataclass(frozen=True)
 class RailwaySettings:
     """Railway-specific keys (``coachdb:railway*``); see docs/deploy-railway.md."""
 
@@ -39,6 +53,7 @@ class RailwaySettings:
     image: str
     protect_volume: bool
     backup_schedules: list[str]
+    green: RailwayGreen | None = None
 
 
 def load(common: cfg.Settings) -> RailwaySettings:
@@ -87,6 +102,22 @@ def load(common: cfg.Settings) -> RailwaySettings:
             "pulumi config set --path 'coachdb:railwayBackupSchedules[0]' DAILY "
             "(or '[]' as the value to turn volume backups off)",
         )
+    green = None
+    choice = cfg.read_green(common.postgres_major)
+    if choice is not None:
+        green_name = f"{service_name}-{choice.major}"
+        if not _SERVICE_NAME.match(green_name):
+            raise cfg.ConfigError(
+                "railwayServiceName",
+                f"the green service name {green_name!r} is not a usable private DNS name",
+                "pulumi config set coachdb:railwayServiceName postgres",
+            )
+        green = RailwayGreen(
+            major=choice.major,
+            image=choice.image.reference,
+            service_name=green_name,
+            active=choice.active,
+        )
     return RailwaySettings(
         token=token,
         token_kind=kind,
@@ -102,4 +133,5 @@ def load(common: cfg.Settings) -> RailwaySettings:
         image=image.reference,
         protect_volume=cfg.read_bool("protectVolume", True),
         backup_schedules=schedules,
+        green=green,
     )
