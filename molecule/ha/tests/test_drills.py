@@ -288,7 +288,7 @@ def _failover_drill(
     With ``leader_moves`` every pool's first write after the failure must come from another
     server and another node must lead. ``restore(old)`` (also after a failed assertion) brings
     the old leader back; it must then stream again from the new one. ``gap_bound_s`` is a
-    sanity bound on each pool's write gap (about three times the drill's goal), not the goal.
+    sanity bound on each pool's write gap (two to three times the drill's goal), not the goal.
     """
     roles = wait_healthy()
     old = next(n for n, r in roles.items() if r == "Leader")
@@ -380,7 +380,7 @@ def test_planned_switchover(cluster: Cluster, writers: list[Writer]) -> None:
             "--candidate", candidate, "--force", timeout=120,
         )  # fmt: skip
 
-    _failover_drill(cluster, writers, "switchover", switchover, gap_bound_s=15)  # goal 5 s
+    _failover_drill(cluster, writers, "switchover", switchover, gap_bound_s=10)  # goal 5 s
 
 
 def _etcd(node: str, action: str) -> None:
