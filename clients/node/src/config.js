@@ -13,6 +13,7 @@
  * rejectUnauthorized is never set to false: a mode that would need it is refused.
  */
 const fs = require('node:fs');
+const net = require('node:net');
 const tls = require('node:tls');
 
 const DEFAULTS = Object.freeze({
@@ -31,7 +32,7 @@ const TRUE_VALUES = ['1', 'true', 'yes', 'on'];
 const FALSE_VALUES = ['0', 'false', 'no', 'off'];
 const PRODUCTION_VALUES = ['production', 'prod'];
 // URL parameters understood here; anything else is refused rather than silently ignored.
-const URL_PARAMS = ['sslmode', 'sslrootcert', 'application_name', 'connect_timeout'];
+const URL_PARAMS = ['sslmode', 'sslrootcert', 'application_name', 'connect_timeout', 'hostaddr'];
 
 class ConfigError extends Error {
   /** A setting is missing or invalid; `variable` names the one to fix. */
@@ -226,13 +227,19 @@ function loadConfig(env = process.env, { applicationName } = {}) {
     throw new ConfigError(variable, 'no password given (the server only accepts SCRAM over TCP)');
   }
   const ssl = sslOptions(sslmode, sslrootcert, rootVar, target.host);
+  // libpq's hostaddr: dial this numeric address, while verify-full still checks the host
+  // name (ssl.servername above), e.g. an endpoint name published on 127.0.0.1.
+  const hostaddr = target.params && target.params.hostaddr;
+  if (hostaddr !== undefined && net.isIP(hostaddr) === 0) {
+    throw new ConfigError('DATABASE_URL', `hostaddr must be a numeric IP address, got '${hostaddr}'`);
+  }
 
   const connectTimeout = number(connectTimeoutEnv, 'DB_CONNECT_TIMEOUT', DEFAULTS.connectTimeoutSeconds, { integer: true, minimum: 1 });
   const poolMax = number(env, 'DB_POOL_MAX', DEFAULTS.poolMax, { integer: true, minimum: 1 });
   const idle = number(env, 'DB_POOL_IDLE_TIMEOUT', DEFAULTS.idleTimeoutSeconds, { integer: false, minimum: 0.05 });
   const lifetime = number(env, 'DB_POOL_MAX_LIFETIME', DEFAULTS.maxLifetimeSeconds, { integer: false, minimum: 1 });
   const pool = {
-    host: target.host,
+    host: hostaddr ?? target.host,
     port: target.port,
     database: target.database,
     user: target.user,

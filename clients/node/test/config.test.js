@@ -35,6 +35,16 @@ test('DATABASE_URL as make dev writes it: verify-full with the CA, password deco
   assert.strictEqual(pool.ssl.servername, 'localhost');
 });
 
+test('hostaddr (as libpq): dial the address, verify-full still checks the host name', () => {
+  const url = `postgresql://u:x@db.example.test:5000/d?sslmode=verify-full&sslrootcert=${encodeURIComponent(ca)}&hostaddr=127.0.0.1`; // pragma: allowlist secret (test value)
+  const { pool, describe } = loadConfig({ DATABASE_URL: url });
+  assert.strictEqual(pool.host, '127.0.0.1');
+  assert.strictEqual(pool.ssl.servername, 'db.example.test');
+  assert.strictEqual(pool.ssl.checkServerIdentity, require('node:tls').checkServerIdentity);
+  assert.match(describe(), /@db\.example\.test:5000\//);
+  refused({ DATABASE_URL: url.replace('127.0.0.1', 'localhost') }, 'DATABASE_URL', /hostaddr must be a numeric IP address, got 'localhost'/);
+});
+
 test('pool settings: max 20, idle 30 s, connect timeout 2 s, and their variables', () => {
   const base = { DB_PASSWORD: 'x', DB_SSL: 'true', DB_SSL_ROOT_CERT: ca };
   const { pool } = loadConfig(base);

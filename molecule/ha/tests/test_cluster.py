@@ -1,6 +1,7 @@
 """The healthy cluster (issue 14): one leader, two streaming replicas, TLS and SCRAM everywhere.
 
-Runs first (file order): the drills in test_drills.py start from the state proven here.
+Runs before the drills (file order; after the read-only check-mode run of test_check_mode.py):
+the drills in test_drills.py start from the state proven here.
 """
 
 from __future__ import annotations

@@ -1,20 +1,27 @@
-"""Failover drills (issue 14), each with a writer committing through HAProxy meanwhile.
+"""Failover drills (issue 14), each with two writers committing through HAProxy meanwhile.
 
-The writer is the application's own pool (coachdb.pool.create_pool) on the read-write port,
-verify-full against the endpoint name; it is created once and never restarted, so every
-drill also proves the pool resumes by itself. Each drill prints its figures (time until a
-new leader takes writes through HAProxy, the longest gap between acknowledged commits) and
-asserts behaviour: a new leader serves writes, not one acknowledged commit is lost
-(synchronous_mode), the old leader rejoins as a streaming replica. Time bounds are sanity
-bounds only; the measured figures are in docs/high-availability.md.
+The writers are the application's own pools on the read-write port, verify-full against the
+endpoint name: the Python pool (coachdb.pool.create_pool) in a thread and the Node.js pool
+(clients/node, node-postgres) in a child process (node_writer.js). Each is created once and
+never restarted, so every drill also proves both pools resume by themselves. Each drill prints
+its figures per pool (time until a new leader takes its writes through HAProxy, the longest
+gap between its acknowledged commits) and asserts behaviour: a new leader serves writes, not
+one acknowledged commit of either pool is lost (synchronous_mode), the old leader rejoins as a
+streaming replica. Time bounds are sanity bounds only; the measured figures are in
+docs/high-availability.md.
 """
 
 from __future__ import annotations
 
 import itertools
+import os
+import shutil
+import signal
+import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -31,38 +38,60 @@ from conftest import (
     leader_name,
     members,
     node_exec,
-    node_names,
     psql,
 )
 
 SANITY_S = 90.0
+REPO = Path(__file__).resolve().parents[3]
+NODE_DIR = REPO / "clients" / "node"
+NODE_WRITER = Path(__file__).with_name("node_writer.js")
 
 
 class Writer:
-    """Commits one row at a time through the pool; records what was acknowledged and when."""
+    """What one pool acknowledged and when; the drills measure and check through this."""
 
-    def __init__(self, cluster: Cluster) -> None:
-        url = profile.database_url(
-            user=APP_USER,
-            password=cluster.password(APP_USER),
-            host=ENDPOINT,
-            port=cluster.rw_port,
-            database=DATABASE,
-            sslrootcert=str(cluster.ca),
+    def __init__(self, name: str) -> None:
+        self.name = name
+        # (id, when acknowledged, address of the server that acknowledged it)
+        self.acked: list[tuple[int, float, str]] = []
+        self.errors = 0
+        self.last_error = ""
+
+    def since(self, t0: float) -> list[tuple[int, float, str]]:
+        return [a for a in self.acked if a[1] >= t0]
+
+    def first_after(self, t0: float, timeout: float, not_on: str | None = None) -> float:
+        """Seconds from ``t0`` to the first acknowledged write (not by server ``not_on``)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            later = [a for a in self.since(t0) if a[2] != not_on]
+            if later:
+                return later[0][1] - t0
+            time.sleep(0.05)
+        raise AssertionError(
+            f"{self.name} pool: no write acknowledged within {timeout:.0f} s after the failure"
+            f" (last error: {self.last_error or 'none'})"
         )
+
+    def longest_gap(self, t0: float, t1: float) -> float:
+        times = [t0] + [a[1] for a in self.acked if t0 <= a[1] <= t1] + [t1]
+        return max(b - a for a, b in itertools.pairwise(times))
+
+
+class PoolWriter(Writer):
+    """The coachdb pool in a thread, committing one row at a time."""
+
+    def __init__(self, url: str, first_id: int) -> None:
+        super().__init__("python")
         env = {
-            # The endpoint name is what verify-full checks; Docker publishes it on 127.0.0.1.
-            "DATABASE_URL": url + "&hostaddr=127.0.0.1",
+            "DATABASE_URL": url,
             "DB_POOL_MIN": "1",
             "DB_POOL_MAX": "2",
             "DB_POOL_TIMEOUT": "2",
             "DB_CONNECT_TIMEOUT": "2",
         }
         self.pool = create_pool(load_config(env), name="ha-writer")
-        # (id, when acknowledged, address of the server that acknowledged it)
-        self.acked: list[tuple[int, float, str]] = []
-        self.errors = 0
-        self._next = int(time.time() * 1000) * 1000
+        self._next = first_id
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -76,8 +105,9 @@ class Writer:
                         (self._next,),
                     ).fetchone()
                 self.acked.append((self._next, time.monotonic(), str(row[0])))
-            except Exception:  # any failure is a gap; the outcome is unknown
+            except Exception as exc:  # any failure is a gap; the outcome is unknown
                 self.errors += 1
+                self.last_error = str(exc).strip().split("\n")[0]
                 time.sleep(0.05)
             time.sleep(0.02)
 
@@ -87,26 +117,68 @@ class Writer:
     def stop(self) -> None:
         self._stop.set()
         self._thread.join(timeout=30)
-
-    def since(self, t0: float) -> list[tuple[int, float, str]]:
-        return [a for a in self.acked if a[1] >= t0]
-
-    def first_after(self, t0: float, timeout: float, not_on: str | None = None) -> float:
-        """Seconds from ``t0`` to the first acknowledged write (not by server ``not_on``)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            later = [a for a in self.since(t0) if a[2] != not_on]
-            if later:
-                return later[0][1] - t0
-            time.sleep(0.05)
-        raise AssertionError(f"no write acknowledged within {timeout:.0f} s after the failure")
-
-    def longest_gap(self, t0: float, t1: float) -> float:
-        times = [t0] + [a[1] for a in self.acked if t0 <= a[1] <= t1] + [t1]
-        return max(b - a for a, b in itertools.pairwise(times))
+        self.pool.close()
 
 
-def wait_healthy(timeout: float = 120, exclude_paused: str | None = None) -> dict[str, str]:
+def node_binary() -> str:
+    """Node.js (Debian's nodejs, scripts/os-deps.sh test) with clients/node's pinned packages."""
+    node = shutil.which("node")
+    assert node, "node is missing: scripts/os-deps.sh test installs Debian's nodejs"
+    if not (NODE_DIR / "node_modules" / "pg" / "package.json").exists():
+        subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=NODE_DIR, check=True)
+    return node
+
+
+class NodeWriter(Writer):
+    """The Node.js pool (clients/node) in a child process; its acks arrive as stdout lines."""
+
+    def __init__(self, url: str, first_id: int, log: Path) -> None:
+        super().__init__("node")
+        inherited = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("DB_", "PG", "DATABASE_", "COACHDB_ENV", "APP_ENV"))
+        }
+        env = {
+            **inherited,
+            "DATABASE_URL": url,
+            "DB_POOL_MAX": "2",
+            "DB_CONNECT_TIMEOUT": "2",
+            "COACHDB_HA_FIRST_ID": str(first_id),
+        }
+        self.log = log
+        self._argv = [node_binary(), str(NODE_WRITER)]
+        self._env = env
+        self.proc: subprocess.Popen[str] | None = None
+        self._thread = threading.Thread(target=self._read, daemon=True)
+
+    def _read(self) -> None:
+        assert self.proc and self.proc.stdout
+        for line in self.proc.stdout:
+            kind, _, rest = line.rstrip("\n").partition(" ")
+            if kind == "ack":
+                ident, _, server = rest.partition(" ")
+                self.acked.append((int(ident), time.monotonic(), server))
+            elif kind == "err":
+                self.errors += 1
+                self.last_error = rest
+
+    def start(self) -> None:
+        with self.log.open("w") as stderr:
+            self.proc = subprocess.Popen(
+                self._argv, env=self._env, stdout=subprocess.PIPE, stderr=stderr, text=True
+            )
+        self._thread.start()
+
+    def stop(self) -> None:
+        assert self.proc
+        self.proc.send_signal(signal.SIGTERM)
+        rc = self.proc.wait(timeout=30)
+        self._thread.join(timeout=10)
+        assert rc == 0, f"node writer exited {rc}: {self.log.read_text()[-2000:]}"
+
+
+def wait_healthy(timeout: float = 120) -> dict[str, str]:
     """Until one leader and two replicas stream again; returns member -> role."""
     deadline = time.monotonic() + timeout
     last: object = None
@@ -129,26 +201,51 @@ def wait_healthy(timeout: float = 120, exclude_paused: str | None = None) -> dic
     raise AssertionError(f"cluster not healthy within {timeout:.0f} s: {last}")
 
 
-def lost(cluster: Cluster, writer: Writer) -> list[int]:
+def lost_acks(cluster: Cluster, writers: list[Writer]) -> dict[str, list[int]]:
+    """Each pool's acknowledged ids missing from the table (read through the endpoint).
+
+    The acknowledgements are read before the table: a commit acknowledged before the SELECT
+    began is in its snapshot, while one acknowledged during it (the writers keep going) would
+    otherwise count as a false loss.
+    """
+    acked = {w.name: [a[0] for a in w.acked] for w in writers}
     with cluster.connect() as conn:
         present = {r[0] for r in conn.execute("SELECT id FROM ha_writes").fetchall()}
-    return [a[0] for a in writer.acked if a[0] not in present]
+    return {name: [i for i in ids if i not in present] for name, ids in acked.items()}
 
 
-@pytest.fixture(scope="module")
-def writer(cluster: Cluster) -> Iterator[Writer]:
-    wait_healthy()
+def start_writers(cluster: Cluster, log: Path) -> list[PoolWriter | NodeWriter]:
+    """Both pools writing into ha_writes through the endpoint, each in its own id range."""
     with cluster.connect() as conn:
         conn.execute(
             "CREATE TABLE IF NOT EXISTS ha_writes"
             " (id bigint PRIMARY KEY, at timestamptz NOT NULL DEFAULT now())"
         )
         conn.execute(f"GRANT SELECT, INSERT ON ha_writes TO {APP_USER}")
-    w = Writer(cluster)
-    w.start()
-    yield w
-    w.stop()
-    w.pool.close()
+    url = profile.database_url(
+        user=APP_USER,
+        password=cluster.password(APP_USER),
+        host=ENDPOINT,
+        port=cluster.rw_port,
+        database=DATABASE,
+        sslrootcert=str(cluster.ca),
+    )
+    # The endpoint name is what verify-full checks; Docker publishes it on 127.0.0.1.
+    url += "&hostaddr=127.0.0.1"
+    first = int(time.time() * 1000) * 1000  # ids of this run; the Node.js pool's a range above
+    started = [PoolWriter(url, first), NodeWriter(url, first + 10**9, log)]
+    for w in started:
+        w.start()
+    return started
+
+
+@pytest.fixture(scope="module")
+def writers(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Writer]]:
+    wait_healthy()
+    started = start_writers(cluster, tmp_path_factory.mktemp("node-writer") / "stderr.log")
+    yield list(started)
+    for w in started:
+        w.stop()
 
 
 def address(node: str) -> str:
@@ -176,128 +273,121 @@ def _rejoin(old: str, t0: float) -> float:
     raise AssertionError(f"{old} did not rejoin as a streaming replica")
 
 
-def test_clean_leader_stop(cluster: Cluster, writer: Writer) -> None:
-    old = leader_name()
-    assert old
-    time.sleep(2)
-    t0 = time.monotonic()
-    node_exec(old, "systemctl", "stop", "patroni", timeout=120)
-    first = writer.first_after(t0, SANITY_S, not_on=address(old))
-    new = leader_name(exclude=old)
-    assert new and new != old
-    time.sleep(2)
-    gap = writer.longest_gap(t0 - 0.001, time.monotonic())
-    t1 = time.monotonic()
-    node_exec(old, "systemctl", "start", "patroni", timeout=120)
-    rejoin = _rejoin(old, t1)
-    missing = lost(cluster, writer)
-    report(
-        "clean-stop",
-        new_leader_writes_after_s=f"{first:.1f}",
-        write_gap_s=f"{gap:.1f}",
-        old_leader_rejoined_s=f"{rejoin:.1f}",
-        acked=len(writer.acked),
-        lost=len(missing),
-    )
-    assert missing == []
-    wait_healthy()
+def _failover_drill(
+    cluster: Cluster,
+    writers: list[Writer],
+    name: str,
+    fail: Callable[[str], object],
+    *,
+    restore: Callable[[str], object] | None = None,
+    leader_moves: bool = True,
+    gap_bound_s: float = SANITY_S,
+) -> None:
+    """``fail(leader)`` while both pools write; figures per pool; 0 acknowledged lost.
 
-
-def test_hard_leader_failure(cluster: Cluster, writer: Writer) -> None:
-    """The leader's container is killed (SIGKILL to every process, no shutdown), then started."""
-    old = leader_name()
-    assert old
+    With ``leader_moves`` every pool's first write after the failure must come from another
+    server and another node must lead. ``restore(old)`` (also after a failed assertion) brings
+    the old leader back; it must then stream again from the new one. ``gap_bound_s`` is a
+    sanity bound on each pool's write gap (two to three times the drill's goal), not the goal.
+    """
+    roles = wait_healthy()
+    old = next(n for n, r in roles.items() if r == "Leader")
     old_address = address(old)
     time.sleep(2)
     t0 = time.monotonic()
-    docker("kill", old)
     try:
-        first = writer.first_after(t0, SANITY_S, not_on=old_address)
-        new = leader_name(exclude=old)
-        assert new and new != old
+        fail(old)
+        firsts = {
+            w.name: w.first_after(t0, SANITY_S, not_on=old_address if leader_moves else None)
+            for w in writers
+        }
+        if leader_moves:
+            deadline = time.monotonic() + SANITY_S
+            while leader_name(exclude=old) in (None, old):
+                assert time.monotonic() < deadline, f"{name}: no other node took the lead"
+                time.sleep(0.5)
         time.sleep(2)
-        gap = writer.longest_gap(t0 - 0.001, time.monotonic())
-    finally:
         t1 = time.monotonic()
-        docker("start", old)  # same address (molecule.yml), systemd boots etcd and Patroni
-    rejoin = _rejoin(old, t1)
-    missing = lost(cluster, writer)
-    report(
-        "hard-failure",
-        new_leader_writes_after_s=f"{first:.1f}",
-        write_gap_s=f"{gap:.1f}",
-        old_leader_rejoined_after_boot_s=f"{rejoin:.1f}",
-        acked=len(writer.acked),
-        lost=len(missing),
-    )
-    assert missing == []
-    wait_healthy()
-
-
-def test_postmaster_killed(cluster: Cluster, writer: Writer) -> None:
-    """kill -9 of the leader's postmaster alone: Patroni still holds the leader key."""
-    old = leader_name()
-    assert old
-    datadir = psql(old, "SHOW data_directory")
-    pid = node_exec(old, "head", "-1", f"{datadir}/postmaster.pid").strip()
-    time.sleep(2)
-    t0 = time.monotonic()
-    node_exec(old, "kill", "-9", pid)
-    writer.first_after(t0, SANITY_S)
-    time.sleep(2)
-    gap = writer.longest_gap(t0 - 0.001, time.monotonic())
+    finally:
+        t_restore = time.monotonic()
+        if restore:
+            restore(old)
+    figures: dict[str, object] = {}
+    if restore:
+        figures["old_leader_rejoined_s"] = f"{_rejoin(old, t_restore):.1f}"
     roles = wait_healthy()
     leader = next(n for n, r in roles.items() if r == "Leader")
-    outcome = "restarted in place" if leader == old else f"failed over to {leader}"
-    missing = lost(cluster, writer)
-    report(
-        "postmaster-kill-9",
-        outcome=outcome.replace(" ", "-"),
-        write_gap_s=f"{gap:.1f}",
-        acked=len(writer.acked),
-        lost=len(missing),
-    )
-    assert missing == []
+    if not leader_moves:
+        figures["outcome"] = "restarted-in-place" if leader == old else f"failed-over-to-{leader}"
+    missing = lost_acks(cluster, writers)
+    for w in writers:
+        if leader_moves:
+            figures[f"{w.name}_new_leader_writes_after_s"] = f"{firsts[w.name]:.1f}"
+        figures[f"{w.name}_write_gap_s"] = f"{w.longest_gap(t0 - 0.001, t1):.1f}"
+        figures[f"{w.name}_acked"] = len(w.acked)
+        figures[f"{w.name}_lost"] = len(missing[w.name])
+    report(name, **figures)
+    for w in writers:
+        assert missing[w.name] == [], f"{w.name} pool: acknowledged commits lost"
+        assert w.since(t1), f"{w.name} pool stopped writing after {name}"
+        gap = w.longest_gap(t0 - 0.001, t1)
+        assert gap < gap_bound_s, f"{w.name} pool: {name} write gap {gap:.1f} s"
 
 
-def test_planned_switchover(cluster: Cluster, writer: Writer) -> None:
-    roles = wait_healthy()
-    old = next(n for n, r in roles.items() if r == "Leader")
-    # In synchronous mode Patroni promotes only the synchronous standby.
-    candidate = next(n for n, r in roles.items() if r == "Sync Standby")
-    time.sleep(2)
-    t0 = time.monotonic()
-    node_exec(
-        old, "patronictl", "-c", "/etc/patroni/config.yml", "switchover",
-        "--candidate", candidate, "--force", timeout=120,
-    )  # fmt: skip
-    switched = writer.first_after(t0, SANITY_S, not_on=address(old))
-    deadline = time.monotonic() + SANITY_S
-    while leader_name() != candidate:
-        assert time.monotonic() < deadline, "switchover did not complete"
-        time.sleep(0.5)
-    time.sleep(3)
-    t1 = time.monotonic()
-    gap = writer.longest_gap(t0, t1)
-    missing = lost(cluster, writer)
-    report(
-        "switchover",
-        new_leader_writes_after_s=f"{switched:.1f}",
-        write_unavailable_s=f"{gap:.1f}",
-        acked=len(writer.acked),
-        lost=len(missing),
+def test_clean_leader_stop(cluster: Cluster, writers: list[Writer]) -> None:
+    """systemctl stop patroni on the leader: it shuts PostgreSQL down and releases its key."""
+    _failover_drill(
+        cluster,
+        writers,
+        "clean-stop",
+        lambda old: node_exec(old, "systemctl", "stop", "patroni", timeout=120),
+        restore=lambda old: node_exec(old, "systemctl", "start", "patroni", timeout=120),
+        gap_bound_s=30,  # goal 10 s
     )
-    assert missing == []
-    assert writer.since(t1 - 1), "the pool did not resume writing after the switchover"
-    wait_healthy()
-    assert node_names()
+
+
+def test_hard_leader_failure(cluster: Cluster, writers: list[Writer]) -> None:
+    """The leader's container is killed (SIGKILL to every process, no shutdown), then started
+    (same address, molecule.yml; systemd boots etcd and Patroni)."""
+    _failover_drill(
+        cluster,
+        writers,
+        "hard-failure",
+        lambda old: docker("kill", old),
+        restore=lambda old: docker("start", old),
+        gap_bound_s=75,  # goal 25 s
+    )
+
+
+def test_postmaster_killed(cluster: Cluster, writers: list[Writer]) -> None:
+    """kill -9 of the leader's postmaster alone: Patroni still holds the leader key."""
+
+    def kill_postmaster(old: str) -> None:
+        datadir = psql(old, "SHOW data_directory")
+        pid = node_exec(old, "head", "-1", f"{datadir}/postmaster.pid").strip()
+        node_exec(old, "kill", "-9", pid)
+
+    _failover_drill(cluster, writers, "postmaster-kill-9", kill_postmaster, leader_moves=False)
+
+
+def test_planned_switchover(cluster: Cluster, writers: list[Writer]) -> None:
+    """patronictl switchover to the synchronous standby (the only candidate in sync mode)."""
+
+    def switchover(old: str) -> None:
+        candidate = next(m["Member"] for m in members() if m["Role"] == "Sync Standby")
+        node_exec(
+            old, "patronictl", "-c", "/etc/patroni/config.yml", "switchover",
+            "--candidate", candidate, "--force", timeout=120,
+        )  # fmt: skip
+
+    _failover_drill(cluster, writers, "switchover", switchover, gap_bound_s=10)  # goal 5 s
 
 
 def _etcd(node: str, action: str) -> None:
     node_exec(node, "systemctl", action, "etcd", timeout=120)
 
 
-def test_etcd_losing_one_then_two_members(cluster: Cluster, writer: Writer) -> None:
+def test_etcd_losing_one_then_two_members(cluster: Cluster, writers: list[Writer]) -> None:
     """One etcd member down: writes go on. Two down (no quorum, failsafe_mode off): the leader
     cannot renew its key and demotes itself, so writes stop until etcd has a majority again."""
     roles = wait_healthy()
@@ -306,18 +396,19 @@ def test_etcd_losing_one_then_two_members(cluster: Cluster, writer: Writer) -> N
     try:
         t0 = time.monotonic()
         time.sleep(10)
-        one_down_gap = writer.longest_gap(t0, time.monotonic())
-        assert writer.since(t0 + 5), "writes stopped with one etcd member down"
+        one_down_gaps = {w.name: w.longest_gap(t0, time.monotonic()) for w in writers}
+        for w in writers:
+            assert w.since(t0 + 5), f"{w.name} pool: writes stopped with one etcd member down"
         _etcd(others[1], "stop")
         t1 = time.monotonic()
         deadline = t1 + SANITY_S
-        while True:  # until no write has been acknowledged for 5 s
-            recent = writer.since(time.monotonic() - 5)
+        while True:  # until no pool has had a write acknowledged for 5 s
+            recent = [a for w in writers for a in w.since(time.monotonic() - 5)]
             if not recent and time.monotonic() - t1 > 5:
                 break
             assert time.monotonic() < deadline, "the leader kept accepting writes without quorum"
             time.sleep(0.5)
-        stopped_after = (writer.acked[-1][1] if writer.acked else t1) - t1
+        stopped_after = max((w.acked[-1][1] if w.acked else t1) for w in writers) - t1
         refused = False
         try:  # a write through the endpoint now: no node may take it
             with cluster.connect() as conn:
@@ -328,17 +419,19 @@ def test_etcd_losing_one_then_two_members(cluster: Cluster, writer: Writer) -> N
         t2 = time.monotonic()
         _etcd(others[0], "start")
         _etcd(others[1], "start")
-    back = writer.first_after(t2, SANITY_S)
-    missing = lost(cluster, writer)
-    report(
-        "etcd-quorum",
-        one_member_down_write_gap_s=f"{one_down_gap:.1f}",
-        two_down_writes_stopped_after_s=f"{max(stopped_after, 0.0):.1f}",
-        writes_back_after_quorum_s=f"{back:.1f}",
-        acked=len(writer.acked),
-        lost=len(missing),
-    )
-    assert one_down_gap < 10
+    backs = {w.name: w.first_after(t2, SANITY_S) for w in writers}
+    missing = lost_acks(cluster, writers)
+    figures: dict[str, object] = {
+        "two_down_writes_stopped_after_s": f"{max(stopped_after, 0.0):.1f}",
+    }
+    for w in writers:
+        figures[f"{w.name}_one_member_down_write_gap_s"] = f"{one_down_gaps[w.name]:.1f}"
+        figures[f"{w.name}_writes_back_after_quorum_s"] = f"{backs[w.name]:.1f}"
+        figures[f"{w.name}_acked"] = len(w.acked)
+        figures[f"{w.name}_lost"] = len(missing[w.name])
+    report("etcd-quorum", **figures)
+    assert max(one_down_gaps.values()) < 10
     assert refused, "a write was accepted while etcd had no majority"
-    assert missing == []
+    for w in writers:
+        assert missing[w.name] == [], f"{w.name} pool: acknowledged commits lost"
     wait_healthy()
