@@ -35,7 +35,7 @@ from coachdb_infra.common.component import child_opts
 from coachdb_infra.common.config import PASSWORD_KEYS, Settings
 from coachdb_infra.common.passwords import role_passwords
 
-from . import server
+from . import exporter, server
 from .settings import DockerSettings
 from .settings import load as load_settings
 
@@ -307,7 +307,15 @@ class DockerDatabase(pulumi.ComponentResource):
         )
         passwords = role_passwords(settings, opts=child_opts(self))
         self.network, self.certs, self.passwords = network, certs, passwords
+        # coachdb:exporter only: the monitoring role's password and init script (off, the
+        # uploads and so the container stay exactly as before).
+        monitor_password = None
+        if cfg.exporter is not None:
+            monitor_password = exporter.monitor_password(settings, child_opts(self))
+            passwords = {**passwords, initdb.MONITOR_ROLE: monitor_password}
         uploads = _uploads(settings, certs, passwords)
+        if cfg.exporter is not None:
+            uploads.append(exporter.monitoring_upload())
 
         # Blue/green only (existing single-side stacks keep their container as it is):
         # each side's socket directory on a volume of its own, for the data move.
@@ -336,6 +344,7 @@ class DockerDatabase(pulumi.ComponentResource):
         self.container = container
         active_port = cfg.port
         green_outputs: dict[str, pulumi.Input[object]] = {"active_side": "blue"}
+        green_container: docker.Container | None = None
         if cfg.green is not None:
             green = cfg.green
             green_image = docker.RemoteImage(
@@ -374,6 +383,26 @@ class DockerDatabase(pulumi.ComponentResource):
             }
 
         self.active_port = active_port
+        exporter_outputs: dict[str, pulumi.Input[object]] = {}
+        if cfg.exporter is not None and monitor_password is not None:
+            active = cfg.green if cfg.green is not None and cfg.green.active else None
+            bind = cfg.exporter.bind_address
+            self.exporter = exporter.declare(
+                cfg,
+                cfg.exporter,
+                network=network,
+                certs=certs,
+                password=monitor_password,
+                server_host=active.container_name if active else cfg.container_name,
+                server=green_container if active and green_container else container,
+                labels=_labels(settings, "exporter"),
+                opts=provider_opts,
+            )
+            exporter_outputs = {
+                "exporter_container_name": self.exporter.name,
+                "exporter_url": f"http://{f'[{bind}]' if ':' in bind else bind}:"
+                f"{cfg.exporter.port}/metrics",
+            }
         ca_path = settings.ca_cert_path
         return {
             "host": settings.host,
@@ -383,6 +412,7 @@ class DockerDatabase(pulumi.ComponentResource):
             "container_name": container.name,
             "volume_name": volume.name,
             **green_outputs,
+            **exporter_outputs,
             "ca_certificate": certs.ca_cert_pem,
             "ca_cert_path": ca_path,
             "database_url": database_url(
