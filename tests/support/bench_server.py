@@ -9,10 +9,13 @@ type that chose the default.
 
 What it runs (a benchmark, not a test: figures, no assertions): a real PostgreSQL
 (Debian's 15, tests/support/pgcluster.py) with the shared server profile's settings, a
-local pgBackRest repository, and pgbench (scale ``--scale``, ``--clients`` clients,
-``--seconds`` per run, fsync on) in four runs: archiving on and off (``archive_command``
-``/bin/true``, as in the issue), each without and with a competing CPU load (one busy
-process per core). The ratio is tps(on) / tps(off) per condition; the goal is >= 0.97.
+local pgBackRest repository, the role's own ``archive_command`` (read from
+roles/postgresql_backup/vars/main.yml, pointed at the bench's config file: its ``nice`` too),
+and pgbench (scale ``--scale``, ``--clients`` clients, ``--seconds`` per run, fsync on):
+archiving on and off (``archive_command`` ``/bin/true``, as in the issue), each without and
+with a competing CPU load (one busy process per core), ``--rounds`` off/on pairs per
+condition in alternating order (a machine whose load drifts favours neither mode). The ratio
+is the sum of tps(on) over the sum of tps(off) per condition; the goal is >= 0.97.
 """
 
 from __future__ import annotations
