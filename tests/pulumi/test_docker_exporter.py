@@ -24,7 +24,8 @@ from pulumi_mocks import ProgramRun, contains_secret, run_program
 from coachdb.scram import scram_verifier
 
 CONTAINER = "docker:index/container:Container"
-PASSWORD = "random:index/randomPassword:RandomPassword"
+GENERATED = "random:index/randomPassword:RandomPassword"
+# a dummy bcrypt entry: the web configuration's format, no real credential
 WEB_CONFIG = "basic_auth_users:\n  prometheus: $2y$10$abcdefghijklmnopqrstuv\n"
 
 
@@ -49,7 +50,7 @@ def on() -> ProgramRun:
 def test_off_by_default_declares_nothing_new() -> None:
     run = run_program({})
     assert set(containers(run)) == {"postgres"}
-    assert f"{initdb.MONITOR_ROLE}-password" not in {r.name for r in run.of_type(PASSWORD)}
+    assert f"{initdb.MONITOR_ROLE}-password" not in {r.name for r in run.of_type(GENERATED)}
     files = uploads(containers(run)["postgres"])
     assert not any(initdb.MONITORING_SCRIPT in f for f in files)
     passwords = files[f"/docker-entrypoint-initdb.d/{initdb.PASSWORDS_SCRIPT}"]["content"]
@@ -58,7 +59,7 @@ def test_off_by_default_declares_nothing_new() -> None:
 
 
 def test_exporter_logs_in_as_pg_monitor_with_a_generated_secret(on: ProgramRun) -> None:
-    pw_reg = next(r for r in on.of_type(PASSWORD) if r.name == f"{initdb.MONITOR_ROLE}-password")
+    pw_reg = next(r for r in on.of_type(GENERATED) if r.name == f"{initdb.MONITOR_ROLE}-password")
     assert pw_reg.inputs["special"] is False and pw_reg.inputs["length"] == 32
     password = on.generated_passwords[f"{initdb.MONITOR_ROLE}-password"]
     exp = containers(on)["exporter"]
