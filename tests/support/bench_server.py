@@ -223,11 +223,15 @@ def main(argv: list[str] | None = None) -> int:
                         print(f"  archiving {mode:3} {'with' if loaded else 'without':7} CPU load: "
                               f"{run:8.1f} tps")  # fmt: skip
             for loaded in (False, True):
-                ratio = sum(tps[("on", loaded)]) / sum(tps[("off", loaded)])
+                on, off = tps[("on", loaded)], tps[("off", loaded)]
+                ratio = sum(on) / sum(off)
+                pairs = sorted(a / b for a, b in zip(on, off, strict=True))
                 label = "with competing CPU load" if loaded else "machine otherwise idle"
                 print(
                     f"  ratio archiving on/off, {label}: {ratio:.3f} "
-                    f"(total tps of {args.rounds} round(s) each; goal >= 0.97)"
+                    f"(total tps of {args.rounds} round(s) each; goal >= 0.97); per round "
+                    f"{pairs[0]:.3f}..{pairs[-1]:.3f}, load average {os.getloadavg()[0]:.1f} "
+                    "(a spread this wide means other work on the machine, not archiving)"
                 )
             if not args.segments:
                 return 0
