@@ -10,7 +10,8 @@ says what each alert means and what to do.
 
 Metric sources: ``pg_*`` from prometheus-postgres-exporter (0.11 on Debian 12, 0.17 on
 Debian 13; where their names differ the expression accepts both), ``coachdb_*`` from the
-textfiles ``coachdb-backup`` and ``coachdb check --textfile`` write.
+textfile that the role postgresql_monitoring's job ``coachdb-textfile-metrics`` writes for
+node_exporter (its metric names are :data:`BACKUP_METRIC` and :data:`CERT_METRIC`).
 """
 
 from __future__ import annotations
@@ -23,6 +24,10 @@ import yaml
 from coachdb import versions
 
 GROUP = "coachdb-postgresql"
+BACKUP_METRIC = "coachdb_backup_last_success_timestamp_seconds"
+"""Stop time of the newest backup; written by the role postgresql_monitoring's textfile job."""
+CERT_METRIC = "coachdb_server_cert_not_after_timestamp_seconds"
+"""notAfter of the server certificate; written by the same job (filter coachdb_alert_metrics)."""
 BACKUP_MAX_AGE_HOURS = 24 + 6
 """Full or differential every day (postgresql_backup's schedule) plus a 6-hour margin."""
 CONNECTIONS_RATIO = 0.8
@@ -86,8 +91,7 @@ def rules(clock_offset: int = 0) -> dict[str, Any]:
                     ),
                     _alert(
                         "CoachdbBackupTooOld",
-                        f"time() - coachdb_backup_last_success_timestamp_seconds"
-                        f" > {BACKUP_MAX_AGE_HOURS * 3600}",
+                        f"time() - {BACKUP_METRIC} > {BACKUP_MAX_AGE_HOURS * 3600}",
                         "15m",
                         "critical",
                         "No successful backup on {{ $labels.instance }} for "
@@ -115,8 +119,7 @@ def rules(clock_offset: int = 0) -> dict[str, Any]:
                     ),
                     _alert(
                         "CoachdbServerCertExpiring",
-                        "coachdb_server_cert_not_after_timestamp_seconds - time()"
-                        f" < {CERT_DAYS * 86400}",
+                        f"{CERT_METRIC} - time() < {CERT_DAYS * 86400}",
                         "1h",
                         "warning",
                         "The server certificate of {{ $labels.instance }} expires in "

@@ -161,6 +161,12 @@ CASES: dict[str, tuple[dict[str, Any], list[str]]] = {
         ["postgresql_monitoring_listen_address 0.0.0.0:9187 is not a loopback address",
          "Set postgresql_monitoring_web_config_file"],
     ),
+    "node-exporter-on-every-address-without-tls": (
+        {"coachdb_monitoring_enabled": True,
+         "postgresql_monitoring_textfile_listen_address": "[::]:9100"},
+        ["postgresql_monitoring_textfile_listen_address [::]:9100 is not a loopback address",
+         "Set postgresql_monitoring_web_config_file"],
+    ),
     "exporter-unknown-collector": (
         {"coachdb_monitoring_enabled": True,
          "postgresql_monitoring_collectors": ["stat_statements", "stat_bogus"]},

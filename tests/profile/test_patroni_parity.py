@@ -136,7 +136,7 @@ def test_wal_archiving_is_the_backup_roles_as_standalone(rendered: dict[str, Any
     for name in sorted(patroni.ARCHIVE_SETTINGS):
         assert str(params[name]) == standalone[name], name
     assert params["archive_mode"] == "on"  # only the leader archives (pgBackRest: no "always")
-    assert params["archive_command"] == "pgbackrest --stanza=coachdb archive-push %p"
+    assert params["archive_command"] == "nice -n 10 pgbackrest --stanza=coachdb archive-push %p"
 
 
 def test_only_wal_archive_settings_pass_as_archive_settings() -> None:

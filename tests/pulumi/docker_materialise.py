@@ -274,3 +274,41 @@ def coachdb_check(app_env: str) -> tuple[subprocess.CompletedProcess[str], dict[
         check=False,
     )
     return result, json.loads(result.stdout)
+
+
+EXPORTER_STANDIN_DIR = REPO / "tests" / "fixtures" / "postgres-exporter-standin"
+EXPORTER_STANDIN_REPO = "coachdb-test/postgres-exporter-standin"
+
+
+def ensure_exporter_standin(client: docker.DockerClient) -> str:
+    """Build the exporter stand-in (Debian 13's 0.17.1) once per Dockerfile; its reference."""
+    digest = hashlib.sha256((EXPORTER_STANDIN_DIR / "Dockerfile").read_bytes()).hexdigest()[:16]
+    tag = f"{EXPORTER_STANDIN_REPO}:{digest}"
+    try:
+        client.images.get(tag)
+    except docker.errors.ImageNotFound:
+        client.images.build(
+            path=str(EXPORTER_STANDIN_DIR), tag=tag, rm=True, forcerm=True, pull=False
+        )
+    return tag
+
+
+def create_sidecar(
+    client: docker.DockerClient, run: ProgramRun, image: str, resource: str
+) -> Container:
+    """A declared container without volumes or healthcheck (the exporter), uploads in place."""
+    c = declared(run, CONTAINER, resource)
+    container = client.containers.create(
+        image=image,
+        name=c["name"],
+        hostname=c["hostname"],
+        command=c["command"],
+        environment=c["envs"],
+        ports={f"{int(p['internal'])}/tcp": (p["ip"], int(p["external"])) for p in c["ports"]},
+        network=c["networksAdvanced"][0]["name"],
+        restart_policy={"Name": c["restart"]},
+        labels={x["label"]: x["value"] for x in c["labels"]},
+    )
+    container.put_archive("/", upload_archive(c["uploads"]))
+    container.start()
+    return container

@@ -55,3 +55,37 @@ def passwords_sql(verifiers: Mapping[str, str]) -> str:
             lines.append(rolemodel.render_password_sql(role, verifier) + ";")
     lines.append("RESET log_statement;")
     return "\n".join(lines) + "\n"
+
+
+# The exporter's login role (coachdb:exporter on Docker): the name the Ansible role
+# postgresql_monitoring uses too. It reads statistics only (pg_monitor), no table data.
+MONITOR_ROLE = "prometheus"
+MONITOR_DATABASE = "postgres"
+MONITORING_SCRIPT = f"{INITDB_PREFIX}15-monitoring.sql"
+
+
+def monitoring_sql(role: str = MONITOR_ROLE, database: str = MONITOR_DATABASE) -> str:
+    """Create the exporter's role: LOGIN, member of pg_monitor, CONNECT on its database.
+
+    Runs between the role model (which revokes CONNECT from PUBLIC on the other databases)
+    and the passwords script (which sets this role's verifier). Idempotent: the Docker
+    wrapper applies it on every start. pg_stat_statements is created for the exporter's
+    statement statistics (the module is preloaded by the shared server profile).
+    """
+    # plain lower-case identifiers (checked), so no quoting is needed below
+    ident = rolemodel.validate_identifier(role, "role", role=True)
+    db = rolemodel.validate_identifier(database, "database")
+    return "\n".join(
+        [
+            "-- coachdb monitoring role for prometheus-postgres-exporter (generated; do not edit)",
+            r"\set ON_ERROR_STOP on",
+            f"DO $coachdb$ BEGIN CREATE ROLE {ident}; "
+            "EXCEPTION WHEN duplicate_object THEN NULL; END $coachdb$;",
+            f"ALTER ROLE {ident} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION;",
+            f"GRANT pg_monitor TO {ident};",
+            f"GRANT CONNECT ON DATABASE {db} TO {ident};",
+            f"\\connect {db}",
+            "CREATE EXTENSION IF NOT EXISTS pg_stat_statements;",
+            "",
+        ]
+    )

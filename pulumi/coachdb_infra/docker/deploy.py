@@ -35,7 +35,7 @@ from coachdb_infra.common.component import child_opts
 from coachdb_infra.common.config import PASSWORD_KEYS, Settings
 from coachdb_infra.common.passwords import role_passwords
 
-from . import logical, server
+from . import exporter, logical, server
 from .settings import DockerSettings
 from .settings import load as load_settings
 
@@ -320,7 +320,14 @@ class DockerDatabase(pulumi.ComponentResource):
         )
         passwords = role_passwords(settings, opts=child_opts(self))
         self.network, self.certs, self.passwords = network, certs, passwords
-        uploads = _uploads(settings, certs, passwords)
+        # coachdb:exporter only: the monitoring role's password and init script (off, the
+        # uploads and so the container stay exactly as before).
+        monitor_password = None
+        if cfg.exporter is not None:
+            monitor_password = exporter.monitor_password(settings, child_opts(self))
+            passwords = {**passwords, initdb.MONITOR_ROLE: monitor_password}
+        # The monitoring role's init script goes to both sides (the exporter follows activeSide).
+        monitoring = [exporter.monitoring_upload()] if cfg.exporter is not None else []
         upgrade_password = None
         if cfg.green is not None:
             # logical replication from blue to green (coachdb_infra.docker.logical)
@@ -329,10 +336,10 @@ class DockerDatabase(pulumi.ComponentResource):
                 settings,
                 certs,
                 passwords,
-                logical.blue_uploads(settings, network, upgrade_password),
+                logical.blue_uploads(settings, network, upgrade_password) + monitoring,
             )
         else:
-            blue_uploads = uploads
+            blue_uploads = _uploads(settings, certs, passwords, monitoring)
 
         # Blue/green only (existing single-side stacks keep their container as it is):
         # each side's socket directory on a volume of its own, for the data move.
@@ -362,6 +369,7 @@ class DockerDatabase(pulumi.ComponentResource):
         self.container = container
         active_port = cfg.port
         green_outputs: dict[str, pulumi.Input[object]] = {"active_side": "blue"}
+        green_container: docker.Container | None = None
         if cfg.green is not None:
             green = cfg.green
             green_image = docker.RemoteImage(
@@ -382,7 +390,12 @@ class DockerDatabase(pulumi.ComponentResource):
                 network,
                 green.container_name,
                 green.port,
-                _uploads(settings, certs, passwords, logical.green_uploads(certs.ca_cert_pem)),
+                _uploads(
+                    settings,
+                    certs,
+                    passwords,
+                    logical.green_uploads(certs.ca_cert_pem) + monitoring,
+                ),
                 provider_opts,
                 sockets["green"],
             )
@@ -405,6 +418,26 @@ class DockerDatabase(pulumi.ComponentResource):
             }
 
         self.active_port = active_port
+        exporter_outputs: dict[str, pulumi.Input[object]] = {}
+        if cfg.exporter is not None and monitor_password is not None:
+            active = cfg.green if cfg.green is not None and cfg.green.active else None
+            bind = cfg.exporter.bind_address
+            self.exporter = exporter.declare(
+                cfg,
+                cfg.exporter,
+                network=network,
+                certs=certs,
+                password=monitor_password,
+                server_host=active.container_name if active else cfg.container_name,
+                server=green_container if active and green_container else container,
+                labels=_labels(settings, "exporter"),
+                opts=provider_opts,
+            )
+            exporter_outputs = {
+                "exporter_container_name": self.exporter.name,
+                "exporter_url": f"http://{f'[{bind}]' if ':' in bind else bind}:"
+                f"{cfg.exporter.port}/metrics",
+            }
         ca_path = settings.ca_cert_path
         return {
             "host": settings.host,
@@ -414,6 +447,7 @@ class DockerDatabase(pulumi.ComponentResource):
             "container_name": container.name,
             "volume_name": volume.name,
             **green_outputs,
+            **exporter_outputs,
             "ca_certificate": certs.ca_cert_pem,
             "ca_cert_path": ca_path,
             "database_url": database_url(

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import pulumi
 
 from coachdb_infra.common.config import (
+    _IMAGE,
     ConfigError,
     ImageRef,
     Settings,
@@ -26,11 +27,32 @@ from coachdb_infra.common.config import (
     read_image,
     read_int,
     read_list,
+    read_secret,
     read_server_settings,
     read_str,
 )
 
 RESTART_POLICIES = ("no", "on-failure", "always", "unless-stopped")
+# prometheus-postgres-exporter as a second container (coachdb:exporter). Debian's package
+# (0.17.1 in Debian 13, what the Ansible hosts run) has no image; the project's own image of
+# the same release is the default, pinned by tag (add @sha256:... in the stack to pin more).
+EXPORTER_IMAGE = "quay.io/prometheuscommunity/postgres-exporter:v0.17.1"
+LOOPBACK = ("127.0.0.1", "::1")
+
+
+@dataclass(frozen=True)
+class ExporterSettings:
+    """coachdb:exporter: prometheus-postgres-exporter next to the database (off by default).
+
+    It logs in as a pg_monitor role with a generated password over hostssl, verify-full
+    against the stack's CA, on the stack's network; it publishes its port on
+    ``bind_address`` (loopback unless a web configuration with TLS/auth is given).
+    """
+
+    image: str
+    port: int
+    bind_address: str
+    web_config: pulumi.Output[str] | None
 
 
 @dataclass(frozen=True)
@@ -67,6 +89,7 @@ class DockerSettings:
     # coachdb:serverSettings, checked against the guarded settings (coachdb.profile.GUARDS)
     server_settings: dict[str, str] = field(default_factory=dict)
     green: GreenSettings | None = None
+    exporter: ExporterSettings | None = None
 
 
 def load(common: Settings) -> DockerSettings:
@@ -144,6 +167,58 @@ def load(common: Settings) -> DockerSettings:
         protect_volume=read_bool("protectVolume", True),
         server_settings=read_server_settings("docker", supported=True),
         green=_green_settings(major, port, names["containerName"], names["volumeName"]),
+        exporter=_exporter_settings(port),
+    )
+
+
+def _exporter_settings(port: int) -> ExporterSettings | None:
+    """coachdb:exporter (exporterImage, exporterPort, exporterBindAddress, exporterWebConfig)."""
+    if not read_bool("exporter", False):
+        for key in ("exporterImage", "exporterPort", "exporterBindAddress", "exporterWebConfig"):
+            if read_str(key) is not None:
+                raise ConfigError(
+                    key,
+                    "is set but coachdb:exporter is off",
+                    "pulumi config set coachdb:exporter true",
+                )
+        return None
+    image = read_str("exporterImage", EXPORTER_IMAGE)
+    assert image is not None
+    match = _IMAGE.match(image)
+    if not match or match.group("tag") in (None, "latest"):
+        raise ConfigError(
+            "exporterImage",
+            f"{image!r} is not an image reference pinned by a release tag",
+            f"pulumi config set coachdb:exporterImage {EXPORTER_IMAGE}",
+        )
+    exporter_port = read_int("exporterPort", 9187, 1, 65535)
+    if exporter_port == port:
+        raise ConfigError(
+            "exporterPort",
+            f"{exporter_port} is PostgreSQL's port",
+            "pulumi config set coachdb:exporterPort 9187",
+        )
+    bind = read_str("exporterBindAddress", "127.0.0.1")
+    assert bind is not None
+    try:
+        ipaddress.ip_address(bind)
+    except ValueError:
+        raise ConfigError(
+            "exporterBindAddress",
+            f"{bind!r} is not an IP address",
+            "pulumi config set coachdb:exporterBindAddress 127.0.0.1",
+        ) from None
+    web_config = read_secret("exporterWebConfig", required=False)
+    if bind not in LOOPBACK and web_config is None:
+        raise ConfigError(
+            "exporterBindAddress",
+            f"{bind} is not a loopback address: the exporter would publish database statistics "
+            "without TLS or authentication",
+            "pulumi config set --secret coachdb:exporterWebConfig < web-config.yml (TLS and basic "
+            "auth, the exporter's --web.config.file format), or use 127.0.0.1",
+        )
+    return ExporterSettings(
+        image=image, port=exporter_port, bind_address=bind, web_config=web_config
     )
 
 
