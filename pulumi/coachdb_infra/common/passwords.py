@@ -29,12 +29,21 @@ def role_passwords(
         if configured is not None:
             result[role] = pulumi.Output.secret(configured)
             continue
-        generated = random.RandomPassword(
-            f"{name_prefix}{role}-password",
-            length=32,
-            special=False,
-            keepers={"rotation": settings.password_rotation},
-            opts=opts,
-        )
-        result[role] = pulumi.Output.secret(generated.result)
+        result[role] = generated_password(f"{name_prefix}{role}", settings, opts)
     return result
+
+
+def generated_password(
+    name: str, settings: Settings, opts: pulumi.ResourceOptions | None
+) -> pulumi.Output[str]:
+    """One role's generated password (resource ``<name>-password``), a secret renewed with
+    coachdb:passwordRotation: the one recipe for the role model's, the exporter's and the
+    upgrade role's passwords."""
+    generated = random.RandomPassword(
+        f"{name}-password",
+        length=32,
+        special=False,
+        keepers={"rotation": settings.password_rotation},
+        opts=opts,
+    )
+    return pulumi.Output.secret(generated.result)

@@ -20,9 +20,8 @@ from __future__ import annotations
 
 import pulumi
 import pulumi_docker as docker
-import pulumi_random as random
 
-from coachdb_infra.common import initdb, tls
+from coachdb_infra.common import initdb, passwords, tls
 from coachdb_infra.common.config import Settings
 
 from . import server as server_files
@@ -37,14 +36,7 @@ INTERNAL_PORT = 9187
 
 def monitor_password(settings: Settings, opts: pulumi.ResourceOptions) -> pulumi.Output[str]:
     """The monitoring role's password: generated, rotated with coachdb:passwordRotation."""
-    generated = random.RandomPassword(
-        f"{initdb.MONITOR_ROLE}-password",
-        length=32,
-        special=False,
-        keepers={"rotation": settings.password_rotation},
-        opts=opts,
-    )
-    return pulumi.Output.secret(generated.result)
+    return passwords.generated_password(initdb.MONITOR_ROLE, settings, opts)
 
 
 def monitoring_upload() -> docker.ContainerUploadArgs:

@@ -19,11 +19,10 @@ from __future__ import annotations
 
 import pulumi
 import pulumi_docker as docker
-import pulumi_random as random
 
 from coachdb import profile, rolemodel
 from coachdb.profile import UPGRADE_ROLE
-from coachdb_infra.common import initdb
+from coachdb_infra.common import initdb, passwords
 from coachdb_infra.common.config import Settings
 
 from . import server
@@ -39,14 +38,9 @@ CREATE_ROLE = (
 
 def upgrade_password(settings: Settings, parent: pulumi.Resource) -> pulumi.Output[str]:
     """The upgrade role's password (pulumi-random; coachdb:passwordRotation renews it)."""
-    generated = random.RandomPassword(
-        f"{UPGRADE_ROLE}-password",
-        length=32,
-        special=False,
-        keepers={"rotation": settings.password_rotation},
-        opts=pulumi.ResourceOptions(parent=parent),
+    return passwords.generated_password(
+        UPGRADE_ROLE, settings, pulumi.ResourceOptions(parent=parent)
     )
-    return pulumi.Output.secret(generated.result)
 
 
 def role_script(database: str, password: str) -> str:
