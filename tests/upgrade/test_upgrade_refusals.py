@@ -8,16 +8,10 @@ import sys
 import psycopg
 import pytest
 
-from tests.support.pgcluster import available_bindirs, fetch_hint, running_cluster
+from tests.support.pgcluster import running_cluster
+from tests.upgrade.drill import bindir
 
 pytestmark = pytest.mark.pg
-
-
-def _bindir(major: int):  # type: ignore[no-untyped-def]
-    found = available_bindirs()
-    if major not in found:
-        pytest.skip(f"PostgreSQL {major} binaries missing ({fetch_hint(major)})")
-    return found[major]
 
 
 def _upgrade(*args: str) -> subprocess.CompletedProcess[str]:
@@ -31,7 +25,7 @@ def _upgrade(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_downgrade_and_logical_without_wal_are_refused_untouched() -> None:
-    with running_cluster(_bindir(17)) as c17, running_cluster(_bindir(14)) as c14:
+    with running_cluster(bindir(17)) as c17, running_cluster(bindir(14)) as c14:
         for c in (c14, c17):
             with psycopg.connect(c.dsn(), autocommit=True) as conn:
                 conn.execute("CREATE DATABASE elite_trading_coach_ai")
