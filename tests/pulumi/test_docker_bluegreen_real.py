@@ -19,17 +19,15 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import itertools
 import re
 import secrets
 import shutil
 import tempfile
-import threading
 import time
 import urllib.parse
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import docker
@@ -55,6 +53,7 @@ from pulumi_mocks import ProgramRun, run_program
 
 from coachdb import profile, rolemodel, upgrade, versions
 from tests.support.pgcluster import free_port
+from tests.support.retrying_writer import RetryingWriter, Write
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -380,47 +379,15 @@ def test_blue_14_moves_to_green_17_and_the_outputs_switch(bluegreen: BlueGreen) 
 # --- logical mode ------------------------------------------------------------------------
 
 
-@dataclass
-class AppWriter:
-    """The application: inserts users continuously through whatever ``router`` points at,
-    retrying each unacknowledged insert (idempotent on the email) until it is acknowledged."""
-
-    router: dict[str, str]
-    acked: list[str] = field(default_factory=list)
-    ack_times: list[float] = field(default_factory=list)
-    errors: int = 0
-    stop: threading.Event = field(default_factory=threading.Event)
-
-    def run(self) -> None:
-        conn: psycopg.Connection | None = None
-        while not self.stop.is_set():
-            email = f"w-{uuid.uuid4().hex[:12]}@example.test"
-            while not self.stop.is_set():
-                try:
-                    if conn is None:
-                        conn = psycopg.connect(
-                            self.router["url"], autocommit=True, connect_timeout=3
-                        )
-                    conn.execute(
-                        "INSERT INTO users (email) VALUES (%s) "
-                        "ON CONFLICT ((lower(email))) DO NOTHING",
-                        (email,),
-                    )
-                    self.acked.append(email)
-                    self.ack_times.append(time.monotonic())
-                    break
-                except psycopg.Error:
-                    self.errors += 1
-                    if conn is not None:
-                        conn.close()
-                    conn = None
-                    time.sleep(0.05)
-            time.sleep(0.01)
-        if conn is not None:
-            conn.close()
-
-    def longest_gap(self) -> float:
-        return max((b - a for a, b in itertools.pairwise(self.ack_times)), default=0.0)
+def user_writes(acked: dict[str, str]) -> Write:
+    """The application inserts users (idempotent on the email, so a retry is harmless)."""
+    email = f"w-{uuid.uuid4().hex[:12]}@example.test"
+    return (
+        "INSERT INTO users (email) VALUES (%s) ON CONFLICT ((lower(email))) DO NOTHING",
+        (email,),
+        email,
+        email,
+    )
 
 
 def _tls_login(state: BlueGreen, port: int, user: str, password: str, db: str = DB) -> None:
@@ -484,9 +451,10 @@ def test_logical_upgrade_under_writes_loses_nothing_and_pauses_briefly(
     write_as_the_application(run.outputs["database_url"])
 
     # the application keeps writing to blue through the published port during the copy
-    writer = AppWriter({"url": run.outputs["database_url"]})
-    thread = threading.Thread(target=writer.run, daemon=True)
-    thread.start()
+    writer = RetryingWriter(
+        {"dsn": run.outputs["database_url"]}, user_writes, pause=0.01, retry_pause=0.05
+    )
+    thread = writer.start()
     try:
         time.sleep(1.0)
         started = time.monotonic()
@@ -499,7 +467,7 @@ def test_logical_upgrade_under_writes_loses_nothing_and_pauses_briefly(
         # the switch, as the operator does it once the runner is done
         switched = run_program({**state.config, "activeSide": "green"}, secret_keys=SECRET_KEYS)
         switch_started = time.monotonic()
-        writer.router["url"] = switched.outputs["database_url"]
+        writer.router["dsn"] = switched.outputs["database_url"]
         time.sleep(1.5)  # the application writes on green
     finally:
         writer.stop.set()

@@ -24,9 +24,9 @@ import argparse
 import itertools
 import os
 import secrets
-import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,6 +35,7 @@ import psycopg
 from coachdb import rolemodel, upgrade
 from coachdb.scram import scram_verifier
 from tests.support.pgcluster import Cluster, available_bindirs, fetch_hint, running_cluster
+from tests.support.retrying_writer import RetryingWriter, Write
 
 FROM_MAJOR, TO_MAJOR = 14, 17
 OLD_SETTINGS = {
@@ -63,62 +64,33 @@ CREATE TABLE public.candles (
 ROWS_PER_MB = 9000
 
 
-@dataclass
-class Writer:
-    """The application: writes continuously through whatever the router points at."""
+def trade_writes() -> Callable[[dict[str, str]], Write]:
+    """Inserts of new trades and, every fifth write, an update of an acknowledged one."""
+    counter = itertools.count(1)
+    keys: list[str] = []  # writes are sequential: every key proposed before is acknowledged
 
-    router: dict[str, str]
-    acked: dict[str, str] = field(default_factory=dict)  # client_key -> last acked payload
-    ack_times: list[float] = field(default_factory=list)
-    errors: int = 0
-    stop: threading.Event = field(default_factory=threading.Event)
+    def next_write(acked: dict[str, str]) -> Write:
+        payload = secrets.token_hex(8)
+        if next(counter) % 5 == 0 and keys:
+            key = secrets.choice(keys)
+            return (
+                "UPDATE public.trades SET payload = %s, updated_at = now() WHERE client_key = %s",
+                (payload, key),
+                key,
+                payload,
+            )
+        key = str(uuid.uuid4())
+        keys.append(key)
+        # idempotent: a retried insert whose first attempt did commit is a no-op
+        return (
+            "INSERT INTO public.trades (client_key, payload) VALUES (%s, %s) "
+            "ON CONFLICT (client_key) DO UPDATE SET payload = EXCLUDED.payload",
+            (key, payload),
+            key,
+            payload,
+        )
 
-    def run(self) -> None:
-        conn: psycopg.Connection[Any] | None = None
-        keys: list[str] = []
-        n = 0
-        while not self.stop.is_set():
-            n += 1
-            update = n % 5 == 0 and bool(keys)
-            key = secrets.choice(keys) if update else str(uuid.uuid4())
-            payload = secrets.token_hex(8)
-            while not self.stop.is_set():
-                try:
-                    if conn is None:
-                        conn = psycopg.connect(
-                            self.router["dsn"], autocommit=True, connect_timeout=2
-                        )
-                    if update:
-                        conn.execute(
-                            "UPDATE public.trades SET payload = %s, updated_at = now() "
-                            "WHERE client_key = %s",
-                            (payload, key),
-                        )
-                    else:
-                        # idempotent: a retried insert whose first attempt did commit is a no-op
-                        conn.execute(
-                            "INSERT INTO public.trades (client_key, payload) VALUES (%s, %s) "
-                            "ON CONFLICT (client_key) DO UPDATE SET payload = EXCLUDED.payload",
-                            (key, payload),
-                        )
-                    self.acked[key] = payload
-                    self.ack_times.append(time.monotonic())
-                    if not update:
-                        keys.append(key)
-                    break
-                except psycopg.Error:
-                    self.errors += 1
-                    if conn is not None:
-                        conn.close()
-                    conn = None
-                    time.sleep(0.02)
-            time.sleep(0.002)
-        if conn is not None:
-            conn.close()
-
-    def longest_gap(self) -> float:
-        times = self.ack_times
-        return max((b - a for a, b in itertools.pairwise(times)), default=0.0)
+    return next_write
 
 
 @dataclass
@@ -215,9 +187,10 @@ def run_drill(mode: str, mb: int, warmup: float = 1.0) -> Figures:
             )
 
         router = {"dsn": app_dsn(old_c)}
-        writer = Writer(router)
-        thread = threading.Thread(target=writer.run, daemon=True)
-        thread.start()
+        writer = RetryingWriter(
+            router, trade_writes(), pause=0.002, retry_pause=0.02, connect_timeout=2
+        )
+        thread = writer.start()
         time.sleep(warmup)
         old = upgrade.Side(old_c.dsn(), model.database)
         new = upgrade.Side(new_c.dsn(), model.database)
