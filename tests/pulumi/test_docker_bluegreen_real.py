@@ -331,6 +331,15 @@ def test_blue_14_moves_to_green_17_and_the_outputs_switch(bluegreen: BlueGreen) 
     assert positions["users_id_seq"] == (41, 40)
     model = rolemodel.RoleModel(database=DB)
     assert psql(bluegreen.green, rolemodel.render_drift_sql(model, ["roles", "database"]), DB) == ""
+    # ... and `coachdb check --strict` passes on green before the switch (green_app_env)
+    green_port = int(bluegreen.config["greenPort"])
+    assert f"DB_PORT={green_port}" in run.outputs["green_app_env"]
+    result, report = coachdb_check(run.outputs["green_app_env"])
+    failed = {
+        n: c["summary"] for n, c in report["checks"].items() if c["status"] in ("fail", "warn")
+    }
+    assert result.returncode == 0 and report["ok"], failed
+    assert report["checks"]["end of life"]["server_major"] == 17
     # blue: intact, applications' writes paused (rollback = LOGIN again)
     assert (
         psql(
@@ -345,7 +354,6 @@ def test_blue_14_moves_to_green_17_and_the_outputs_switch(bluegreen: BlueGreen) 
     # 4. the switch: coachdb:activeSide green, as `pulumi up` would see it. The mocks issue
     #    a fresh CA on every run; a real stack keeps its CA, so the CA file stays as it is.
     switched = run_program({**bluegreen.config, "activeSide": "green"}, secret_keys=SECRET_KEYS)
-    green_port = int(bluegreen.config["greenPort"])
     assert switched.outputs["active_side"] == "green"
     assert switched.outputs["port"] == green_port
     for output in ("database_url", "migrator_database_url"):

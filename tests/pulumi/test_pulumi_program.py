@@ -419,6 +419,10 @@ def test_green_side_on_the_new_major_has_its_own_image_volume_and_port() -> None
     assert run.outputs["green_image"] == "postgres:17.10-bookworm"
     assert green["ports"][0]["external"] == 5433
     assert containers["coachdb-postgres"]["ports"][0]["external"] == 5432
+    # green's env file for `coachdb check --strict` before the switch: its port, a secret
+    assert "DB_PORT=5433" in run.outputs["green_app_env"]
+    assert "DB_PORT=5432" in run.outputs["app_env"]
+    assert "green_app_env" in run.secret_outputs
     # the certificate also names the green container (clients on the Docker network)
     cert = x509.load_pem_x509_certificate(
         next(u for u in green["uploads"] if u["file"] == server.CERT_FILE)["content"].encode()

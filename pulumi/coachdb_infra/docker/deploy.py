@@ -415,6 +415,16 @@ class DockerDatabase(pulumi.ComponentResource):
                     cfg.container_name, settings.database
                 ),
                 "upgrade_password": upgrade_password,
+                # the application's env file for green before the switch: `coachdb check
+                # --strict` on the new side is part of the verification (docs/upgrade.md)
+                "green_app_env": app_env(
+                    APP_ROLE,
+                    passwords[APP_ROLE],
+                    settings.host,
+                    green.port,
+                    settings.database,
+                    settings.ca_cert_path,
+                ),
             }
 
         self.active_port = active_port
