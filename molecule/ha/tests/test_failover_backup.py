@@ -14,12 +14,14 @@ before the target time. It prints the figures (BACKUP line); it leaves the clust
 from __future__ import annotations
 
 import json
+import os
 import time
 
 from conftest import Cluster, docker, leader_name, members, node_exec, node_names, psql
 
 STANZA = "coachdb"
-BINDIR = "/usr/lib/postgresql/15/bin"
+# The major molecule.yml installs (COACHDB_HA_PG: 15 on bookworm, 17 on trixie).
+BINDIR = f"/usr/lib/postgresql/{os.environ.get('COACHDB_HA_PG', '15')}/bin"
 SCRATCH = "/var/tmp/coachdb-pitr"
 SCRATCH_PORT = 5499
 SANITY_S = 120.0
