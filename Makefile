@@ -125,6 +125,10 @@ bench-converge: venv ## Print cold and re-run time and task counts of site.yml o
 molecule-upgrade: test-prereqs ## Ansible upgrade 15 -> 17 for real, each method + rollback (Molecule scenario upgrade, ~27 min; not in make test)
 	COACHDB_SUITE=molecule-upgrade $(BIN)/molecule test -s upgrade
 
+.PHONY: molecule-ha-trixie
+molecule-ha-trixie: test-prereqs ## Scenario ha on Debian 13 (Patroni 4.0.7, etcd 3.5, PostgreSQL 17; not in make test)
+	COACHDB_SUITE=molecule-ha-trixie COACHDB_HA_DISTRO=trixie COACHDB_HA_PG=17 $(BIN)/molecule test -s ha
+
 .PHONY: bench-upgrade
 bench-upgrade: venv ## Upgrade drill 14 -> 17 of a generated 1 GB database (COACHDB_DRILL_MODE=dump|logical)
 	@scripts/os-deps.sh test

@@ -6,7 +6,10 @@ connection before handing it out (``check``) so one killed by the server or by
 a restart is never given to the app, and reconnects in the background with
 exponential back-off after the server comes back. This module only adds what
 the platform agreed on: the limits from the environment, a fail-fast probe at
-start-up, and errors that say what is wrong instead of a bare ``PoolTimeout``.
+start-up, errors that say what is wrong instead of a bare ``PoolTimeout``, and
+a back-off kept short (``reconnect_timeout``, then a fresh attempt while
+requests wait: :func:`_retry_now`) so a failover behind one endpoint is noticed
+within about 2 s.
 
 Usage::
 
@@ -174,12 +177,39 @@ class CoachAsyncPool(_Diagnosis, AsyncConnectionPool):
             raise self._exhausted(self.timeout if timeout is None else timeout) from None
 
 
-def _on_reconnect_failed(pool: ConnectionPool) -> None:
+def _retry_now(pool: ConnectionPool | AsyncConnectionPool) -> bool:
+    """Log an abandoned reconnection; True if requests wait, so a fresh attempt should start.
+
+    Why: psycopg_pool retries a failed connection with a back-off that doubles
+    (1, 2, 4, 8, 16 ... s) until ``reconnect_timeout``. With a long timeout the
+    next attempt can be 16 s or more away when the server (or, behind HAProxy,
+    a newly promoted leader) comes back, and the requests waiting meanwhile
+    time out. A short ``reconnect_timeout`` (PoolSettings) ends each attempt
+    after a few seconds; here the pool starts a fresh one at once (its back-off
+    starts again at 1 s) through its public ``check()``, which grows the pool
+    when it may. Only while requests wait: an idle pool re-grows on the next
+    request, so a server that stays down sees no connection attempts from it.
+    """
+    waiting = pool.get_stats().get("requests_waiting", 0)
     log.error(
-        "pool %s: could not reconnect for %s s; it will try again on the next request",
+        "pool %s: could not connect for %s s; %s",
         pool.name,
         pool.reconnect_timeout,
+        f"retrying at once for {waiting} waiting requests"
+        if waiting
+        else "it will try again on the next request",
     )
+    return bool(waiting) and not pool.closed
+
+
+def _on_reconnect_failed(pool: ConnectionPool) -> None:
+    if _retry_now(pool):
+        pool.check()
+
+
+async def _on_reconnect_failed_async(pool: AsyncConnectionPool) -> None:
+    if _retry_now(pool):
+        await pool.check()
 
 
 def probe(config: DatabaseConfig) -> None:
@@ -221,7 +251,6 @@ def _pool_arguments(config: DatabaseConfig, name: str) -> dict[str, Any]:
         "max_lifetime": settings.max_lifetime,
         "timeout": settings.timeout,
         "reconnect_timeout": settings.reconnect_timeout,
-        "reconnect_failed": _on_reconnect_failed,
         "name": name,
         "open": False,
     }
@@ -248,7 +277,9 @@ async def create_async_pool(
     """:func:`create_pool` for asyncio applications (call it inside the running event loop)."""
     config = config or load_config()
     pool = CoachAsyncPool(
-        check=AsyncConnectionPool.check_connection, **_pool_arguments(config, name)
+        check=AsyncConnectionPool.check_connection,
+        reconnect_failed=_on_reconnect_failed_async,
+        **_pool_arguments(config, name),
     )
     if open:
         if fail_fast:
@@ -275,7 +306,11 @@ def create_pool(
     pool for frameworks that open it in their own start-up hook.
     """
     config = config or load_config()
-    pool = CoachPool(check=ConnectionPool.check_connection, **_pool_arguments(config, name))
+    pool = CoachPool(
+        check=ConnectionPool.check_connection,
+        reconnect_failed=_on_reconnect_failed,
+        **_pool_arguments(config, name),
+    )
     if open:
         if fail_fast:
             probe(config)

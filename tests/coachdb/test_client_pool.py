@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import logging
 import socket
 import threading
 import time
@@ -334,3 +335,75 @@ def test_idle_connections_are_closed_down_to_min_size(tls_server, pool_for) -> N
     time.sleep(1.0)  # and it stays at min_size, never below
     assert tls_server.app_connections(app) == 1
     assert pool.get_stats()["pool_size"] == 1
+
+
+def test_pool_retries_every_few_seconds_through_a_20_s_outage(
+    server_factory, pool_for, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A server (or, behind HAProxy, the leader) down for 20 s, then back, while a writer keeps
+    asking: the pool tries to connect at least every 4 s throughout, commits again within 4 s
+    of the server's return, and does not hammer the down server meanwhile.
+
+    psycopg_pool's back-off doubles (1, 2, 4, 8, 16 s) up to ``reconnect_timeout``: with its
+    default of 300 s every attempt started at the crash sits in its 16 s step when the server
+    returns at 20 s (the ha kill drill's 28 s write gap). A 5 s ``reconnect_timeout`` alone
+    leaves a hole until the waiting request times out and a new one starts an attempt. The
+    pool's defaults (``DB_POOL_RECONNECT_TIMEOUT=5`` and a fresh attempt at once while requests
+    wait) keep every gap between two attempts under about 2.3 s. The attempts are psycopg_pool's
+    own log records, one per failed connection attempt."""
+    caplog.set_level(logging.WARNING, logger="psycopg.pool")
+    down_for = 20.0
+    with server_factory(tls=True) as srv:
+        pool = pool_for(srv.env(DB_APPLICATION_NAME="coachdb-outage"))
+        commits: list[float] = []
+        stop = threading.Event()
+
+        def writer() -> None:
+            n = 0
+            while not stop.is_set():
+                n += 1
+                try:
+                    with pool.connection() as conn:
+                        conn.execute("INSERT INTO public.events (id) VALUES (%s)", (n,))
+                    commits.append(time.monotonic())
+                except psycopg.Error:  # in flight at the crash, or PoolExhausted
+                    time.sleep(0.05)
+                time.sleep(0.02)
+
+        thread = threading.Thread(target=writer)
+        thread.start()
+        try:
+            time.sleep(1.0)
+            assert commits, "the writer never committed before the outage"
+            srv.cluster.stop("immediate")  # a crash: no goodbye to the clients
+            down_at, down_wall = time.monotonic(), time.time()
+            time.sleep(down_for)
+            up_wall = time.time()
+            srv.cluster.start()  # returns once the server accepts connections
+            up_at = time.monotonic()
+            deadline = up_at + 30
+            while not [t for t in commits if t > up_at] and time.monotonic() < deadline:
+                time.sleep(0.05)
+        finally:
+            stop.set()
+            thread.join()
+    attempts = [
+        r.created
+        for r in caplog.records
+        if r.name == "psycopg.pool"
+        and r.getMessage().startswith("error connecting")
+        and down_wall <= r.created <= up_wall
+    ]
+    gaps = [b - a for a, b in itertools.pairwise([down_wall, *attempts, up_wall])]
+    first = [t for t in commits if t > up_at]
+    back_after = first[0] - up_at if first else float("inf")
+    print(
+        f"outage {up_at - down_at:.1f} s: {len(attempts)} connection attempts while it was down, "
+        f"longest gap between two {max(gaps):.1f} s; first commit {back_after:.2f} s after the "
+        "server was back"
+    )
+    assert max(gaps) <= 4.0, [round(g, 1) for g in gaps]
+    assert back_after <= 4.0, "the pool did not serve within 4 s of the server's return"
+    # not hammering: the broken connections' attempts (at most min_size here, 4 tries in 5 s
+    # each) plus one attempt at a time while requests wait, 4 tries per 5 s
+    assert len(attempts) <= 4 * pool.min_size + 0.8 * down_for + 4, len(attempts)
