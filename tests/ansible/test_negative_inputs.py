@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import re
 import subprocess
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from coachdb import profile
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _guarded(name: str, guarantee: str) -> str:
@@ -272,3 +275,27 @@ def test_strict_version_refuses_the_fallback(run_site: Any) -> None:
     assert "postgresql_version_strict=false" in result.output
     assert "127.0.0.1:9/pgdg" in result.output
     assert result.recap()["changed"] == 0, "a task would have changed something first"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("extra_vars", "message"),
+    [
+        ({"role_alone": "postgresql_tls", "postgresql_tls_extra_sans": ["not a host name"]},
+         "postgresql_tls_extra_sans must list DNS names or IP addresses"),
+        ({"role_alone": "postgresql_install", "postgresql_install_version": 13},
+         "postgresql_version=13 is not supported"),
+        ({"role_alone": "postgresql_config", "postgresql_config_port": 70000},
+         "postgresql_config_port (postgresql_port in site.yml) must be between 1 and 65535"),
+    ],
+    ids=["tls-bad-san", "install-major-13", "config-port-70000"],
+)  # fmt: skip
+def test_a_role_applied_alone_checks_its_inputs(
+    run_site: Any, extra_vars: dict[str, Any], message: str
+) -> None:
+    """Without site.yml's preflight, the role's own run checks its inputs before any change."""
+    result = run_site(extra_vars, REPO / "tests" / "ansible" / "playbooks" / "roles_alone.yml")
+    assert result.rc != 0, result.output[-3000:]
+    assert message in result.output, result.output[-3000:]
+    recap = result.recap()
+    assert recap["failed"] == 1 and recap["changed"] == 0, recap

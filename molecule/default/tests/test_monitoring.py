@@ -40,6 +40,19 @@ def test_exporter_listens_on_loopback_only(host: Any) -> None:
     assert not any(s.endswith(":9187") and "127.0.0.1" not in s for s in sockets), sockets
 
 
+def test_exporter_never_ran_with_the_package_defaults(host: Any) -> None:
+    """Started once with the role's settings: never by the package with its empty DSN.
+
+    Debian's postinst would start it with DATA_SOURCE_NAME='' (it exits at once and loops into
+    systemd's start limit, which then refuses the role's own start when the converge is fast).
+    """
+    journal = host.run("journalctl -u prometheus-postgres-exporter -o cat --no-pager")
+    assert journal.rc == 0, journal.stderr
+    assert "Started prometheus-postgres-exporter" in journal.stdout, journal.stdout[-2000:]
+    for failure in ("malformed dsn", "Start request repeated too quickly", "status=1/FAILURE"):
+        assert failure not in journal.stdout, journal.stdout[-2000:]
+
+
 def test_exporter_reaches_postgresql(scrape: str) -> None:
     assert _value(scrape, "pg_up") == [1.0]
 
