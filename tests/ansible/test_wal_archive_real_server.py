@@ -13,12 +13,8 @@ bench-server``): asynchronously through the spool directory, lz4-compressed.
 
 from __future__ import annotations
 
-import json
-import os
-import pwd
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -26,16 +22,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from tests.support.pgcluster import (
-    RUN_AS,
-    Cluster,
-    available_bindirs,
-    fetch_hint,
-    running_cluster,
-)
-from tests.support.playbook import run_playbook
+from tests.support.archive import role_archive_setup
+from tests.support.pgcluster import RUN_AS, available_bindirs, fetch_hint, running_cluster
 
-PLAYBOOK = Path(__file__).parent / "playbooks" / "archive_settings.yml"
 MAJOR = 14  # production's major; Debian 12's pgBackRest 2.45 knows 14 and 15
 STANZA = "coachdb"  # the role's default postgresql_backup_stanza
 ARCHIVE_COMPRESSION = "lz4"  # the role's measured choice for archive-push
@@ -51,29 +40,6 @@ def _as_cluster_user(*cmd: str, timeout: float = 120) -> subprocess.CompletedPro
     )
 
 
-def _role_archive_setup(work: Path, cluster: Cluster) -> tuple[dict[str, str], str]:
-    """The role's published archive settings and its pgbackrest.conf rendered for ``work``."""
-    dest, conf = work / "archive.json", work / "pgbackrest.conf"
-    run = run_playbook(
-        PLAYBOOK,
-        {
-            "ansible_python_interpreter": sys.executable,
-            "archive_dest": str(dest),
-            "pgbackrest_conf_dest": str(conf),
-            "postgresql_backup_repo_path": str(work / "repo"),
-            "postgresql_backup_spool_path": str(work / "spool"),
-            "postgresql_backup_log_path": str(work / "log"),
-            "postgresql_backup_log_level_file": "off",
-            "postgresql_backup_pg_datadir": str(cluster.datadir),
-            "postgresql_backup_pg_port": cluster.port,
-            "postgresql_backup_pg_socket_path": str(cluster.sockdir),
-            "postgresql_backup_os_user": RUN_AS,
-        },
-    )
-    assert run.rc == 0, run.output[-3000:]
-    return {k: str(v) for k, v in json.loads(dest.read_text()).items()}, conf.read_text()
-
-
 @pytest.mark.pg
 @pytest.mark.slow
 def test_role_archive_settings_put_wal_into_the_pgbackrest_repository(
@@ -85,21 +51,15 @@ def test_role_archive_settings_put_wal_into_the_pgbackrest_repository(
     # PostgreSQL's OS user cannot enter pytest's root-only tmp_path: a directory of its own
     work = Path(tempfile.mkdtemp(prefix="coachdb-pgbackrest-"))
     request.addfinalizer(lambda: shutil.rmtree(work, ignore_errors=True))
-    entry = pwd.getpwnam(RUN_AS)
-    for sub in ("repo", "log", "spool"):
-        (work / sub).mkdir()
-    for path in [work, *work.iterdir()]:
-        os.chown(path, entry.pw_uid, entry.pw_gid)
-    conf = work / "pgbackrest.conf"
     # The archive_command names no config file: the postmaster's environment points
     # pgBackRest at this test's (PGBACKREST_* variables are pgBackRest's own options).
-    monkeypatch.setenv("PGBACKREST_CONFIG", str(conf))
+    monkeypatch.setenv("PGBACKREST_CONFIG", str(work / "pgbackrest.conf"))
 
     # archive_mode only: the role's archive_command and archive_timeout arrive by ALTER SYSTEM
     # once its pgbackrest.conf (rendered for this cluster's port and paths) is in place
     with running_cluster(bindir, settings={"archive_mode": "on"}) as cluster:
-        settings, rendered = _role_archive_setup(work, cluster)
-        os.chown(conf, entry.pw_uid, entry.pw_gid)
+        settings, conf = role_archive_setup(work, cluster)
+        rendered = conf.read_text()
         # No look at the command's text: only what arrives in the repository counts.
         with psycopg.connect(cluster.dsn(), autocommit=True) as conn:
             for name, value in settings.items():

@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import ctypes
-import json
 import math
 import multiprocessing
 import os
@@ -36,7 +35,6 @@ import resource
 import shutil
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -47,11 +45,9 @@ from pathlib import Path
 import psycopg
 
 from coachdb import profile
+from tests.support.archive import role_archive_setup
 from tests.support.pgcluster import RUN_AS, Cluster, distro_bindirs, running_cluster
-from tests.support.playbook import run_playbook
 
-REPO = Path(__file__).resolve().parents[2]
-PLAYBOOK = REPO / "tests" / "ansible" / "playbooks" / "archive_settings.yml"
 STANZA = "bench"
 PR_SET_CHILD_SUBREAPER = 36  # <linux/prctl.h>
 # two-sided 95 % Student t quantiles by degrees of freedom (n - 1 pairs)
@@ -69,30 +65,6 @@ def as_postgres(cmd: list[str], **kwargs: object) -> subprocess.CompletedProcess
     return subprocess.run(
         cmd, capture_output=True, text=True, check=True, preexec_fn=demote, **kwargs
     )
-
-
-def role_archive_setup(
-    work: Path, overrides: dict[str, object], cluster_vars: dict[str, object]
-) -> tuple[dict[str, str], Path]:
-    """The role's archive settings and its rendered pgbackrest.conf (for a scratch repo)."""
-    dest, conf = work / "archive.json", work / "pgbackrest.conf"
-    run = run_playbook(
-        PLAYBOOK,
-        {
-            "ansible_python_interpreter": sys.executable,
-            "archive_dest": str(dest),
-            "pgbackrest_conf_dest": str(conf),
-            "postgresql_backup_stanza": STANZA,
-            "postgresql_backup_repo_path": str(work / "repo"),
-            "postgresql_backup_spool_path": str(work / "spool"),
-            "postgresql_backup_log_path": str(work / "log"),
-            "postgresql_backup_log_level_file": "warn",
-            **cluster_vars,
-            **overrides,
-        },
-    )
-    assert run.rc == 0, run.output[-3000:]
-    return {k: str(v) for k, v in json.loads(dest.read_text()).items()}, conf
 
 
 def _burn(stop_at: float) -> None:
@@ -263,10 +235,6 @@ def main(argv: list[str] | None = None) -> int:
             "bench-server needs Debian's postgresql-15 and pgbackrest (scripts/os-deps.sh test)"
         )
     work = Path(tempfile.mkdtemp(prefix="coachdb-bench-server-"))
-    shutil.chown(work, RUN_AS, RUN_AS)
-    for sub in ("repo", "spool", "log"):
-        (work / sub).mkdir()
-        shutil.chown(work / sub, RUN_AS, RUN_AS)
     # archive_command is set by ALTER SYSTEM (a reload switches it), the rest on the command line
     settings = {
         **{k: profile.pg_value(v) for k, v in profile.observability_settings().items()},
@@ -277,17 +245,8 @@ def main(argv: list[str] | None = None) -> int:
     adopt_orphans()
     try:
         with running_cluster(bindir, settings=settings) as cluster:
-            archive, conf = role_archive_setup(
-                work,
-                parse_overrides(args.set),
-                {
-                    "postgresql_backup_pg_datadir": str(cluster.datadir),
-                    "postgresql_backup_pg_port": cluster.port,
-                    "postgresql_backup_pg_socket_path": str(cluster.sockdir),
-                    "postgresql_backup_os_user": RUN_AS,
-                },
-            )
-            shutil.chown(conf, RUN_AS, RUN_AS)
+            overrides = {"postgresql_backup_stanza": STANZA, **parse_overrides(args.set)}
+            archive, conf = role_archive_setup(work, cluster, overrides)
             # the role's archive_command names no config file: point pgBackRest at the bench's
             push = archive["archive_command"].replace(
                 "pgbackrest ", f"pgbackrest --config={conf} ", 1
