@@ -173,14 +173,42 @@ def prepare_run(cluster: Cluster) -> None:
         conn.execute("CHECKPOINT")
 
 
-def pgbench_tps(pgbench: Path, cluster: Cluster, clients: int, seconds: int) -> float:
+def pgbench_run(pgbench: Path, cluster: Cluster, clients: int, seconds: int) -> tuple[float, int]:
+    """tps and the number of transactions of one pgbench run."""
     out = as_postgres(
         [str(pgbench), "-h", str(cluster.sockdir), "-p", str(cluster.port), "-U", "postgres",
          "-c", str(clients), "-j", str(min(clients, 2)), "-T", str(seconds), "-n", "postgres"],
     ).stdout  # fmt: skip
-    match = re.search(r"tps = ([0-9.]+)", out)
-    assert match, out
-    return float(match.group(1))
+    tps = re.search(r"tps = ([0-9.]+)", out)
+    done = re.search(r"number of transactions actually processed: (\d+)", out)
+    assert tps and done, out
+    return float(tps.group(1)), int(done.group(1))
+
+
+def server_cpu(cluster: Cluster) -> tuple[float, float]:
+    """CPU seconds so far of the whole server and of its WAL archiver (children included).
+
+    Why: a CPU-time figure does not move with what else the machine runs, unlike tps. The
+    archiver's share holds every archive_command it ran (children it waited for); the
+    server's holds exited backends (the postmaster waited for them).
+    """
+    tick = os.sysconf("SC_CLK_TCK")
+    postmaster = (cluster.datadir / "postmaster.pid").read_text().split()[0]
+    total = archiver = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            tail = stat.read_text().rsplit(")", 1)[1]
+            cmdline = (stat.parent / "cmdline").read_bytes()
+        except OSError:
+            continue
+        fields = tail.split()
+        if stat.parent.name != postmaster and fields[1] != postmaster:
+            continue
+        cpu = sum(int(f) for f in fields[11:15]) / tick  # utime stime cutime cstime
+        total += cpu
+        if cmdline.startswith(b"postgres: archiver"):
+            archiver += cpu
+    return total, archiver
 
 
 def ratio_with_ci(on: list[float], off: list[float]) -> tuple[float, float]:
@@ -272,7 +300,8 @@ def main(argv: list[str] | None = None) -> int:
             tps: dict[tuple[str, bool], list[float]] = {}
             lags: list[Lag] = []
             loads: dict[bool, list[float]] = {}
-            pushed = {"wal": 0, "stored": 0, "cpu": 0.0}
+            cpus: dict[tuple[str, bool], list[tuple[float, float]]] = {}
+            pushed = {"wal": 0, "stored": 0, "cpu": 0.0, "archiver": 0.0}
             for loaded in conditions:
                 for n in range(args.pairs):
                     modes = (("off", "/bin/true"), ("on", push))
@@ -281,8 +310,9 @@ def main(argv: list[str] | None = None) -> int:
                         drain(cluster)
                         prepare_run(cluster)
                         wal0, stored0 = wal_bytes(cluster), repo_bytes(work / "repo")
+                        cpu0 = server_cpu(cluster)
                         with cpu_load(loaded, args.seconds):
-                            run = pgbench_tps(pgbench, cluster, args.clients, args.seconds)
+                            run, done = pgbench_run(pgbench, cluster, args.clients, args.seconds)
                             lag = archive_lag(cluster) if mode == "on" else None
                         loads.setdefault(loaded, []).append(os.getloadavg()[0])
                         tps.setdefault((mode, loaded), []).append(run)
@@ -295,8 +325,21 @@ def main(argv: list[str] | None = None) -> int:
                             took = drain(cluster)
                             pushed["wal"] += wal_bytes(cluster) - wal0
                             pushed["stored"] += repo_bytes(work / "repo") - stored0
-                            pushed["cpu"] += reap_pgbackrest()
+                            daemon = reap_pgbackrest()
+                            pushed["cpu"] += daemon
                             line += f"; at the end: {lag}; backlog archived {took:.0f} s later"
+                        else:
+                            daemon = 0.0
+                        cpu1 = server_cpu(cluster)
+                        # CPU per transaction: the server without its archiver, and archiving
+                        # (archiver + archive_command + pgBackRest's asynchronous daemon)
+                        archiving = cpu1[1] - cpu0[1] + daemon
+                        if mode == "on":
+                            pushed["archiver"] += cpu1[1] - cpu0[1]
+                        work_cpu = cpu1[0] - cpu0[0] - (cpu1[1] - cpu0[1])
+                        cpus.setdefault((mode, loaded), []).append(
+                            (work_cpu / done, archiving / done)
+                        )
                         print(line, flush=True)
             for loaded in conditions:
                 on, off = tps[("on", loaded)], tps[("off", loaded)]
@@ -308,6 +351,17 @@ def main(argv: list[str] | None = None) -> int:
                     f"{len(on)} pairs; goal >= 0.97); off runs spread {noise:.1%} (CV); "
                     f"load average {min(loads[loaded]):.1f}..{max(loads[loaded]):.1f}"
                 )
+                both = cpus[("off", loaded)] + cpus[("on", loaded)]
+                server = statistics.fmean(c[0] for c in both)
+                extra = statistics.fmean(c[1] for c in cpus[("on", loaded)]) - statistics.fmean(
+                    c[1] for c in cpus[("off", loaded)]
+                )
+                print(
+                    f"  CPU per transaction: server {server * 1e6:.0f} us, archiving (on minus "
+                    f"/bin/true) {extra * 1e6:.1f} us = {extra / server:.1%} of the server's; "
+                    f"the most archiving can cost while the CPU is saturated: ratio "
+                    f"{server / (server + extra):.3f}"
+                )
             if lags:
                 worst = max(lags, key=lambda lag: lag.ready)
                 print(f"archive lag at the end of the runs: worst {worst}")
@@ -315,9 +369,10 @@ def main(argv: list[str] | None = None) -> int:
                 segments, share = pushed["wal"] / (16 << 20), pushed["stored"] / pushed["wal"]
                 print(
                     f"repository: {pushed['stored'] / 1e6:.0f} MB stored for "
-                    f"{pushed['wal'] / 1e6:.0f} MB of WAL ({share:.0%}); "
-                    f"asynchronous pgBackRest CPU {pushed['cpu'] * 1000 / segments:.0f} ms per "
-                    f"16 MB segment (the archive_command's own process not counted)"
+                    f"{pushed['wal'] / 1e6:.0f} MB of WAL ({share:.0%}); CPU per 16 MB segment: "
+                    f"asynchronous pgBackRest {pushed['cpu'] * 1000 / segments:.0f} ms, "
+                    f"archiver with its archive_command "
+                    f"{pushed['archiver'] * 1000 / segments:.0f} ms"
                 )
     finally:
         shutil.rmtree(work, ignore_errors=True)
