@@ -135,6 +135,28 @@ def adopt_orphans() -> None:
         raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER)")
 
 
+def autogroups(cluster: Cluster) -> str | None:
+    """Scheduler autogroups of a running async pgBackRest daemon and of the postmaster.
+
+    Why: the daemon detaches into a session of its own; with kernel.sched_autogroup_enabled
+    and no CPU cgroup, that session is a scheduling group as heavy as the whole server's,
+    and the ``nice`` it inherited only ranks it inside that group (docs/observability.md).
+    """
+    me = str(os.getpid())
+    postmaster = (cluster.datadir / "postmaster.pid").read_text().split()[0]
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            head, tail = stat.read_text().rsplit(")", 1)
+            state, parent = tail.split()[:2]
+            if head.endswith("(pgbackrest") and parent == me and state != "Z":
+                own = (stat.parent / "autogroup").read_text().split()[0]
+                server = Path(f"/proc/{postmaster}/autogroup").read_text().split()[0]
+                return f"pgBackRest's async daemon in {own}, the postmaster in {server}"
+        except (OSError, IndexError):
+            continue
+    return None
+
+
 def reap_pgbackrest(limit: float = 30) -> float:
     """CPU seconds of the adopted pgBackRest daemons, collected once they have all exited."""
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -301,6 +323,7 @@ def main(argv: list[str] | None = None) -> int:
             lags: list[Lag] = []
             loads: dict[bool, list[float]] = {}
             cpus: dict[tuple[str, bool], list[tuple[float, float]]] = {}
+            groups: str | None = None
             pushed = {"wal": 0, "stored": 0, "cpu": 0.0, "archiver": 0.0}
             for loaded in conditions:
                 for n in range(args.pairs):
@@ -314,6 +337,7 @@ def main(argv: list[str] | None = None) -> int:
                         with cpu_load(loaded, args.seconds):
                             run, done = pgbench_run(pgbench, cluster, args.clients, args.seconds)
                             lag = archive_lag(cluster) if mode == "on" else None
+                            groups = groups or (autogroups(cluster) if mode == "on" else None)
                         loads.setdefault(loaded, []).append(os.getloadavg()[0])
                         tps.setdefault((mode, loaded), []).append(run)
                         line = (
@@ -362,6 +386,8 @@ def main(argv: list[str] | None = None) -> int:
                     f"the most archiving can cost while the CPU is saturated: ratio "
                     f"{server / (server + extra):.3f}"
                 )
+            if groups:
+                print(f"scheduler autogroups: {groups}")
             if lags:
                 worst = max(lags, key=lambda lag: lag.ready)
                 print(f"archive lag at the end of the runs: worst {worst}")
