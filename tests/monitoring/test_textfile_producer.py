@@ -14,12 +14,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
-
 from coachdb.alerts import BACKUP_METRIC, CERT_METRIC
+from tests.support.certs import self_signed_pem
 
 SCRIPT = (
     Path(__file__).resolve().parents[2]
@@ -32,19 +28,7 @@ NOT_AFTER = dt.datetime(2031, 7, 4, 12, 30, 45, tzinfo=dt.UTC)
 
 
 def _cert(path: Path) -> None:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "coachdb-test")])
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(NOT_AFTER - dt.timedelta(days=365))
-        .not_valid_after(NOT_AFTER)
-        .sign(key, hashes.SHA256())
-    )
-    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    path.write_bytes(self_signed_pem("coachdb-test", NOT_AFTER - dt.timedelta(days=365), NOT_AFTER))
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:

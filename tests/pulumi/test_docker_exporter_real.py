@@ -25,10 +25,6 @@ import docker
 import pytest
 from coachdb_infra.common import initdb
 from coachdb_infra.docker import exporter
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from docker_materialise import (
     CONTAINER,
     create_container,
@@ -44,6 +40,7 @@ from docker_materialise import (
 from pulumi_mocks import ProgramRun, run_program
 
 from coachdb import versions
+from tests.support.certs import self_signed_pem
 from tests.support.pgcluster import free_port
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
@@ -149,21 +146,10 @@ def test_statement_statistics_in_the_scrape(stack: Stack) -> None:
 
 
 def _other_ca() -> str:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "not the stack's CA")])
     now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=30))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    return cert.public_bytes(serialization.Encoding.PEM).decode()
+    return self_signed_pem(
+        "not the stack's CA", now - dt.timedelta(days=1), now + dt.timedelta(days=30), ca=True
+    ).decode()
 
 
 def test_exporter_with_another_ca_cannot_log_in(stack: Stack) -> None:

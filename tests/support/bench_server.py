@@ -1,85 +1,57 @@
 """``make bench-server``: what WAL archiving costs the database, idle and under CPU pressure.
 
-Why: issue 15 measured synchronous ``archive-push`` with zstd at 0.72 of the throughput
-of a server that does not archive, while other work used the CPU. This benchmark prints
-the same ratio for the settings role ``postgresql_backup`` now writes (asynchronous
-archiving, its compression type and process count, read from the role's defaults so the
-benchmark measures what is deployed), and the per-segment CPU cost of each compression
-type that chose the default.
+Why: issue 15 asks for asynchronous archiving whose throughput cost is at most 3 % (ratio
+>= 0.97), with and without other work on the CPU. A 3 % effect is only visible when the
+benchmark's own noise is well below it, so this benchmark prints, with every ratio, its 95 %
+confidence interval (from the spread of the paired rounds), the run-to-run spread of the
+"off" runs (the noise floor), the load average, and the archive lag at the end of each run
+(a priority that merely postpones the archiving past the run would otherwise look free).
 
-What it runs (a benchmark, not a test: figures, no assertions): a real PostgreSQL
-(Debian's 15, tests/support/pgcluster.py) with the shared server profile's settings, a
-local pgBackRest repository, the role's own ``archive_command`` (read from
-roles/postgresql_backup/vars/main.yml, pointed at the bench's config file: its ``nice`` too),
-and pgbench (scale ``--scale``, ``--clients`` clients, ``--seconds`` per run, fsync on):
-archiving on and off (``archive_command`` ``/bin/true``, as in the issue), each without and
-with a competing CPU load (one busy process per core), ``--rounds`` off/on pairs per
-condition in alternating order (a machine whose load drifts favours neither mode). The ratio
-is the sum of tps(on) over the sum of tps(off) per condition; the goal is >= 0.97.
+What it runs (a benchmark, not a test: figures, no assertions): a real PostgreSQL (Debian's
+15, tests/support/pgcluster.py) with the shared server profile's settings and the archive
+settings role ``postgresql_backup`` publishes (its preflight, as site.yml reads them: the
+``archive_command`` with its CPU priority), archiving through the role's own
+``pgbackrest.conf`` template rendered for a scratch repository (tests/ansible/playbooks/
+archive_settings.yml); ``--set var=value`` overrides a role variable, so other choices are
+measured the same way. pgbench (scale ``--scale``, ``--clients`` clients, ``--seconds`` per
+run, fsync on) runs with archiving on and off (``archive_command`` ``/bin/true``, as in the
+issue), each without and with a competing CPU load (one busy process per core). Every run
+starts alike: small tables vacuumed, history truncated, a checkpoint, no archiving backlog.
+``--pairs`` off/on pairs per condition in alternating order (a drifting machine load favours
+neither mode).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import ctypes
+import math
 import multiprocessing
 import os
 import pwd
 import re
 import resource
 import shutil
+import statistics
 import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
+import psycopg
 
 from coachdb import profile
+from tests.support.archive import role_archive_setup
 from tests.support.pgcluster import RUN_AS, Cluster, distro_bindirs, running_cluster
 
-REPO = Path(__file__).resolve().parents[2]
-BACKUP_DEFAULTS = REPO / "roles" / "postgresql_backup" / "defaults" / "main.yml"
-BACKUP_VARS = REPO / "roles" / "postgresql_backup" / "vars" / "main.yml"
 STANZA = "bench"
-
-
-def role_defaults() -> dict[str, object]:
-    """postgresql_backup's defaults: the archive settings the role deploys."""
-    return dict(yaml.safe_load(BACKUP_DEFAULTS.read_text()))
-
-
-def role_archive_command(conf: Path) -> str:
-    """The role's archive_command for the bench stanza, pointed at the bench's config file.
-
-    Read from roles/postgresql_backup/vars/main.yml (what postgresql.conf gets), so the
-    benchmark measures the deployed command, including the CPU priority it runs at.
-    """
-    template = yaml.safe_load(BACKUP_VARS.read_text())["postgresql_backup__archive_settings"][
-        "archive_command"
-    ]
-    command = str(template).replace("{{ postgresql_backup_stanza }}", STANZA)
-    assert "{{" not in command and "pgbackrest " in command, command
-    return command.replace("pgbackrest ", f"pgbackrest --config={conf} ", 1)
-
-
-def write_pgbackrest_conf(
-    path: Path, cluster: Cluster, repo: Path, spool: Path, compress: str, asynchronous: bool
-) -> None:
-    d = role_defaults()
-    path.write_text(
-        "[global]\n"
-        f"repo1-path={repo}\nrepo1-retention-full=1\n"
-        f"compress-type={compress}\n"
-        f"archive-async={'y' if asynchronous else 'n'}\nspool-path={spool}\n"
-        f"archive-push-queue-max={d['postgresql_backup_archive_push_queue_max']}\n"
-        f"log-path={spool}\nlog-level-console=warn\nlog-level-file=warn\n"
-        f"[global:archive-push]\nprocess-max={d['postgresql_backup_archive_process_max']}\n"
-        f"[{STANZA}]\npg1-path={cluster.datadir}\npg1-port={cluster.port}\n"
-        f"pg1-socket-path={cluster.sockdir}\n"
-    )
-    os.chmod(path, 0o644)
+PR_SET_CHILD_SUBREAPER = 36  # <linux/prctl.h>
+# two-sided 95 % Student t quantiles by degrees of freedom (n - 1 pairs)
+T95 = {1: 12.71, 2: 4.30, 3: 3.18, 4: 2.78, 5: 2.57, 6: 2.45, 7: 2.36, 8: 2.31, 9: 2.26}
 
 
 def as_postgres(cmd: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
@@ -96,6 +68,7 @@ def as_postgres(cmd: list[str], **kwargs: object) -> subprocess.CompletedProcess
 
 
 def _burn(stop_at: float) -> None:
+    os.setsid()  # a program of its own (own scheduler autogroup), like other work on a server
     while time.monotonic() < stop_at:
         sum(i * i for i in range(10_000))
 
@@ -121,124 +94,311 @@ def cpu_load(active: bool, seconds: float) -> Iterator[None]:
             p.join()
 
 
-def pgbench_tps(pgbench: Path, cluster: Cluster, clients: int, seconds: int) -> float:
+@dataclass
+class Lag:
+    """Archiving backlog at one moment: segments waiting and age of the last archived one."""
+
+    ready: int
+    last_archived_age: float | None
+
+    def __str__(self) -> str:
+        age = "never" if self.last_archived_age is None else f"{self.last_archived_age:.0f} s ago"
+        return f"{self.ready} segment(s) waiting, last archived {age}"
+
+
+def archive_lag(cluster: Cluster) -> Lag:
+    ready = len(list((cluster.datadir / "pg_wal" / "archive_status").glob("*.ready")))
+    with psycopg.connect(cluster.dsn()) as conn:
+        row = conn.execute(
+            "SELECT extract(epoch FROM now() - last_archived_time) FROM pg_stat_archiver"
+        ).fetchone()
+    age = None if row is None or row[0] is None else float(row[0])
+    return Lag(ready, age)
+
+
+def drain(cluster: Cluster, limit: float = 300) -> float:
+    """Wait until no segment waits to be archived; the seconds it took."""
+    start = time.monotonic()
+    while archive_lag(cluster).ready and time.monotonic() - start < limit:
+        time.sleep(0.5)
+    return time.monotonic() - start
+
+
+def adopt_orphans() -> None:
+    """Become the subreaper of what the server's archiving detaches (pgBackRest's async daemon).
+
+    The daemon leaves its parent's session; adopted, its exit status and CPU time come back
+    to this process (RUSAGE_CHILDREN) when :func:`reap_pgbackrest` collects it.
+    """
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER)")
+
+
+def autogroups(cluster: Cluster) -> str | None:
+    """Scheduler autogroups of a running async pgBackRest daemon and of the postmaster.
+
+    Why: the daemon detaches into a session of its own; with kernel.sched_autogroup_enabled
+    and no CPU cgroup, that session is a scheduling group as heavy as the whole server's,
+    and the ``nice`` it inherited only ranks it inside that group (docs/observability.md).
+    """
+    me = str(os.getpid())
+    postmaster = (cluster.datadir / "postmaster.pid").read_text().split()[0]
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            head, tail = stat.read_text().rsplit(")", 1)
+            state, parent = tail.split()[:2]
+            if head.endswith("(pgbackrest") and parent == me and state != "Z":
+                own = (stat.parent / "autogroup").read_text().split()[0]
+                server = Path(f"/proc/{postmaster}/autogroup").read_text().split()[0]
+                return f"pgBackRest's async daemon in {own}, the postmaster in {server}"
+        except (OSError, IndexError):
+            continue
+    return None
+
+
+def reap_pgbackrest(limit: float = 30) -> float:
+    """CPU seconds of the adopted pgBackRest daemons, collected once they have all exited."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    before = usage.ru_utime + usage.ru_stime
+    me, deadline = str(os.getpid()), time.monotonic() + limit
+    while True:
+        alive = 0
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                head, tail = stat.read_text().rsplit(")", 1)
+            except OSError:
+                continue
+            if head.endswith("(pgbackrest") and tail.split()[1] == me:
+                with contextlib.suppress(ChildProcessError):
+                    pid, _ = os.waitpid(int(stat.parent.name), os.WNOHANG)
+                    alive += pid == 0
+        if not alive or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime - before
+
+
+def set_archive_command(cluster: Cluster, command: str) -> None:
+    with psycopg.connect(cluster.dsn(), autocommit=True) as conn:
+        conn.execute(f"ALTER SYSTEM SET archive_command = '{command}'")
+        conn.execute("SELECT pg_reload_conf()")
+
+
+def prepare_run(cluster: Cluster) -> None:
+    """Every run starts alike (what pgbench does without -n, plus a checkpoint)."""
+    with psycopg.connect(cluster.dsn(), autocommit=True) as conn:
+        conn.execute("VACUUM pgbench_branches")
+        conn.execute("VACUUM pgbench_tellers")
+        conn.execute("TRUNCATE pgbench_history")
+        conn.execute("CHECKPOINT")
+
+
+def pgbench_run(pgbench: Path, cluster: Cluster, clients: int, seconds: int) -> tuple[float, int]:
+    """tps and the number of transactions of one pgbench run."""
     out = as_postgres(
         [str(pgbench), "-h", str(cluster.sockdir), "-p", str(cluster.port), "-U", "postgres",
          "-c", str(clients), "-j", str(min(clients, 2)), "-T", str(seconds), "-n", "postgres"],
     ).stdout  # fmt: skip
-    match = re.search(r"tps = ([0-9.]+)", out)
-    assert match, out
-    return float(match.group(1))
+    tps = re.search(r"tps = ([0-9.]+)", out)
+    done = re.search(r"number of transactions actually processed: (\d+)", out)
+    assert tps and done, out
+    return float(tps.group(1)), int(done.group(1))
 
 
-def measure_compression(
-    cluster: Cluster, work: Path, segments: int
-) -> dict[str, tuple[float, int]]:
-    """CPU seconds per WAL segment and bytes stored for each compression type.
+def server_cpu(cluster: Cluster) -> tuple[float, float]:
+    """CPU seconds so far of the whole server and of its WAL archiver (children included).
 
-    Pushes the same ``segments`` filled WAL segments synchronously into one fresh
-    repository per type; CPU time is that of the pgBackRest processes (children).
+    Why: a CPU-time figure does not move with what else the machine runs, unlike tps. The
+    archiver's share holds every archive_command it ran (children it waited for); the
+    server's holds exited backends (the postmaster waited for them).
     """
-    results: dict[str, tuple[float, int]] = {}
-    wal = sorted(
-        p for p in (cluster.datadir / "pg_wal").iterdir() if re.fullmatch(r"[0-9A-F]{24}", p.name)
-    )
-    wal = wal[:segments]
-    for compress in ("none", "lz4", "zst", "gz"):
-        repo, spool = work / f"repo-{compress}", work / f"spool-{compress}"
-        for d in (repo, spool):
-            d.mkdir()
-            shutil.chown(d, RUN_AS, RUN_AS)
-        conf = work / f"pgbackrest-{compress}.conf"
-        write_pgbackrest_conf(conf, cluster, repo, spool, compress, asynchronous=False)
-        base = ["pgbackrest", f"--config={conf}", f"--stanza={STANZA}"]
-        as_postgres([*base, "stanza-create"])
-        before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        for segment in wal:
-            as_postgres([*base, "archive-push", str(segment)])
-        after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-        stored = sum(
-            f.stat().st_size for f in repo.rglob("*") if f.is_file() and "archive" in f.parts
-        )
-        results[compress] = (cpu / max(len(wal), 1), stored)
-    return results
+    tick = os.sysconf("SC_CLK_TCK")
+    postmaster = (cluster.datadir / "postmaster.pid").read_text().split()[0]
+    total = archiver = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            tail = stat.read_text().rsplit(")", 1)[1]
+            cmdline = (stat.parent / "cmdline").read_bytes()
+        except OSError:
+            continue
+        fields = tail.split()
+        if stat.parent.name != postmaster and fields[1] != postmaster:
+            continue
+        cpu = sum(int(f) for f in fields[11:15]) / tick  # utime stime cutime cstime
+        total += cpu
+        if cmdline.startswith(b"postgres: archiver"):
+            archiver += cpu
+    return total, archiver
+
+
+def ratio_with_ci(on: list[float], off: list[float]) -> tuple[float, float]:
+    """Geometric mean of the per-pair on/off ratios and its 95 % CI half-width (relative)."""
+    logs = [math.log(a / b) for a, b in zip(on, off, strict=True)]
+    mean = statistics.fmean(logs)
+    if len(logs) < 2:
+        return math.exp(mean), math.nan
+    half = T95.get(len(logs) - 1, 2.0) * statistics.stdev(logs) / math.sqrt(len(logs))
+    return math.exp(mean), math.exp(half) - 1
+
+
+def repo_bytes(repo: Path) -> int:
+    return sum(f.stat().st_size for f in repo.rglob("*") if f.is_file() and "archive" in f.parts)
+
+
+def wal_bytes(cluster: Cluster) -> int:
+    with psycopg.connect(cluster.dsn()) as conn:
+        row = conn.execute("SELECT pg_current_wal_lsn() - '0/0'::pg_lsn").fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def parse_overrides(pairs: list[str]) -> dict[str, object]:
+    out: dict[str, object] = {}
+    for item in pairs:
+        key, sep, value = item.partition("=")
+        if not sep or not key.startswith("postgresql_backup_"):
+            raise SystemExit(f"--set wants postgresql_backup_<var>=<value>, got {item!r}")
+        out[key] = int(value) if value.isdigit() else value
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--scale", type=int, default=20)
     parser.add_argument("--clients", type=int, default=8)
-    parser.add_argument("--seconds", type=int, default=20)
-    parser.add_argument("--segments", type=int, default=8, help="WAL segments per compression type")
-    parser.add_argument("--rounds", type=int, default=3, help="off/on pairs per condition")
+    parser.add_argument("--seconds", type=int, default=15)
+    parser.add_argument("--pairs", type=int, default=6, help="off/on pairs per condition")
+    parser.add_argument(
+        "--conditions", default="idle,loaded", help="idle, loaded or both (comma-separated)"
+    )
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="VAR=VALUE",
+        help="override a postgresql_backup role variable (measure another choice)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
+    conditions = [c == "loaded" for c in args.conditions.split(",")]
     bindir = distro_bindirs().get(15)
     if bindir is None or shutil.which("pgbackrest") is None:
         raise SystemExit(
             "bench-server needs Debian's postgresql-15 and pgbackrest (scripts/os-deps.sh test)"
         )
-    defaults = role_defaults()
-    compress = str(defaults["postgresql_backup_compress_type"])
     work = Path(tempfile.mkdtemp(prefix="coachdb-bench-server-"))
-    shutil.chown(work, RUN_AS, RUN_AS)
-    repo, spool = work / "repo", work / "spool"
-    for d in (repo, spool):
-        d.mkdir()
-        shutil.chown(d, RUN_AS, RUN_AS)
-    conf = work / "pgbackrest.conf"
-    push = role_archive_command(conf)
+    # archive_command is set by ALTER SYSTEM (a reload switches it), the rest on the command line
     settings = {
         **{k: profile.pg_value(v) for k, v in profile.observability_settings().items()},
         "archive_mode": "on",
-        "archive_command": push,
-        "archive_timeout": str(defaults["postgresql_backup_archive_timeout"]),
         "shared_buffers": "256MB",
         "max_wal_size": "1GB",
     }
+    adopt_orphans()
     try:
         with running_cluster(bindir, settings=settings) as cluster:
-            write_pgbackrest_conf(conf, cluster, repo, spool, compress, asynchronous=True)
+            overrides = {"postgresql_backup_stanza": STANZA, **parse_overrides(args.set)}
+            archive, conf = role_archive_setup(work, cluster, overrides)
+            # the role's archive_command names no config file: point pgBackRest at the bench's
+            push = archive["archive_command"].replace(
+                "pgbackrest ", f"pgbackrest --config={conf} ", 1
+            )
+            with psycopg.connect(cluster.dsn(), autocommit=True) as conn:
+                conn.execute(f"ALTER SYSTEM SET archive_timeout = '{archive['archive_timeout']}'")
+            set_archive_command(cluster, "/bin/true")
             as_postgres(["pgbackrest", f"--config={conf}", f"--stanza={STANZA}", "stanza-create"])
             pgbench = bindir / "pgbench"
             host = ["-h", str(cluster.sockdir), "-p", str(cluster.port), "-U", "postgres"]
             as_postgres([str(pgbench), "-i", "-q", "-s", str(args.scale), *host, "postgres"])
+            pushconf = {
+                k: v
+                for k, v in re.findall(r"^([a-z0-9-]+)=(.*)$", conf.read_text(), re.MULTILINE)
+                if k in ("compress-type", "compress-level", "archive-async", "process-max")
+            }
             print(
                 f"bench-server: PostgreSQL 15, pgbench scale {args.scale}, {args.clients} clients, "
-                f"{args.seconds} s per run, {os.cpu_count()} CPUs; archiving = pgBackRest "
-                f"archive-async, compress-type={compress}, "
-                f"process-max={defaults['postgresql_backup_archive_process_max']}"
+                f"{args.seconds} s per run, {args.pairs} off/on pairs per condition, "
+                f"{os.cpu_count()} CPUs\n  archive_command: {archive['archive_command']}\n"
+                f"  pgbackrest.conf (role template; archive-push section last): {pushconf}"
             )
             tps: dict[tuple[str, bool], list[float]] = {}
-            for loaded in (False, True):
-                for n in range(args.rounds):
-                    # alternate the order so a drifting machine load favours neither mode
+            lags: list[Lag] = []
+            loads: dict[bool, list[float]] = {}
+            cpus: dict[tuple[str, bool], list[tuple[float, float]]] = {}
+            groups: str | None = None
+            pushed = {"wal": 0, "stored": 0, "cpu": 0.0, "archiver": 0.0}
+            for loaded in conditions:
+                for n in range(args.pairs):
                     modes = (("off", "/bin/true"), ("on", push))
                     for mode, command in modes if n % 2 == 0 else modes[::-1]:
-                        cluster.settings["archive_command"] = command
-                        cluster.restart()
+                        set_archive_command(cluster, command)
+                        drain(cluster)
+                        prepare_run(cluster)
+                        wal0, stored0 = wal_bytes(cluster), repo_bytes(work / "repo")
+                        cpu0 = server_cpu(cluster)
                         with cpu_load(loaded, args.seconds):
-                            run = pgbench_tps(pgbench, cluster, args.clients, args.seconds)
+                            run, done = pgbench_run(pgbench, cluster, args.clients, args.seconds)
+                            lag = archive_lag(cluster) if mode == "on" else None
+                            groups = groups or (autogroups(cluster) if mode == "on" else None)
+                        loads.setdefault(loaded, []).append(os.getloadavg()[0])
                         tps.setdefault((mode, loaded), []).append(run)
-                        print(f"  archiving {mode:3} {'with' if loaded else 'without':7} CPU load: "
-                              f"{run:8.1f} tps")  # fmt: skip
-            for loaded in (False, True):
+                        line = (
+                            f"  archiving {mode:3} {'with' if loaded else 'without':7} CPU load: "
+                            f"{run:8.1f} tps, load average {os.getloadavg()[0]:.1f}"
+                        )
+                        if lag is not None:
+                            lags.append(lag)
+                            took = drain(cluster)
+                            pushed["wal"] += wal_bytes(cluster) - wal0
+                            pushed["stored"] += repo_bytes(work / "repo") - stored0
+                            daemon = reap_pgbackrest()
+                            pushed["cpu"] += daemon
+                            line += f"; at the end: {lag}; backlog archived {took:.0f} s later"
+                        else:
+                            daemon = 0.0
+                        cpu1 = server_cpu(cluster)
+                        # CPU per transaction: the server without its archiver, and archiving
+                        # (archiver + archive_command + pgBackRest's asynchronous daemon)
+                        archiving = cpu1[1] - cpu0[1] + daemon
+                        if mode == "on":
+                            pushed["archiver"] += cpu1[1] - cpu0[1]
+                        work_cpu = cpu1[0] - cpu0[0] - (cpu1[1] - cpu0[1])
+                        cpus.setdefault((mode, loaded), []).append(
+                            (work_cpu / done, archiving / done)
+                        )
+                        print(line, flush=True)
+            for loaded in conditions:
                 on, off = tps[("on", loaded)], tps[("off", loaded)]
-                ratio = sum(on) / sum(off)
-                pairs = sorted(a / b for a, b in zip(on, off, strict=True))
-                label = "with competing CPU load" if loaded else "machine otherwise idle"
+                ratio, half = ratio_with_ci(on, off)
+                noise = statistics.stdev(off) / statistics.fmean(off) if len(off) > 1 else math.nan
+                label = "with competing CPU load" if loaded else "machine otherwise idle  "
                 print(
-                    f"  ratio archiving on/off, {label}: {ratio:.3f} "
-                    f"(total tps of {args.rounds} round(s) each; goal >= 0.97); per round "
-                    f"{pairs[0]:.3f}..{pairs[-1]:.3f}, load average {os.getloadavg()[0]:.1f} "
-                    "(a spread this wide means other work on the machine, not archiving)"
+                    f"RATIO archiving on/off, {label}: {ratio:.3f} +/- {half:.3f} (95 % CI of "
+                    f"{len(on)} pairs; goal >= 0.97); off runs spread {noise:.1%} (CV); "
+                    f"load average {min(loads[loaded]):.1f}..{max(loads[loaded]):.1f}"
                 )
-            if not args.segments:
-                return 0
-            print(f"compression per WAL segment ({args.segments} segments, synchronous push):")
-            for name, (cpu, stored) in measure_compression(cluster, work, args.segments).items():
+                both = cpus[("off", loaded)] + cpus[("on", loaded)]
+                server = statistics.fmean(c[0] for c in both)
+                extra = statistics.fmean(c[1] for c in cpus[("on", loaded)]) - statistics.fmean(
+                    c[1] for c in cpus[("off", loaded)]
+                )
                 print(
-                    f"  {name:4}: {cpu * 1000:7.1f} ms CPU/segment, {stored / 1e6:7.1f} MB stored"
+                    f"  CPU per transaction: server {server * 1e6:.0f} us, archiving (on minus "
+                    f"/bin/true) {extra * 1e6:.1f} us = {extra / server:.1%} of the server's; "
+                    f"the most archiving can cost while the CPU is saturated: ratio "
+                    f"{server / (server + extra):.3f}"
+                )
+            if groups:
+                print(f"scheduler autogroups: {groups}")
+            if lags:
+                worst = max(lags, key=lambda lag: lag.ready)
+                print(f"archive lag at the end of the runs: worst {worst}")
+            if pushed["wal"]:
+                segments, share = pushed["wal"] / (16 << 20), pushed["stored"] / pushed["wal"]
+                print(
+                    f"repository: {pushed['stored'] / 1e6:.0f} MB stored for "
+                    f"{pushed['wal'] / 1e6:.0f} MB of WAL ({share:.0%}); CPU per 16 MB segment: "
+                    f"asynchronous pgBackRest {pushed['cpu'] * 1000 / segments:.0f} ms, "
+                    f"archiver with its archive_command "
+                    f"{pushed['archiver'] * 1000 / segments:.0f} ms"
                 )
     finally:
         shutil.rmtree(work, ignore_errors=True)
