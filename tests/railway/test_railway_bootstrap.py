@@ -37,6 +37,7 @@ from cryptography.x509.oid import NameOID
 
 from coachdb import rolemodel
 from coachdb.scram import scram_verifier
+from tests.support.certs import self_signed
 from tests.support.pgcluster import RUN_AS, available_bindirs, free_port, running_cluster
 
 pytestmark = pytest.mark.pg
@@ -64,24 +65,14 @@ def _pem_key(key: ec.EllipticCurvePrivateKey) -> str:
 def make_pki(names: list[str]) -> tuple[str, str, str]:
     """(CA cert, server cert, server key) PEMs; the server cert names ``names``."""
     now = dt.datetime.now(dt.UTC)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test Railway CA")])
-    ca = (
-        x509.CertificateBuilder()
-        .subject_name(ca_name)
-        .issuer_name(ca_name)
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(ca_key, hashes.SHA256())
+    ca_key, ca = self_signed(
+        "test Railway CA", now - dt.timedelta(minutes=5), now + dt.timedelta(days=1), ca=True
     )
     key = ec.generate_private_key(ec.SECP256R1())
     cert = (
         x509.CertificateBuilder()
         .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])]))
-        .issuer_name(ca_name)
+        .issuer_name(ca.subject)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - dt.timedelta(minutes=5))

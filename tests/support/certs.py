@@ -15,10 +15,13 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 
-def self_signed_pem(
+def self_signed(
     common_name: str, not_before: dt.datetime, not_after: dt.datetime, *, ca: bool = False
-) -> bytes:
-    """A PEM certificate for a fresh P-256 key, signed by itself (``ca``: BasicConstraints CA)."""
+) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
+    """A fresh P-256 key and a certificate it signed itself (``ca``: BasicConstraints CA).
+
+    The key comes back for a CA that signs further certificates.
+    """
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
     builder = (
@@ -34,4 +37,12 @@ def self_signed_pem(
         builder = builder.add_extension(
             x509.BasicConstraints(ca=True, path_length=None), critical=True
         )
-    return builder.sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM)
+    return key, builder.sign(key, hashes.SHA256())
+
+
+def self_signed_pem(
+    common_name: str, not_before: dt.datetime, not_after: dt.datetime, *, ca: bool = False
+) -> bytes:
+    """:func:`self_signed`'s certificate as PEM (the key is thrown away)."""
+    _, cert = self_signed(common_name, not_before, not_after, ca=ca)
+    return cert.public_bytes(serialization.Encoding.PEM)
