@@ -180,10 +180,15 @@ def reap_pgbackrest(limit: float = 30) -> float:
     return usage.ru_utime + usage.ru_stime - before
 
 
-def set_archive_command(cluster: Cluster, command: str) -> None:
+def set_setting(cluster: Cluster, name: str, value: str) -> None:
+    """ALTER SYSTEM and reload (a ``-c`` option would win over it, so those stay fixed)."""
     with psycopg.connect(cluster.dsn(), autocommit=True) as conn:
-        conn.execute(f"ALTER SYSTEM SET archive_command = '{command}'")
+        conn.execute(f"ALTER SYSTEM SET {name} = '{value}'")
         conn.execute("SELECT pg_reload_conf()")
+
+
+def set_archive_command(cluster: Cluster, command: str) -> None:
+    set_setting(cluster, "archive_command", command)
 
 
 def prepare_run(cluster: Cluster) -> None:
@@ -195,11 +200,14 @@ def prepare_run(cluster: Cluster) -> None:
         conn.execute("CHECKPOINT")
 
 
-def pgbench_run(pgbench: Path, cluster: Cluster, clients: int, seconds: int) -> tuple[float, int]:
-    """tps and the number of transactions of one pgbench run."""
+def pgbench_run(
+    pgbench: Path, cluster: Cluster, clients: int, seconds: int, per_client: int = 0
+) -> tuple[float, int]:
+    """tps and the number of transactions of one pgbench run (``per_client``: a fixed count)."""
+    length = ["-t", str(per_client)] if per_client else ["-T", str(seconds)]
     out = as_postgres(
         [str(pgbench), "-h", str(cluster.sockdir), "-p", str(cluster.port), "-U", "postgres",
-         "-c", str(clients), "-j", str(min(clients, 2)), "-T", str(seconds), "-n", "postgres"],
+         "-c", str(clients), "-j", str(min(clients, 2)), *length, "-n", "postgres"],
     ).stdout  # fmt: skip
     tps = re.search(r"tps = ([0-9.]+)", out)
     done = re.search(r"number of transactions actually processed: (\d+)", out)
@@ -254,6 +262,70 @@ def wal_bytes(cluster: Cluster) -> int:
     return int(row[0])
 
 
+def compare_wal_compression(
+    cluster: Cluster, pgbench: Path, args: argparse.Namespace, value: str
+) -> None:
+    """What ``wal_compression`` itself costs the server (archiving off, machine idle).
+
+    Why: the on/off ratio of archiving holds the server's settings fixed, so it cannot show
+    that compressing full-page images spends backend CPU; this pairs ``off`` with ``value``.
+    Each run does the same number of transactions after a checkpoint: how many of them
+    change a page for the first time (a full-page image) depends on that number, not on time.
+    """
+    seen: dict[str, list[tuple[float, float, float]]] = {}
+    modes = ("off", value)
+    for n in range(args.wal_pairs):
+        for mode in modes if n % 2 == 0 else modes[::-1]:
+            set_setting(cluster, "wal_compression", mode)
+            prepare_run(cluster)
+            wal0, cpu0 = wal_bytes(cluster), server_cpu(cluster)[0]
+            run, done = pgbench_run(
+                pgbench, cluster, args.clients, args.seconds, args.wal_transactions
+            )
+            wal1, cpu1 = wal_bytes(cluster), server_cpu(cluster)[0]
+            seen.setdefault(mode, []).append((run, (cpu1 - cpu0) / done, (wal1 - wal0) / done))
+            print(
+                f"  wal_compression {mode:4}: {run:8.1f} tps, load average "
+                f"{os.getloadavg()[0]:.1f}",
+                flush=True,
+            )
+    set_setting(cluster, "wal_compression", value)
+    ratio, half = ratio_with_ci([r[0] for r in seen[value]], [r[0] for r in seen["off"]])
+    cpu = {m: statistics.fmean(r[1] for r in rows) for m, rows in seen.items()}
+    wal = {m: statistics.fmean(r[2] for r in rows) for m, rows in seen.items()}
+    print(
+        f"WAL_COMPRESSION {value} vs off (archiving off, no CPU load, "
+        f"{args.wal_transactions * args.clients} transactions a run): tps ratio {ratio:.3f} "
+        f"+/- {half:.3f}; server CPU per transaction {cpu[value] * 1e6:.0f} us vs "
+        f"{cpu['off'] * 1e6:.0f} us ({cpu[value] / cpu['off'] - 1:+.1%}); WAL per transaction "
+        f"{wal[value]:.0f} vs {wal['off']:.0f} bytes ({wal[value] / wal['off'] - 1:+.0%})"
+    )
+
+
+def checkpoint_spacing(cluster: Cluster, pgbench: Path, args: argparse.Namespace) -> None:
+    """WAL per transaction against the number of transactions between two checkpoints.
+
+    Why: only a page's first change after a checkpoint is logged as a full-page image, so
+    spacing checkpoints further apart (``checkpoint_timeout``, ``max_wal_size``) lowers the
+    WAL, and archiving's work, per transaction; how much depends on how many distinct pages
+    the writes touch. Consecutive runs of a fixed count after one checkpoint show it.
+    """
+    prepare_run(cluster)
+    count = args.wal_transactions * args.clients
+    total = 0.0
+    for n in range(1, args.spacing_chunks + 1):
+        wal0 = wal_bytes(cluster)
+        _, done = pgbench_run(pgbench, cluster, args.clients, args.seconds, args.wal_transactions)
+        per = (wal_bytes(cluster) - wal0) / done
+        total += per
+        print(
+            f"SPACING transactions {(n - 1) * count}..{n * count} after a checkpoint: "
+            f"{per:.0f} bytes of WAL each; a checkpoint every {n * count} transactions: "
+            f"{total / n:.0f} bytes per transaction (load average {os.getloadavg()[0]:.1f})",
+            flush=True,
+        )
+
+
 def parse_overrides(pairs: list[str]) -> dict[str, object]:
     out: dict[str, object] = {}
     for item in pairs:
@@ -261,6 +333,17 @@ def parse_overrides(pairs: list[str]) -> dict[str, object]:
         if not sep or not key.startswith("postgresql_backup_"):
             raise SystemExit(f"--set wants postgresql_backup_<var>=<value>, got {item!r}")
         out[key] = int(value) if value.isdigit() else value
+    return out
+
+
+def parse_server_settings(pairs: list[str]) -> dict[str, str]:
+    """``--pg-set name=value``: a server setting other than the profile's, to measure it."""
+    out: dict[str, str] = {}
+    for item in pairs:
+        key, sep, value = item.partition("=")
+        if not sep or not re.fullmatch(r"[a-z_.]+", key) or key.startswith("archive_"):
+            raise SystemExit(f"--pg-set wants <setting>=<value> (not archive_*), got {item!r}")
+        out[key] = value
     return out
 
 
@@ -277,6 +360,22 @@ def main(argv: list[str] | None = None) -> int:
         "--set", action="append", default=[], metavar="VAR=VALUE",
         help="override a postgresql_backup role variable (measure another choice)",
     )  # fmt: skip
+    parser.add_argument(
+        "--pg-set", action="append", default=[], metavar="NAME=VALUE",
+        help="override a server setting of the profile (measure another choice)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--wal-pairs", type=int, default=3,
+        help="off/profile pairs measuring wal_compression itself (0: skip)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--wal-transactions", type=int, default=2500,
+        help="transactions per client in each of those runs",
+    )  # fmt: skip
+    parser.add_argument(
+        "--spacing-chunks", type=int, default=0,
+        help="fixed-count runs after one checkpoint: WAL per transaction by spacing (0: skip)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     conditions = [c == "loaded" for c in args.conditions.split(",")]
     bindir = distro_bindirs().get(15)
@@ -291,7 +390,11 @@ def main(argv: list[str] | None = None) -> int:
         "archive_mode": "on",
         "shared_buffers": "256MB",
         "max_wal_size": "1GB",
+        **{k: profile.pg_value(v) for k, v in profile.wal_settings().items()},
+        **parse_server_settings(args.pg_set),
     }
+    # wal_compression through ALTER SYSTEM: the comparison below switches it
+    compression = str(settings.pop("wal_compression"))
     adopt_orphans()
     try:
         with running_cluster(bindir, settings=settings) as cluster:
@@ -304,10 +407,15 @@ def main(argv: list[str] | None = None) -> int:
             with psycopg.connect(cluster.dsn(), autocommit=True) as conn:
                 conn.execute(f"ALTER SYSTEM SET archive_timeout = '{archive['archive_timeout']}'")
             set_archive_command(cluster, "/bin/true")
+            set_setting(cluster, "wal_compression", compression)
             as_postgres(["pgbackrest", f"--config={conf}", f"--stanza={STANZA}", "stanza-create"])
             pgbench = bindir / "pgbench"
             host = ["-h", str(cluster.sockdir), "-p", str(cluster.port), "-U", "postgres"]
             as_postgres([str(pgbench), "-i", "-q", "-s", str(args.scale), *host, "postgres"])
+            wal_shown = {
+                "wal_compression": compression,
+                **{k: v for k, v in settings.items() if k.startswith(("wal_", "checkpoint"))},
+            }
             pushconf = {
                 k: v
                 for k, v in re.findall(r"^([a-z0-9-]+)=(.*)$", conf.read_text(), re.MULTILINE)
@@ -317,12 +425,18 @@ def main(argv: list[str] | None = None) -> int:
                 f"bench-server: PostgreSQL 15, pgbench scale {args.scale}, {args.clients} clients, "
                 f"{args.seconds} s per run, {args.pairs} off/on pairs per condition, "
                 f"{os.cpu_count()} CPUs\n  archive_command: {archive['archive_command']}\n"
+                f"  WAL settings: {wal_shown}\n"
                 f"  pgbackrest.conf (role template; archive-push section last): {pushconf}"
             )
+            if args.wal_pairs and compression != "off":
+                compare_wal_compression(cluster, pgbench, args, compression)
+            if args.spacing_chunks:
+                checkpoint_spacing(cluster, pgbench, args)
             tps: dict[tuple[str, bool], list[float]] = {}
             lags: list[Lag] = []
             loads: dict[bool, list[float]] = {}
             cpus: dict[tuple[str, bool], list[tuple[float, float]]] = {}
+            walpt: dict[bool, list[float]] = {}
             groups: str | None = None
             pushed = {"wal": 0, "stored": 0, "cpu": 0.0, "archiver": 0.0}
             for loaded in conditions:
@@ -336,6 +450,7 @@ def main(argv: list[str] | None = None) -> int:
                         cpu0 = server_cpu(cluster)
                         with cpu_load(loaded, args.seconds):
                             run, done = pgbench_run(pgbench, cluster, args.clients, args.seconds)
+                            walpt.setdefault(loaded, []).append((wal_bytes(cluster) - wal0) / done)
                             lag = archive_lag(cluster) if mode == "on" else None
                             groups = groups or (autogroups(cluster) if mode == "on" else None)
                         loads.setdefault(loaded, []).append(os.getloadavg()[0])
@@ -384,7 +499,8 @@ def main(argv: list[str] | None = None) -> int:
                     f"  CPU per transaction: server {server * 1e6:.0f} us, archiving (on minus "
                     f"/bin/true) {extra * 1e6:.1f} us = {extra / server:.1%} of the server's; "
                     f"the most archiving can cost while the CPU is saturated: ratio "
-                    f"{server / (server + extra):.3f}"
+                    f"{server / (server + extra):.3f}; WAL per transaction "
+                    f"{statistics.fmean(walpt[loaded]):.0f} bytes"
                 )
             if groups:
                 print(f"scheduler autogroups: {groups}")
