@@ -69,7 +69,6 @@ def baseline_settings() -> dict[str, SettingValue]:
         "log_statement": "ddl",
         "log_line_prefix": LOG_LINE_PREFIX,
         **observability_settings(),
-        **wal_settings(),
     }
 
 
@@ -104,19 +103,6 @@ def observability_settings() -> dict[str, SettingValue]:
         "log_checkpoints": True,
         "idle_in_transaction_session_timeout": "10min",
     }
-
-
-def wal_settings() -> dict[str, SettingValue]:
-    """How many WAL bytes a write costs: full-page images compressed (``wal_compression``).
-
-    Why: every WAL byte is archived (read, checksummed, compressed and stored by pgBackRest),
-    and right after a checkpoint most of a write's WAL is full-page images. Compressing them
-    in the backend cut the WAL per pgbench transaction by about 70 % and archiving's CPU
-    with it (docs/observability.md, ``make bench-server``). ``on`` is pglz on every major:
-    14 knows no other method, and the lz4/zstd of 15+ are build options (the npm builds
-    behind the test stand-in image have neither). Reloadable; ``full_page_writes`` stays on.
-    """
-    return {"wal_compression": True}
 
 
 def logical_publisher_settings() -> dict[str, SettingValue]:

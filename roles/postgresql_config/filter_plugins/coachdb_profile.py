@@ -43,12 +43,6 @@ def coachdb_observability_settings(version: Any) -> dict[str, Any]:
     return profile.observability_settings()
 
 
-def coachdb_wal_settings(version: Any) -> dict[str, Any]:
-    """WAL volume settings (wal_compression), the same on every target and major."""
-    del version  # one value for 14..17 (pglz); the argument keeps the call site explicit
-    return profile.wal_settings()
-
-
 def coachdb_pg_hba(local_method: str, entries: list[Mapping[str, str]]) -> str:
     """The whole rule set of pg_hba.conf (role postgresql_config's shape)."""
     return profile.ansible_hba(str(local_method), [dict(e) for e in entries])
@@ -109,7 +103,6 @@ class FilterModule:
             "coachdb_security_settings": coachdb_security_settings,
             "coachdb_pg_hba": coachdb_pg_hba,
             "coachdb_observability_settings": coachdb_observability_settings,
-            "coachdb_wal_settings": coachdb_wal_settings,
             "coachdb_guard_report": coachdb_guard_report,
             "coachdb_input_problems": coachdb_input_problems,
             "coachdb_role_bool_specs": coachdb_role_bool_specs,
