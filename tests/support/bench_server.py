@@ -268,7 +268,8 @@ def compare_wal_compression(
     """What ``wal_compression`` itself costs the server (archiving off, machine idle).
 
     Why: the on/off ratio of archiving holds the server's settings fixed, so it cannot show
-    that compressing full-page images spends backend CPU; this pairs ``off`` with ``value``.
+    that compressing full-page images spends backend CPU (which is why the profile leaves it
+    off: docs/observability.md); this pairs ``off`` with ``value`` (``--pg-set``).
     Each run does the same number of transactions after a checkpoint: how many of them
     change a page for the first time (a full-page image) depends on that number, not on time.
     """
@@ -366,7 +367,7 @@ def main(argv: list[str] | None = None) -> int:
     )  # fmt: skip
     parser.add_argument(
         "--wal-pairs", type=int, default=3,
-        help="off/profile pairs measuring wal_compression itself (0: skip)",
+        help="off/--pg-set pairs measuring wal_compression itself (0: skip)",
     )  # fmt: skip
     parser.add_argument(
         "--wal-transactions", type=int, default=2500,
