@@ -6,6 +6,8 @@ PGDG repository pointed at a closed local port, i.e. unreachable at once.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 import subprocess
 from pathlib import Path
@@ -45,3 +47,60 @@ def test_fallback_to_distribution_major_warns(run_site: Any) -> None:
     assert f"DECISION version={distro} fallback=True" in result.output
     assert "WARNING: PostgreSQL 14 was requested but cannot be installed" in result.output
     assert "does NOT match production" in result.output
+
+
+def _pgdg_probe_outcome(output: str) -> str:
+    """'ok' or 'skipping': what the PGDG probe task did in a run's output."""
+    match = re.search(
+        r"PGDG \| Probe the repository with a short timeout\] \**\n(?:[^\n]*\n)??(ok|skipping): ",
+        output,
+    )
+    assert match, output[-3000:]
+    return match.group(1)
+
+
+@pytest.mark.slow
+def test_recorded_fallback_is_not_probed_again(run_site: Any) -> None:
+    """A re-run on a host that already runs the fallback it recorded skips the PGDG probe (and
+    still falls back, loudly); without that record, or when strict, PGDG is probed."""
+    distro = _candidate_major("postgresql")
+    if _candidate_major("postgresql-14") is not None or distro is None or distro < 14:
+        pytest.skip("no fallback happens on this machine's apt")
+    record = {
+        "fallback": True,
+        "installed_version": distro,
+        "requested_version": 14,
+        "source": "distribution-fallback",
+    }
+    digest = hashlib.sha1((json.dumps(record, indent=4, sort_keys=True) + "\n").encode())  # noqa: S324
+    # The host's state as the role's probe reads it (set here: independent of this machine's)
+    host = {
+        "_postgresql_install_installed": [
+            "acl",
+            "ca-certificates",
+            "locales",
+            "postgresql-common",
+            "python3-psycopg2",
+            f"postgresql-{distro}",
+            f"postgresql-client-{distro}",
+        ],
+        "_postgresql_install_files": [
+            f"{digest.hexdigest()}  /etc/ansible/facts.d/coachdb_postgresql.fact"
+        ],
+    }
+    recorded = run_site({**UNREACHABLE, **host}, playbook=PLAYBOOK)
+    assert recorded.rc == 0, recorded.output[-3000:]
+    assert _pgdg_probe_outcome(recorded.output) == "skipping"
+    assert f"DECISION version={distro} fallback=True" in recorded.output
+    assert "WARNING: PostgreSQL 14 was requested but cannot be installed" in recorded.output
+
+    fresh = run_site({**UNREACHABLE, **host, "_postgresql_install_files": []}, playbook=PLAYBOOK)
+    assert fresh.rc == 0, fresh.output[-3000:]
+    assert _pgdg_probe_outcome(fresh.output) == "ok"
+
+    strict = run_site(
+        {**UNREACHABLE, **host, "postgresql_install_version_strict": True}, playbook=PLAYBOOK
+    )
+    assert strict.rc != 0
+    assert _pgdg_probe_outcome(strict.output) == "ok"
+    assert "PostgreSQL 14 cannot be installed" in strict.output

@@ -86,6 +86,22 @@ def test_check_converge_idempotence_env_file(model_server: ModelServer, tmp_path
     assert status.returncode == 0, status.stdout + status.stderr
     assert "Nothing to deploy (up-to-date)" in status.stdout
 
+    # The re-run compares the env file on the controller instead of running the template
+    # module: an edit or an opened mode must still be predicted, then repaired.
+    for damage in ("edit", "mode", "delete"):
+        if damage == "edit":
+            env_file.write_text(text.replace("PGSSLMODE=verify-full", "PGSSLMODE=disable"))
+        elif damage == "mode":
+            env_file.chmod(0o644)
+        else:
+            env_file.unlink()
+        rc, changed, out = play(extra, "--check")
+        assert (rc, changed) == (0, 1), f"{damage}: " + out[-3000:]
+        rc, changed, out = play(extra)
+        assert (rc, changed) == (0, 1), f"{damage}: " + out[-3000:]
+        assert env_file.read_text() == text, damage
+        assert stat.S_IMODE(env_file.stat().st_mode) == 0o600, damage
+
 
 @pytest.mark.parametrize(
     ("override", "message"),

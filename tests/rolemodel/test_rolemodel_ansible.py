@@ -39,6 +39,7 @@ ROOT = Path(__file__).resolve().parents[2]
 PLAYBOOKS = Path(__file__).resolve().parent / "playbooks"
 NOOP_APPLY = "noop_apply.sql.j2"
 WEAK_PASSWORD = "Short-pw-1"  # pragma: allowlist secret (deliberately too short)
+HAND_SET_PASSWORD = "changed-by-hand-0123456789"  # pragma: allowlist secret (test value)
 
 
 def run_playbook(
@@ -119,6 +120,7 @@ def role_runs(
         env = {"COACHDB_APP_PASSWORD": rr.app_password}
         # -v prints every task's result (set_fact's facts too): only no_log keeps secrets out
         rr.runs["converge"] = run_playbook("rolemodel.yml", base, "-v", env=env)
+        assert rr.runs["converge"].rc == 0, rr.runs["converge"].output[-5000:]
         rr.runs["again"] = run_playbook("rolemodel.yml", base, env=env)
         rr.runs["check_again"] = run_playbook("rolemodel.yml", base, "--check", env=env)
         # Drift that an apply script which repairs nothing leaves behind: the play must fail.
@@ -127,6 +129,25 @@ def role_runs(
         noop = {**base, "_postgresql_rolemodel_apply_template": str(PLAYBOOKS / NOOP_APPLY)}
         rr.runs["unrepaired"] = run_playbook("rolemodel.yml", noop, env=env)
         rr.runs["repaired"] = run_playbook("rolemodel.yml", base, env=env)
+        # Drift the probe (tasks/main.yml) must see although the role skips its per-phase
+        # queries when nothing deviates: a role attribute (roles phase), a grant in another
+        # database, a password changed by hand, a private file opened, the env file edited.
+        with psycopg.connect(cluster.dsn(), autocommit=True) as conn:
+            conn.execute("ALTER ROLE trading_coach_user CREATEDB")
+            conn.execute(f"ALTER ROLE trading_coach_migrator PASSWORD '{HAND_SET_PASSWORD}'")
+        with psycopg.connect(cluster.dsn("template1"), autocommit=True) as conn:
+            conn.execute("GRANT CREATE ON SCHEMA public TO PUBLIC")
+        (secrets_dir / "trading_coach_migrator.password").chmod(0o644)
+        env_file = secrets_dir / "app.env"
+        rr.states["env_file"] = env_file.read_text()
+        env_file.write_text(rr.states["env_file"].replace("DB_SSL=true", "DB_SSL=false"))
+        rr.runs["drift_check"] = run_playbook("rolemodel.yml", base, "--check", env=env)
+        connect = lambda db: psycopg.connect(cluster.dsn(db))  # noqa: E731
+        rr.states["drift_after_check"] = rolemodel.drift_all(
+            connect, rolemodel.RoleModel(readonly_enabled=True)
+        )
+        rr.runs["drift_fixed"] = run_playbook("rolemodel.yml", base, env=env)
+        rr.runs["drift_again"] = run_playbook("rolemodel.yml", base, env=env)
         yield rr
 
 
@@ -177,6 +198,28 @@ def test_drift_left_after_applying_fails_the_play(role_runs: RoleRuns) -> None:
     )
     assert "PUBLIC holds [CREATE], expected []" in flat
     assert repaired.rc == 0 and repaired.changed > 0, repaired.output[-3000:]
+
+
+def test_manual_drift_is_predicted_then_repaired(role_runs: RoleRuns) -> None:
+    """Nothing the fast re-run skips may hide a change: each break is found and repaired."""
+    check, fixed, again = (role_runs.runs[k] for k in ("drift_check", "drift_fixed", "drift_again"))
+    assert check.rc == 0 and check.changed > 0, check.output[-4000:]
+    found = {(d.phase, d.object_name) for d in role_runs.states["drift_after_check"]}  # type: ignore[attr-defined]
+    assert ("roles", "trading_coach_user") in found, found
+    assert ("other_database", "template1.public") in found, found
+    assert fixed.rc == 0 and fixed.changed > 0, fixed.output[-4000:]
+    assert again.rc == 0 and again.changed == 0, again.output[-4000:]
+    connect = lambda db: psycopg.connect(role_runs.cluster.dsn(db))  # noqa: E731
+    assert rolemodel.drift_all(connect, rolemodel.RoleModel(readonly_enabled=True)) == []
+    migrator = (role_runs.secrets_dir / "trading_coach_migrator.password").read_text().strip()
+    with psycopg.connect(
+        host="127.0.0.1", port=role_runs.cluster.port, dbname="elite_trading_coach_ai",
+        user="trading_coach_migrator", password=migrator, connect_timeout=10,
+    ) as conn:  # fmt: skip
+        assert conn.execute("SELECT session_user").fetchone() == ("trading_coach_migrator",)
+    password_file = role_runs.secrets_dir / "trading_coach_migrator.password"
+    assert password_file.stat().st_mode & 0o777 == 0o600
+    assert (role_runs.secrets_dir / "app.env").read_text() == role_runs.states["env_file"]
 
 
 def test_run_says_where_the_passwords_are(role_runs: RoleRuns) -> None:

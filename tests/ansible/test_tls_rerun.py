@@ -1,0 +1,229 @@
+"""Role postgresql_tls: a re-run reads once and generates nothing, yet every drift is repaired.
+
+Why: the role skips its community.crypto generation modules when its one read-only probe
+(library/coachdb_tls_facts.py) finds the material as wanted. A skip must never hide a needed
+change, so each case below breaks the material (or changes an input) the way an operator or
+time would, then proves check mode reports the change without making it, and a real run makes
+it: the files verify again, and PostgreSQL's reload is notified where the server must re-read
+them. Runs the role alone against this machine (local connection) in a scratch directory.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import stat
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from tests.support.playbook import PlayRun, run_playbook
+
+PLAYBOOK = Path(__file__).parent / "playbooks" / "tls_alone.yml"
+GENERATION = "Generate | Server certificate signed by the CA"
+
+pytestmark = pytest.mark.slow
+
+
+def _spki(public_key: Any) -> bytes:
+    return public_key.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+
+
+def _cert(path: Path) -> x509.Certificate:
+    return x509.load_pem_x509_certificate(path.read_bytes())
+
+
+def _new_key(path: Path, curve: ec.EllipticCurve) -> None:
+    """Replace a key file's content, keeping its owner and mode (an operator's mistake)."""
+    key = ec.generate_private_key(curve)
+    path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+
+
+class Material:
+    """The scratch directory the role works in and how to run the role there."""
+
+    def __init__(self, work: Path) -> None:
+        self.work = work
+        self.tls = work / "tls"
+        self.ca_key = work / "ca" / "ca.key"
+        self.ca_cert = self.tls / "ca.crt"
+        self.key = self.tls / "server.key"
+        self.cert = self.tls / "server.crt"
+        self.controller_ca = work / "controller" / "ca.crt"
+
+    def run(self, *args: str, **variables: Any) -> PlayRun:
+        extra = {
+            "tls_work": str(self.work),
+            "ansible_python_interpreter": "/usr/bin/python3",
+            **variables,
+        }
+        result = run_playbook(PLAYBOOK, extra, *args)
+        assert result.rc == 0, result.output[-4000:]
+        return result
+
+    def snapshot(self) -> dict[str, tuple[bytes, int]]:
+        return {
+            str(p): (p.read_bytes(), stat.S_IMODE(p.stat().st_mode))
+            for p in (self.ca_key, self.ca_cert, self.key, self.cert, self.controller_ca)
+            if p.exists()
+        }
+
+    def assert_sound(self, extra_sans: tuple[str, ...] = (), renew_days: int = 30) -> None:
+        """What clients and PostgreSQL need: matching keys, a chain that verifies, the SANs."""
+        ca, server = _cert(self.ca_cert), _cert(self.cert)
+        ca_key = serialization.load_pem_private_key(self.ca_key.read_bytes(), None)
+        key = serialization.load_pem_private_key(self.key.read_bytes(), None)
+        assert _spki(ca.public_key()) == _spki(ca_key.public_key()), "CA cert/key mismatch"
+        assert _spki(server.public_key()) == _spki(key.public_key()), "server cert/key mismatch"
+        ca_public = ca.public_key()
+        assert isinstance(ca_public, ec.EllipticCurvePublicKey)
+        assert server.signature_hash_algorithm is not None
+        ca_public.verify(
+            server.signature,
+            server.tbs_certificate_bytes,
+            ec.ECDSA(server.signature_hash_algorithm),
+        )
+        sans = server.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        names = set(sans.get_values_for_type(x509.DNSName))
+        assert {"localhost", *extra_sans} <= names, names
+        end = server.not_valid_after_utc
+        assert end > datetime.datetime.now(datetime.UTC) + datetime.timedelta(days=renew_days)
+        assert stat.S_IMODE(self.key.stat().st_mode) == 0o600
+        assert stat.S_IMODE(self.ca_key.stat().st_mode) == 0o600
+        assert self.controller_ca.read_bytes().strip() == self.ca_cert.read_bytes().strip()
+
+
+@pytest.fixture(scope="module")
+def material(tmp_path_factory: pytest.TempPathFactory) -> Material:
+    if os.geteuid() != 0:
+        pytest.skip("the role sets root/postgres ownership: run as root (make test does)")
+    made = Material(tmp_path_factory.mktemp("tls"))
+    first = made.run()
+    assert first.changed > 0
+    made.assert_sound()
+    return made
+
+
+def test_rerun_reads_once_and_changes_nothing(material: Material) -> None:
+    before = material.snapshot()
+    again = material.run()
+    assert again.changed == 0, again.output[-3000:]
+    assert GENERATION not in again.output, "the generation modules ran although nothing differs"
+    assert "RELOAD-NOTIFIED" not in again.output
+    check = material.run("--check")
+    assert check.changed == 0, check.output[-3000:]
+    assert material.snapshot() == before
+
+
+def _replace_server_key(m: Material) -> None:
+    _new_key(m.key, ec.SECP256R1())
+
+
+def _replace_ca_key(m: Material) -> None:
+    _new_key(m.ca_key, ec.SECP384R1())
+
+
+def _server_key_wrong_curve(m: Material) -> None:
+    _new_key(m.key, ec.SECP384R1())
+
+
+def _delete_server_cert(m: Material) -> None:
+    m.cert.unlink()
+
+
+def _delete_ca_cert(m: Material) -> None:
+    m.ca_cert.unlink()
+
+
+def _open_server_key(m: Material) -> None:
+    m.key.chmod(0o644)
+
+
+def _foreign_server_cert(m: Material) -> None:
+    """A certificate for the same key, self-signed: not issued by the host's CA."""
+    key = serialization.load_pem_private_key(m.key.read_bytes(), None)
+    assert isinstance(key, ec.EllipticCurvePrivateKey)
+    name = x509.Name([x509.NameAttribute(x509.oid.NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now)
+        .not_valid_after(now + datetime.timedelta(days=365))
+        .sign(key, hashes.SHA256())
+    )
+    m.cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+
+
+def _edit_controller_copy(m: Material) -> None:
+    m.controller_ca.write_text("not the CA\n")
+
+
+def _nothing(m: Material) -> None:
+    pass
+
+
+# (id, break, extra variables of the runs, reload required, SANs the result must hold)
+CASES: list[tuple[str, Callable[[Material], None], dict[str, Any], bool, tuple[str, ...]]] = [
+    ("server-key-replaced", _replace_server_key, {}, True, ()),
+    ("server-key-wrong-curve", _server_key_wrong_curve, {}, True, ()),
+    ("server-cert-deleted", _delete_server_cert, {}, True, ()),
+    ("server-cert-not-from-the-ca", _foreign_server_cert, {}, True, ()),
+    ("server-key-mode-opened", _open_server_key, {}, False, ()),
+    ("ca-cert-deleted", _delete_ca_cert, {}, False, ()),
+    ("ca-key-replaced", _replace_ca_key, {}, True, ()),
+    ("controller-copy-edited", _edit_controller_copy, {}, False, ()),
+    (
+        "inside-renewal-window",
+        _nothing,
+        {"postgresql_tls_server_valid_days": 800, "postgresql_tls_renew_days": 400},
+        True,
+        (),
+    ),
+    (
+        "san-added",
+        _nothing,
+        {"postgresql_tls_extra_sans": ["added.example"]},
+        True,
+        ("added.example",),
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("breaker", "variables", "reload", "sans"),
+    [pytest.param(*case[1:], id=case[0]) for case in CASES],
+)
+def test_drift_is_predicted_then_repaired(
+    material: Material,
+    breaker: Callable[[Material], None],
+    variables: dict[str, Any],
+    reload: bool,
+    sans: tuple[str, ...],
+) -> None:
+    breaker(material)
+    broken = material.snapshot()
+    check = material.run("--check", **variables)
+    assert check.changed > 0, "check mode did not predict the change:\n" + check.output[-3000:]
+    assert material.snapshot() == broken, "check mode changed files"
+    fixed = material.run(**variables)
+    assert fixed.changed > 0, fixed.output[-3000:]
+    if reload:  # the server must re-read its certificate or key
+        assert "RELOAD-NOTIFIED" in fixed.output, fixed.output[-3000:]
+    material.assert_sound(sans, int(variables.get("postgresql_tls_renew_days", 30)))
