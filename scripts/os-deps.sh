@@ -40,6 +40,8 @@ if [ "${1:-dev}" = test ]; then
   dpkg -s postgresql-15 >/dev/null 2>&1 || need+=(postgresql-15)
   dpkg -s postgresql-client-15 >/dev/null 2>&1 || need+=(postgresql-client-15)
   command -v pgbackrest >/dev/null 2>&1 || need+=(pgbackrest)
+  # tests/ansible/test_tls_rerun.py runs role postgresql_tls with the system interpreter
+  /usr/bin/python3 -c 'import cryptography' 2>/dev/null || need+=(python3-cryptography)
   command -v promtool >/dev/null 2>&1 || need_norec+=(prometheus)
 fi
 if [ ${#need_norec[@]} -gt 0 ]; then
