@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import time
 
+import psycopg
 import pytest
 
 from coachdb.config import load_config
-from coachdb.pool import DatabaseUnavailable, PoolExhausted, create_async_pool
+from coachdb.pool import CoachAsyncPool, DatabaseUnavailable, PoolExhausted, create_async_pool
+from tests.support.outage import Outage, crash_and_return
 from tests.support.pgcluster import free_port
 
 pytestmark = pytest.mark.pg
@@ -105,3 +109,44 @@ def test_async_pool_says_unreachable_not_busy_when_the_server_is_gone(tls_server
     assert error.unreachable is True
     assert "because the database is unreachable" in str(error)
     assert error.last_error and "connection" in error.last_error.lower()
+
+
+def test_async_pool_retries_every_few_seconds_through_a_20_s_outage(
+    server_factory, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The asyncio twin of test_client_pool.py's 20 s outage (tests/support/outage.py): its
+    own ``reconnect_failed`` callback starts a fresh attempt at once while requests wait, so it
+    too tries at least every 4 s and serves within 4 s of the server's return."""
+    caplog.set_level(logging.WARNING, logger="psycopg.pool")
+
+    async def write(pool: CoachAsyncPool, commits: list[float], stop: asyncio.Event) -> None:
+        n = 0
+        while not stop.is_set():
+            n += 1
+            try:
+                async with pool.connection() as conn:
+                    await conn.execute("INSERT INTO public.events (id) VALUES (%s)", (n,))
+                commits.append(time.monotonic())
+            except psycopg.Error:  # in flight at the crash, or PoolExhausted
+                await asyncio.sleep(0.05)
+            await asyncio.sleep(0.02)
+
+    async def scenario(srv) -> tuple[Outage, int]:
+        env = srv.env(DB_APPLICATION_NAME="coachdb-async-outage")
+        pool = await create_async_pool(load_config(env))
+        commits: list[float] = []
+        stop = asyncio.Event()
+        writer = asyncio.create_task(write(pool, commits, stop))
+        try:  # the outage blocks: in a thread, while this loop keeps the pool and writer going
+            outage = await asyncio.to_thread(
+                crash_and_return, srv.cluster, commits, lambda: caplog.records
+            )
+        finally:
+            stop.set()
+            await writer
+            await pool.close()
+        return outage, pool.min_size
+
+    with server_factory(tls=True) as srv:
+        outage, min_size = asyncio.run(scenario(srv))
+    outage.check(min_size)

@@ -14,6 +14,7 @@ import pytest
 
 from coachdb.config import UnsafeSettingWarning, load_config
 from coachdb.pool import CoachPool, DatabaseUnavailable, PoolExhausted, create_pool
+from tests.support.outage import crash_and_return
 
 pytestmark = pytest.mark.pg
 
@@ -352,7 +353,6 @@ def test_pool_retries_every_few_seconds_through_a_20_s_outage(
     wait) keep every gap between two attempts under about 2.3 s. The attempts are psycopg_pool's
     own log records, one per failed connection attempt."""
     caplog.set_level(logging.WARNING, logger="psycopg.pool")
-    down_for = 20.0
     with server_factory(tls=True) as srv:
         pool = pool_for(srv.env(DB_APPLICATION_NAME="coachdb-outage"))
         commits: list[float] = []
@@ -373,37 +373,8 @@ def test_pool_retries_every_few_seconds_through_a_20_s_outage(
         thread = threading.Thread(target=writer)
         thread.start()
         try:
-            time.sleep(1.0)
-            assert commits, "the writer never committed before the outage"
-            srv.cluster.stop("immediate")  # a crash: no goodbye to the clients
-            down_at, down_wall = time.monotonic(), time.time()
-            time.sleep(down_for)
-            up_wall = time.time()
-            srv.cluster.start()  # returns once the server accepts connections
-            up_at = time.monotonic()
-            deadline = up_at + 30
-            while not [t for t in commits if t > up_at] and time.monotonic() < deadline:
-                time.sleep(0.05)
+            outage = crash_and_return(srv.cluster, commits, lambda: caplog.records)
         finally:
             stop.set()
             thread.join()
-    attempts = [
-        r.created
-        for r in caplog.records
-        if r.name == "psycopg.pool"
-        and r.getMessage().startswith("error connecting")
-        and down_wall <= r.created <= up_wall
-    ]
-    gaps = [b - a for a, b in itertools.pairwise([down_wall, *attempts, up_wall])]
-    first = [t for t in commits if t > up_at]
-    back_after = first[0] - up_at if first else float("inf")
-    print(
-        f"outage {up_at - down_at:.1f} s: {len(attempts)} connection attempts while it was down, "
-        f"longest gap between two {max(gaps):.1f} s; first commit {back_after:.2f} s after the "
-        "server was back"
-    )
-    assert max(gaps) <= 4.0, [round(g, 1) for g in gaps]
-    assert back_after <= 4.0, "the pool did not serve within 4 s of the server's return"
-    # not hammering: the broken connections' attempts (at most min_size here, 4 tries in 5 s
-    # each) plus one attempt at a time while requests wait, 4 tries per 5 s
-    assert len(attempts) <= 4 * pool.min_size + 0.8 * down_for + 4, len(attempts)
+    outage.check(pool.min_size)

@@ -14,6 +14,7 @@ docs/high-availability.md.
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import shutil
 import signal
@@ -38,6 +39,7 @@ from conftest import (
     leader_name,
     members,
     node_exec,
+    node_names,
     psql,
 )
 
@@ -282,6 +284,8 @@ def _failover_drill(
     restore: Callable[[str], object] | None = None,
     leader_moves: bool = True,
     gap_bound_s: float = SANITY_S,
+    before: Callable[[str], object] | None = None,
+    explain: Callable[[], dict[str, object]] | None = None,
 ) -> None:
     """``fail(leader)`` while both pools write; figures per pool; 0 acknowledged lost.
 
@@ -289,10 +293,14 @@ def _failover_drill(
     server and another node must lead. ``restore(old)`` (also after a failed assertion) brings
     the old leader back; it must then stream again from the new one. ``gap_bound_s`` is a
     sanity bound on each pool's write gap (two to three times the drill's goal), not the goal.
+    ``before(leader)`` runs just before the clock starts; ``explain()`` adds figures that say
+    where the time went (printed, not asserted).
     """
     roles = wait_healthy()
     old = next(n for n, r in roles.items() if r == "Leader")
     old_address = address(old)
+    if before:
+        before(old)
     time.sleep(2)
     t0 = time.monotonic()
     try:
@@ -326,6 +334,8 @@ def _failover_drill(
         figures[f"{w.name}_write_gap_s"] = f"{w.longest_gap(t0 - 0.001, t1):.1f}"
         figures[f"{w.name}_acked"] = len(w.acked)
         figures[f"{w.name}_lost"] = len(missing[w.name])
+    if explain:
+        figures.update(explain())
     report(name, **figures)
     for w in writers:
         assert missing[w.name] == [], f"{w.name} pool: acknowledged commits lost"
@@ -346,16 +356,64 @@ def test_clean_leader_stop(cluster: Cluster, writers: list[Writer]) -> None:
     )
 
 
+def etcd_leader(node: str) -> str | None:
+    """The node whose etcd member leads the etcd (Raft) cluster, asked on ``node``."""
+    ips = {address(n): n for n in node_names()}
+    proc = docker(
+        "exec", node, "env", "ETCDCTL_API=3", "etcdctl",
+        f"--endpoints={','.join(f'https://{ip}:2379' for ip in ips)}",
+        "--cacert=/etc/coachdb-ha/tls/ca.crt", "--cert=/etc/coachdb-ha/tls/node.crt",
+        "--key=/etc/coachdb-ha/tls/node.key", "--command-timeout=5s",
+        "endpoint", "status", "-w", "json",
+        check=False, timeout=30,
+    )  # fmt: skip
+    for entry in json.loads(proc.stdout or "[]"):
+        status = entry["Status"]
+        if status["header"]["member_id"] == status["leader"]:
+            return ips.get(entry["Endpoint"].removeprefix("https://").split(":")[0])
+    return None
+
+
+def promoted_after(node: str, since_wall: float) -> str:
+    """Seconds from ``since_wall`` until Patroni on ``node`` logged taking the leader key."""
+    out = node_exec(
+        node, "journalctl", "-u", "patroni", "-o", "short-unix", "--no-pager",
+        "--since", f"@{int(since_wall)}", check=False,
+    )  # fmt: skip
+    for line in out.splitlines():
+        if "promoted self to leader" in line:
+            return f"{float(line.split()[0]) - since_wall:.1f}"
+    return "not-logged"
+
+
 def test_hard_leader_failure(cluster: Cluster, writers: list[Writer]) -> None:
     """The leader's container is killed (SIGKILL to every process, no shutdown), then started
-    (same address, molecule.yml; systemd boots etcd and Patroni)."""
+    (same address, molecule.yml; systemd boots etcd and Patroni). Printed besides the pools'
+    figures: whether the killed node also led etcd (then etcd elects a new Raft leader first,
+    which renews every lease to its full TTL: the leader key outlives ttl) and when the new
+    leader's Patroni took the key."""
+    seen: dict[str, object] = {}
+
+    def kill(old: str) -> None:
+        seen["at"] = time.time()
+        docker("kill", old)
+
+    def explain() -> dict[str, object]:
+        leader = leader_name() or ""
+        return {
+            "etcd_leader_killed": "yes" if seen["etcd_leader_killed"] else "no",
+            "key_taken_after_s": promoted_after(leader, float(str(seen["at"]))),
+        }
+
     _failover_drill(
         cluster,
         writers,
         "hard-failure",
-        lambda old: docker("kill", old),
+        kill,
         restore=lambda old: docker("start", old),
         gap_bound_s=75,  # goal 25 s
+        before=lambda old: seen.update(etcd_leader_killed=etcd_leader(old) == old),
+        explain=explain,
     )
 
 
