@@ -1,0 +1,1 @@
+../../postgresql_config/filter_plugins/coachdb_probe.py

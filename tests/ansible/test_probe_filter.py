@@ -1,0 +1,150 @@
+"""The shared read-only probe (filter_plugins/coachdb_probe.py) says "differs" exactly when a
+module would change something: a wrong answer either skips a needed fix (a file edited by hand
+stays wrong) or runs a module on every converge (the cost issue 15 removes).
+
+Fast: the parser and comparisons on fixed lines, then the probe's own shell script run for
+real (sh, stat, sha1sum, dpkg-query) against files in a temporary directory.
+"""
+
+from __future__ import annotations
+
+import grp
+import hashlib
+import importlib.util
+import os
+import pwd
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.ansible.conftest import REPO
+
+_PATH = REPO / "roles" / "postgresql_config" / "filter_plugins" / "coachdb_probe.py"
+_SPEC = importlib.util.spec_from_file_location("coachdb_probe", _PATH)
+assert _SPEC and _SPEC.loader
+_MODULE = importlib.util.module_from_spec(_SPEC)
+_SPEC.loader.exec_module(_MODULE)
+F = _MODULE.FilterModule().filters()
+
+CONTENT = "listen_addresses = 'localhost'\n"
+SHA1 = hashlib.sha1(CONTENT.encode()).hexdigest()  # noqa: S324 (as sha1sum prints it)
+LINES = [
+    "postgres_exporter, version 0.11.1 (branch: debian/sid)",
+    "/etc/pg|directory|postgres|postgres|700",
+    "/etc/pg/postgresql.conf|regular file|postgres|postgres|640",
+    f"{SHA1}  /etc/pg/postgresql.conf",
+    "/etc/pg/empty|regular empty file|root|root|644",
+    f"{hashlib.sha1(b'').hexdigest()}  /etc/pg/empty",  # noqa: S324
+    "unit a.timer enabled active",
+    "unit b.service  inactive",
+    "unit c.service disabled active",
+    "pkg dpkg ii  1.21.22",
+    "pkg gone rc  ",
+    "14  main    5432 online postgres /var/lib/postgresql/14/main /var/log/x.log",
+]
+
+
+@pytest.fixture(name="probe")
+def _probe() -> dict:
+    return F["coachdb_probe"](LINES)
+
+
+def test_parser_reads_each_kind_of_line_and_ignores_others(probe: dict) -> None:
+    assert probe["paths"]["/etc/pg/postgresql.conf"] == {
+        "type": "regular file", "owner": "postgres", "group": "postgres", "mode": "640",
+        "sha1": SHA1,
+    }  # fmt: skip
+    assert probe["paths"]["/etc/pg"] == {
+        "type": "directory",
+        "owner": "postgres",
+        "group": "postgres",
+        "mode": "700",
+    }
+    assert set(probe["paths"]) == {"/etc/pg", "/etc/pg/postgresql.conf", "/etc/pg/empty"}
+    assert probe["units"] == {
+        "a.timer": {"enabled": "enabled", "active": "active"},
+        "b.service": {"enabled": "", "active": "inactive"},
+        "c.service": {"enabled": "disabled", "active": "active"},
+    }
+    assert probe["packages"] == {
+        "dpkg": {"status": "ii", "version": "1.21.22"},
+        "gone": {"status": "rc", "version": ""},
+    }
+
+
+def test_file_differs_only_when_something_differs(probe: dict) -> None:
+    differs = F["coachdb_probe_file_differs"]
+    path = "/etc/pg/postgresql.conf"
+    assert not differs(probe, path, "postgres", "postgres", "0640", CONTENT)
+    assert not differs(probe, path, "postgres", "postgres", 0o640, CONTENT)
+    assert differs(probe, path, "postgres", "postgres", "0640", CONTENT + "# by hand\n")
+    assert differs(probe, path, "postgres", "postgres", "0600", CONTENT)
+    assert differs(probe, path, "root", "postgres", "0640", CONTENT)
+    assert differs(probe, path, "postgres", "root", "0640", CONTENT)
+    assert differs(probe, "/etc/pg/missing", "postgres", "postgres", "0640", CONTENT)
+    assert differs(probe, "/etc/pg", "postgres", "postgres", "0700", CONTENT)  # a directory
+    assert not differs(probe, "/etc/pg/empty", "root", "root", "0644", "")
+
+
+def test_dir_differs_only_when_something_differs(probe: dict) -> None:
+    differs = F["coachdb_probe_dir_differs"]
+    assert not differs(probe, "/etc/pg", "postgres", "postgres", "0700")
+    assert not differs(probe, "/etc/pg", "postgres", "postgres", "700")
+    assert differs(probe, "/etc/pg", "postgres", "postgres", "0750")
+    assert differs(probe, "/etc/pg", "root", "postgres", "0700")
+    assert differs(probe, "/etc/pg/postgresql.conf", "postgres", "postgres", "0640")  # a file
+    assert differs(probe, "/nowhere", "root", "root", "0755")
+
+
+def test_unit_differs_unless_enabled_and_active_as_asked(probe: dict) -> None:
+    differs = F["coachdb_probe_unit_differs"]
+    assert not differs(probe, "a.timer")
+    assert differs(probe, "b.service")
+    assert differs(probe, "c.service")
+    assert not differs(probe, "c.service", enabled=False)
+    assert differs(probe, "a.timer", enabled=False)
+    assert differs(probe, "a.timer", active=False)
+    assert differs(probe, "no.service")  # no systemd, or never seen: the module runs
+
+
+def test_packages_missing_unless_installed(probe: dict) -> None:
+    missing = F["coachdb_probe_packages_missing"]
+    assert missing(probe, ["dpkg"]) == []
+    assert missing(probe, ["dpkg", "gone", "never"]) == ["gone", "never"]
+
+
+def test_the_probe_script_reports_real_files_and_packages(tmp_path: Path) -> None:
+    """The shell loop itself: what it prints for real paths parses into what they are."""
+    conf = tmp_path / "a.conf"
+    conf.write_text(CONTENT)
+    conf.chmod(0o640)
+    argv = F["coachdb_probe_argv"](
+        [str(tmp_path), str(conf), str(tmp_path / "missing"), "pkg:dpkg", "pkg:no-such-pkg"],
+        after="exit 3",
+    )
+    run = subprocess.run(argv, capture_output=True, text=True, check=False)
+    assert run.returncode == 3  # the command's status is that of `after`
+    probe = F["coachdb_probe"](run.stdout.splitlines())
+    user = pwd.getpwuid(os.geteuid()).pw_name
+    group = grp.getgrgid(os.getegid()).gr_name
+    mode = f"{tmp_path.stat().st_mode & 0o7777:o}"
+    assert not F["coachdb_probe_dir_differs"](probe, str(tmp_path), user, group, mode)
+    assert not F["coachdb_probe_file_differs"](probe, str(conf), user, group, "0640", CONTENT)
+    conf.write_text(CONTENT + "# edited by hand\n")
+    again = F["coachdb_probe"](
+        subprocess.run(argv, capture_output=True, text=True).stdout.splitlines()
+    )
+    assert F["coachdb_probe_file_differs"](again, str(conf), user, group, "0640", CONTENT)
+    assert str(tmp_path / "missing") not in probe["paths"]
+    assert F["coachdb_probe_packages_missing"](probe, ["dpkg", "no-such-pkg"]) == ["no-such-pkg"]
+
+
+def test_before_may_use_arg0_and_set_without_losing_the_targets(tmp_path: Path) -> None:
+    """postgresql_install's probe reads the major from $0 and runs `set --` in a subshell."""
+    argv = F["coachdb_probe_argv"](
+        [str(tmp_path)], before='(set -- x; echo "$1"); echo "major $0";', arg0=17
+    )
+    out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout.splitlines()
+    assert out[:2] == ["x", "major 17"]
+    assert str(tmp_path) in F["coachdb_probe"](out)["paths"]
