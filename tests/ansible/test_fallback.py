@@ -59,6 +59,9 @@ def _pgdg_probe_outcome(output: str) -> str:
     return match.group(1)
 
 
+NO_FILES = {"paths": {}, "units": {}, "packages": {}}
+
+
 @pytest.mark.slow
 def test_recorded_fallback_is_not_probed_again(run_site: Any) -> None:
     """A re-run on a host that already runs the fallback it recorded skips the PGDG probe (and
@@ -84,9 +87,20 @@ def test_recorded_fallback_is_not_probed_again(run_site: Any) -> None:
             f"postgresql-{distro}",
             f"postgresql-client-{distro}",
         ],
-        "_postgresql_install_files": [
-            f"{digest.hexdigest()}  /etc/ansible/facts.d/coachdb_postgresql.fact"
-        ],
+        # parsed as filter coachdb_probe returns it (roles/postgresql_config/filter_plugins)
+        "_postgresql_install_files": {
+            "paths": {
+                "/etc/ansible/facts.d/coachdb_postgresql.fact": {
+                    "type": "regular file",
+                    "owner": "root",
+                    "group": "root",
+                    "mode": "644",
+                    "sha1": digest.hexdigest(),
+                }
+            },
+            "units": {},
+            "packages": {},
+        },
     }
     recorded = run_site({**UNREACHABLE, **host}, playbook=PLAYBOOK)
     assert recorded.rc == 0, recorded.output[-3000:]
@@ -94,7 +108,7 @@ def test_recorded_fallback_is_not_probed_again(run_site: Any) -> None:
     assert f"DECISION version={distro} fallback=True" in recorded.output
     assert "WARNING: PostgreSQL 14 was requested but cannot be installed" in recorded.output
 
-    fresh = run_site({**UNREACHABLE, **host, "_postgresql_install_files": []}, playbook=PLAYBOOK)
+    fresh = run_site({**UNREACHABLE, **host, "_postgresql_install_files": NO_FILES}, playbook=PLAYBOOK)
     assert fresh.rc == 0, fresh.output[-3000:]
     assert _pgdg_probe_outcome(fresh.output) == "ok"
 
