@@ -108,7 +108,9 @@ def test_recorded_fallback_is_not_probed_again(run_site: Any) -> None:
     assert f"DECISION version={distro} fallback=True" in recorded.output
     assert "WARNING: PostgreSQL 14 was requested but cannot be installed" in recorded.output
 
-    fresh = run_site({**UNREACHABLE, **host, "_postgresql_install_files": NO_FILES}, playbook=PLAYBOOK)
+    fresh = run_site(
+        {**UNREACHABLE, **host, "_postgresql_install_files": NO_FILES}, playbook=PLAYBOOK
+    )
     assert fresh.rc == 0, fresh.output[-3000:]
     assert _pgdg_probe_outcome(fresh.output) == "ok"
 
