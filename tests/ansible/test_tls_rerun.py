@@ -19,9 +19,10 @@ from typing import Any
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from tests.support.certs import self_signed
 from tests.support.playbook import PlayRun, run_playbook
 
 PLAYBOOK = Path(__file__).parent / "playbooks" / "tls_alone.yml"
@@ -156,18 +157,8 @@ def _foreign_server_cert(m: Material) -> None:
     """A certificate for the same key, self-signed: not issued by the host's CA."""
     key = serialization.load_pem_private_key(m.key.read_bytes(), None)
     assert isinstance(key, ec.EllipticCurvePrivateKey)
-    name = x509.Name([x509.NameAttribute(x509.oid.NameOID.COMMON_NAME, "localhost")])
     now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now)
-        .not_valid_after(now + datetime.timedelta(days=365))
-        .sign(key, hashes.SHA256())
-    )
+    _, cert = self_signed("localhost", now, now + datetime.timedelta(days=365), key=key)
     m.cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
 
 

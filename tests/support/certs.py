@@ -16,13 +16,20 @@ from cryptography.x509.oid import NameOID
 
 
 def self_signed(
-    common_name: str, not_before: dt.datetime, not_after: dt.datetime, *, ca: bool = False
+    common_name: str,
+    not_before: dt.datetime,
+    not_after: dt.datetime,
+    *,
+    ca: bool = False,
+    key: ec.EllipticCurvePrivateKey | None = None,
 ) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
-    """A fresh P-256 key and a certificate it signed itself (``ca``: BasicConstraints CA).
+    """A P-256 key (fresh unless ``key`` is given) and a certificate it signed itself
+    (``ca``: BasicConstraints CA).
 
-    The key comes back for a CA that signs further certificates.
+    The key comes back for a CA that signs further certificates; an existing ``key`` gives a
+    certificate that matches a key already on disk but was issued by nobody else.
     """
-    key = ec.generate_private_key(ec.SECP256R1())
+    key = key or ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
     builder = (
         x509.CertificateBuilder()
