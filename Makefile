@@ -22,11 +22,19 @@ MOLECULE_LONGEST_FIRST := ha default backup
 MOLECULE_ORDER := $(foreach s,$(MOLECULE_LONGEST_FIRST),$(filter $(s),$(MOLECULE_SCENARIOS))) \
                   $(filter-out $(MOLECULE_LONGEST_FIRST),$(MOLECULE_SCENARIOS))
 # Suites run side by side (tests/support/suites.py), at most TEST_JOBS at a time (default: the
-# CPUs); each output goes to .cache/logs/<suite>.log and is printed when the suite fails.
-# a,b runs b after a in one slot: the mutation check re-runs parts of pytest, so not beside it.
+# CPUs), from one queue in this order (longest first); each output goes to
+# .cache/logs/<suite>.log and is printed when the suite fails. pytest runs as two suites, its
+# parts (conftest.py SUITE_PARTS: Ansible playbook runs, the rest). The mutation check runs its
+# tests in a scratch copy with their own servers, directories and ports, so it may run beside
+# them. TEST_APART lists pairs a:b that must never run at the same time (none at present).
 TEST_JOBS ?= $(shell nproc)
 export TEST_JOBS
-TEST_CHAINS ?= pytest,mutation-check $(addprefix molecule-,$(MOLECULE_ORDER))
+PYTEST_PARTS := rest ansible
+TEST_SUITES ?= $(addprefix pytest-,$(PYTEST_PARTS)) $(addprefix molecule-,$(firstword $(MOLECULE_ORDER))) \
+               mutation-check $(addprefix molecule-,$(wordlist 2,99,$(MOLECULE_ORDER)))
+TEST_APART ?=
+# Each pytest suite prints its slowest tests, so a CI log shows where the time goes.
+PYTEST_DURATIONS := --durations=25
 # Tag of the shared Molecule images (scripts/images/, built by scripts/build-base-images.sh);
 # molecule/*/molecule.yml name their images with it.
 export COACHDB_IMAGE_TAG ?= $(shell scripts/image-tag.sh)
@@ -101,7 +109,9 @@ docs: venv ## Regenerate docs/roles/ (variable reference) from the roles' argume
 # tests/support/suites.py after test-prereqs.
 .PHONY: suite-pytest suite-mutation-check
 suite-pytest:
-	COACHDB_SUITE=pytest $(BIN)/pytest
+	COACHDB_SUITE=pytest $(BIN)/pytest $(PYTEST_DURATIONS)
+suite-pytest-%:
+	COACHDB_SUITE=pytest-$* $(BIN)/pytest --suite-part=$* $(PYTEST_DURATIONS)
 suite-molecule-%:
 	COACHDB_SUITE=molecule-$* $(BIN)/molecule test -s $*
 suite-mutation-check:
@@ -164,7 +174,7 @@ test-summary-reset:
 
 .PHONY: test
 test: test-summary-reset lint test-prereqs ## Set up everything and run every test (suites side by side)
-	$(PYTHON) -m tests.support.suites --summary $(TEST_CHAINS)
+	$(PYTHON) -m tests.support.suites --summary $(addprefix --apart=,$(TEST_APART)) $(TEST_SUITES)
 	@echo "make test: all suites passed"
 
 .PHONY: bench

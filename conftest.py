@@ -9,6 +9,10 @@ must either install the prerequisite or say which test could not run.
   (``COACHDB_NO_SKIP=0`` turns that off, e.g. for the mutation check's partial runs).
 - ``COACHDB_TEST_SUMMARY=<file>`` appends one line per run: the suite name
   (``COACHDB_SUITE``) with its passed/skipped/failed counts; `make test` prints the file.
+- ``--suite-part=<name>`` runs one part of tests/ (``SUITE_PARTS``): `make test` runs the parts
+  as separate suites side by side, because one pytest run was its longest suite. A test
+  belongs to the first part whose path prefixes match it, else to ``rest``, so the parts
+  together are the whole suite by construction (tests/meta/test_suite_parts.py proves it).
 """
 
 from __future__ import annotations
@@ -17,6 +21,14 @@ import os
 from pathlib import Path
 
 import pytest
+
+# Node-id prefixes of each part but the last; `rest` is everything else. Ansible playbook runs
+# against this machine and the `make dev` container are CPU-bound; the rest mostly waits on
+# servers, containers and timeouts. Longest first in the Makefile's TEST_SUITES.
+SUITE_PARTS: dict[str, tuple[str, ...]] = {
+    "ansible": ("tests/ansible/", "tests/e2e/", "tests/rolemodel/test_rolemodel_ansible.py"),
+}
+REST = "rest"
 
 _SKIPS: list[tuple[str, str]] = []
 _COUNTS = {"passed": 0, "skipped": 0, "failed": 0}
@@ -34,6 +46,33 @@ def _skip_reason(report: pytest.TestReport) -> str:
     if isinstance(longrepr, tuple) and len(longrepr) == 3:
         return str(longrepr[2]).removeprefix("Skipped: ")
     return str(longrepr)
+
+
+def suite_part(nodeid: str) -> str:
+    """The part of tests/ a test belongs to (see SUITE_PARTS)."""
+    for name, prefixes in SUITE_PARTS.items():
+        if nodeid.startswith(prefixes):
+            return name
+    return REST
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--suite-part",
+        choices=[*SUITE_PARTS, REST],
+        help="run only this part of the suite (conftest.py SUITE_PARTS; make test runs each)",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    part = config.getoption("--suite-part")
+    if not part:
+        return
+    keep = [item for item in items if suite_part(item.nodeid) == part]
+    dropped = [item for item in items if suite_part(item.nodeid) != part]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = keep
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:

@@ -6,12 +6,15 @@ computing. This runs them concurrently, at most ``--jobs`` at a time (default: t
 keeps the console readable: each suite writes to ``.cache/logs/<suite>.log``; a line says when
 it starts and how it ended; a failed suite's log (its last lines) is printed when it ends.
 
-Each argument is a *chain*: suite names joined by commas run one after another in one slot
-(for suites that must not overlap); chains start in the order given (longest first balances
-the slots best). A suite ``<name>`` is ``make suite-<name>`` (the Makefile defines them), so
-this module knows no commands. The exit status is 1 when any suite failed, after all ran.
-With ``--summary`` the per-suite counts that every pytest run appends to
-``$COACHDB_TEST_SUMMARY`` (conftest.py) are printed at the end, failed or not.
+The suites wait in one queue in the order given (longest first: the slots then end close
+together); whenever a slot is free it takes the first waiting suite that may start. Fixed
+chains per slot left one slot idle while the other still had queued work. A real conflict
+(two suites sharing a resource that only one may use at a time) is stated with ``--apart
+a:b``: ``b`` does not start while ``a`` runs, nor ``a`` while ``b`` runs. A suite ``<name>``
+is ``make suite-<name>`` (the Makefile defines them), so this module knows no commands. The
+exit status is 1 when any suite failed, after all ran. With ``--summary`` the per-suite
+counts that every pytest run appends to ``$COACHDB_TEST_SUMMARY`` (conftest.py) are printed
+at the end, failed or not.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections import deque
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -67,59 +70,112 @@ def run_suite(name: str, make: str) -> bool:
     return False
 
 
-def run_chains(chains: list[list[str]], jobs: int, make: str) -> list[str]:
-    """Run the chains, at most ``jobs`` at a time; return the names of the failed suites."""
-    queue = deque(chains)
-    failed: list[str] = []
+def conflicts(pairs: Iterable[tuple[str, str]]) -> dict[str, set[str]]:
+    """``--apart`` pairs as a symmetric map: suite -> the suites it must not run beside."""
+    apart: dict[str, set[str]] = {}
+    for a, b in pairs:
+        apart.setdefault(a, set()).add(b)
+        apart.setdefault(b, set()).add(a)
+    return apart
+
+
+def schedule(
+    suites: list[str],
+    jobs: int,
+    run: Callable[[str], bool],
+    apart: dict[str, set[str]] | None = None,
+) -> list[str]:
+    """Run ``suites`` through ``run``, at most ``jobs`` at a time; return those that failed.
+
+    A free slot takes the first waiting suite none of whose ``apart`` partners is running;
+    a slot with nothing it may start waits until a running suite ends.
+    """
+    apart = apart or {}
+    waiting = list(suites)
     running: set[str] = set()
-    lock = threading.Lock()
+    failed: list[str] = []
+    changed = threading.Condition()
+
+    def next_suite() -> str | None:
+        """The first waiting suite that may start now (called with ``changed`` held)."""
+        while waiting:
+            for name in waiting:
+                if not apart.get(name, set()) & running:
+                    waiting.remove(name)
+                    running.add(name)
+                    return name
+            changed.wait()
+        return None
 
     def worker() -> None:
         while True:
-            with lock:
-                if not queue:
-                    return
-                chain = queue.popleft()
-            for name in chain:
-                with lock:
-                    running.add(name)
-                ok = run_suite(name, make)
-                with lock:
+            with changed:
+                name = next_suite()
+            if name is None:
+                return
+            ok = False
+            try:
+                ok = run(name)
+            finally:
+                with changed:
                     running.discard(name)
                     if not ok:
                         failed.append(name)
+                    changed.notify_all()
 
     threads = [threading.Thread(target=worker, daemon=True) for _ in range(max(1, jobs))]
     for thread in threads:
         thread.start()
     last = time.monotonic()
-    while any(thread.is_alive() for thread in threads):
-        time.sleep(1)
-        if time.monotonic() - last >= HEARTBEAT_SECONDS:
-            last = time.monotonic()
-            with lock:
-                now = ", ".join(sorted(running)) or "-"
-            _say(f"still running: {now}")
+    for thread in threads:
+        while thread.is_alive():
+            thread.join(timeout=1)
+            if time.monotonic() - last >= HEARTBEAT_SECONDS:
+                last = time.monotonic()
+                with changed:
+                    now = ", ".join(sorted(running)) or "-"
+                _say(f"still running: {now}")
     return failed
+
+
+def _pair(text: str) -> tuple[str, str]:
+    a, sep, b = text.partition(":")
+    if not (sep and a and b and a != b):
+        raise argparse.ArgumentTypeError(f"expected two suite names as a:b, got {text!r}")
+    return a, b
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("chains", nargs="+", help="suite names; a,b runs b after a")
+    parser.add_argument("suites", nargs="+", help="suite names, longest first")
     parser.add_argument(
         "--jobs",
         type=int,
         default=int(os.environ.get("TEST_JOBS") or os.cpu_count() or 1),
-        help="chains at a time (default: $TEST_JOBS, else the CPUs)",
+        help="suites at a time (default: $TEST_JOBS, else the CPUs)",
+    )
+    parser.add_argument(
+        "--apart",
+        type=_pair,
+        action="append",
+        default=[],
+        metavar="A:B",
+        help="suites A and B never run at the same time (repeatable)",
     )
     parser.add_argument("--summary", action="store_true", help="print $COACHDB_TEST_SUMMARY")
     args = parser.parse_args(argv)
+    suites: list[str] = args.suites
+    if len(set(suites)) != len(suites):
+        parser.error(f"a suite is named twice: {suites}")
+    unknown = {name for pair in args.apart for name in pair} - set(suites)
+    if unknown:
+        parser.error(f"--apart names suites that are not run: {sorted(unknown)}")
     LOGS.mkdir(parents=True, exist_ok=True)
-    chains = [[name for name in chain.split(",") if name] for chain in args.chains]
     make = os.environ.get("MAKE", "make")
-    _say(f"{sum(map(len, chains))} suites in {len(chains)} chains, {args.jobs} at a time")
+    rules = "".join(f", {a} apart from {b}" for a, b in args.apart)
+    _say(f"{len(suites)} suites, {args.jobs} at a time, longest first{rules}")
     start = time.monotonic()
-    failed = run_chains(chains, args.jobs, make)
+    failed = schedule(suites, args.jobs, lambda name: run_suite(name, make), conflicts(args.apart))
     summary = os.environ.get("COACHDB_TEST_SUMMARY", "")
     if args.summary and summary and Path(summary).is_file():
         print("passed/skipped per suite:")
@@ -128,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     if failed:
         _say(f"FAILED after {took}: {', '.join(failed)} (logs in {LOGS.relative_to(REPO)}/)")
         return 1
-    _say(f"all {sum(map(len, chains))} suites passed in {took}")
+    _say(f"all {len(suites)} suites passed in {took}")
     return 0
 
 
