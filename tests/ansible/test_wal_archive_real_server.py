@@ -54,6 +54,10 @@ def test_role_archive_settings_put_wal_into_the_pgbackrest_repository(
     # The archive_command names no config file: the postmaster's environment points
     # pgBackRest at this test's (PGBACKREST_* variables are pgBackRest's own options).
     monkeypatch.setenv("PGBACKREST_CONFIG", str(work / "pgbackrest.conf"))
+    # pgBackRest's lock files default to /tmp/pgbackrest, named by stanza: another run of this
+    # test (the mutation check's, beside pytest in `make test`) must not hold this one's locks
+    lock_path = work / "lock"
+    monkeypatch.setenv("PGBACKREST_LOCK_PATH", str(lock_path))
 
     # archive_mode only: the role's archive_command and archive_timeout arrive by ALTER SYSTEM
     # once its pgbackrest.conf (rendered for this cluster's port and paths) is in place
@@ -65,7 +69,13 @@ def test_role_archive_settings_put_wal_into_the_pgbackrest_repository(
             for name, value in settings.items():
                 conn.execute(f"ALTER SYSTEM SET {name} = '{value}'")
             conn.execute("SELECT pg_reload_conf()")
-        env = ("env", f"PGBACKREST_CONFIG={conf}", "pgbackrest", f"--stanza={STANZA}")
+        env = (
+            "env",
+            f"PGBACKREST_CONFIG={conf}",
+            f"PGBACKREST_LOCK_PATH={lock_path}",
+            "pgbackrest",
+            f"--stanza={STANZA}",
+        )
         created = _as_cluster_user(*env, "stanza-create")
         assert created.returncode == 0, created.stdout + created.stderr
         checked = _as_cluster_user(*env, "--archive-timeout=30", "check")
