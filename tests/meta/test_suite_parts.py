@@ -7,15 +7,19 @@ would run twice beside itself. Each part is collected the way its suite runs it
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
 from collections import Counter
 from pathlib import Path
 
-import conftest
-
 REPO = Path(__file__).resolve().parents[2]
+# by path: `import conftest` may name whichever conftest.py pytest loaded first
+_SPEC = importlib.util.spec_from_file_location("coachdb_root_conftest", REPO / "conftest.py")
+assert _SPEC and _SPEC.loader
+conftest = importlib.util.module_from_spec(_SPEC)
+_SPEC.loader.exec_module(conftest)
 
 
 def _collect(*args: str) -> subprocess.Popen[str]:
