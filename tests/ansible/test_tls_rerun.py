@@ -5,13 +5,19 @@ Why: the role skips its community.crypto generation modules when its one read-on
 change, so each case below breaks the material (or changes an input) the way an operator or
 time would, then proves check mode reports the change without making it, and a real run makes
 it: the files verify again, and PostgreSQL's reload is notified where the server must re-read
-them. Runs the role alone against this machine (local connection) in a scratch directory.
+them. Runs the role alone against this machine (local connection), each case in a scratch
+directory of its own: one inventory host per case, so the whole set costs three playbook runs
+(issue, check, repair) instead of two per case. Each case reads only its own host's results
+(recap counters, task and handler lines, files), so a skip that hides one kind of drift still
+turns exactly that case red.
 """
 
 from __future__ import annotations
 
 import datetime
+import json
 import os
+import re
 import stat
 from collections.abc import Callable
 from pathlib import Path
@@ -54,7 +60,7 @@ def _new_key(path: Path, curve: ec.EllipticCurve) -> None:
 
 
 class Material:
-    """The scratch directory the role works in and how to run the role there."""
+    """One case's scratch directory (its inventory host's ``tls_work``)."""
 
     def __init__(self, work: Path) -> None:
         self.work = work
@@ -64,16 +70,6 @@ class Material:
         self.key = self.tls / "server.key"
         self.cert = self.tls / "server.crt"
         self.controller_ca = work / "controller" / "ca.crt"
-
-    def run(self, *args: str, **variables: Any) -> PlayRun:
-        extra = {
-            "tls_work": str(self.work),
-            "ansible_python_interpreter": "/usr/bin/python3",
-            **variables,
-        }
-        result = run_playbook(PLAYBOOK, extra, *args)
-        assert result.rc == 0, result.output[-4000:]
-        return result
 
     def snapshot(self) -> dict[str, tuple[bytes, int]]:
         return {
@@ -105,28 +101,6 @@ class Material:
         assert stat.S_IMODE(self.key.stat().st_mode) == 0o600
         assert stat.S_IMODE(self.ca_key.stat().st_mode) == 0o600
         assert self.controller_ca.read_bytes().strip() == self.ca_cert.read_bytes().strip()
-
-
-@pytest.fixture(scope="module")
-def material(tmp_path_factory: pytest.TempPathFactory) -> Material:
-    if os.geteuid() != 0:
-        pytest.skip("the role sets root/postgres ownership: run as root (make test does)")
-    made = Material(tmp_path_factory.mktemp("tls"))
-    first = made.run()
-    assert first.changed > 0
-    made.assert_sound()
-    return made
-
-
-def test_rerun_reads_once_and_changes_nothing(material: Material) -> None:
-    before = material.snapshot()
-    again = material.run()
-    assert again.changed == 0, again.output[-3000:]
-    assert GENERATION not in again.output, "the generation modules ran although nothing differs"
-    assert "RELOAD-NOTIFIED" not in again.output
-    check = material.run("--check")
-    assert check.changed == 0, check.output[-3000:]
-    assert material.snapshot() == before
 
 
 def _replace_server_key(m: Material) -> None:
@@ -170,7 +144,8 @@ def _nothing(m: Material) -> None:
     pass
 
 
-# (id, break, extra variables of the runs, reload required, SANs the result must hold)
+# (id, break, extra variables of the check and repair runs, reload required, SANs the result
+# must hold)
 CASES: list[tuple[str, Callable[[Material], None], dict[str, Any], bool, tuple[str, ...]]] = [
     ("server-key-replaced", _replace_server_key, {}, True, ()),
     ("server-key-wrong-curve", _server_key_wrong_curve, {}, True, ()),
@@ -197,24 +172,120 @@ CASES: list[tuple[str, Callable[[Material], None], dict[str, Any], bool, tuple[s
 ]
 
 
+UNCHANGED = "unchanged"  # the host no case breaks: the plain re-run
+
+
+SECTION = re.compile(r"^(?:TASK|RUNNING HANDLER) \[(?P<title>.*)\] \**$", re.MULTILINE)
+RESULT = re.compile(r"^(?P<status>ok|changed|skipping|failed|fatal): \[(?P<host>[^\]\s]+)", re.M)
+
+
+def statuses(run: PlayRun, title: str) -> dict[str, set[str]]:
+    """Host -> its results (ok, changed, ...) under every task or handler titled ``title``."""
+    heads = list(SECTION.finditer(run.output))
+    found: dict[str, set[str]] = {}
+    for head, after in zip(heads, [*heads[1:], None], strict=True):
+        if title not in head["title"]:
+            continue
+        body = run.output[head.end() : after.start() if after else None].split("PLAY RECAP")[0]
+        for result in RESULT.finditer(body):
+            found.setdefault(result["host"], set()).add(result["status"])
+    return found
+
+
+def reloaded(run: PlayRun) -> set[str]:
+    """The hosts whose stand-in for PostgreSQL's reload ran (tls_alone.yml's handler)."""
+    return set(statuses(run, "Stand in for PostgreSQL's reload"))
+
+
+class Runs:
+    """Every case's material, issued once and then checked and repaired in one run each."""
+
+    def __init__(self, root: Path, cases: dict[str, dict[str, Any]]) -> None:
+        self.root = root
+        self.cases = cases
+        self.material = {name: Material(root / name) for name in cases}
+
+    def play(self, *args: str, with_case_variables: bool) -> PlayRun:
+        hosts = {
+            name: {
+                "tls_work": str(m.work),
+                **(self.cases[name] if with_case_variables else {}),
+            }
+            for name, m in self.material.items()
+        }
+        inventory = self.root / ("cases.yml" if with_case_variables else "issue.yml")
+        inventory.write_text(json.dumps({"all": {"hosts": hosts}}))  # JSON is YAML
+        extra = {"ansible_python_interpreter": "/usr/bin/python3"}
+        return run_playbook(
+            PLAYBOOK, extra, "--forks", str(len(hosts)), *args, inventory=str(inventory)
+        )
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """Issue every case's material, break each its own way, then check, then repair."""
+    if os.geteuid() != 0:
+        pytest.skip("the role sets root/postgres ownership: run as root (make test does)")
+    cases = {UNCHANGED: {}, **{case[0]: case[2] for case in CASES}}
+    all_runs = Runs(tmp_path_factory.mktemp("tls"), cases)
+    # Each case issues its own material: the CA's and the server's names carry the host's name
+    first = all_runs.play(with_case_variables=False)
+    assert first.rc == 0, first.output[-4000:]
+    for name, m in all_runs.material.items():
+        assert first.recap(name)["changed"] > 0, name
+        m.assert_sound()
+    breakers = {case[0]: case[1] for case in CASES}
+    before: dict[str, dict[str, tuple[bytes, int]]] = {}
+    for name, m in all_runs.material.items():
+        breakers.get(name, _nothing)(m)
+        before[name] = m.snapshot()
+    check = all_runs.play("--check", with_case_variables=True)
+    after_check = {name: m.snapshot() for name, m in all_runs.material.items()}
+    fixed = all_runs.play(with_case_variables=True)
+    return {
+        "material": all_runs.material,
+        "before": before,
+        "check": check,
+        "after_check": after_check,
+        "fixed": fixed,
+        "after_fix": {name: m.snapshot() for name, m in all_runs.material.items()},
+    }
+
+
+def _no_failure(run: PlayRun, host: str) -> dict[str, int]:
+    recap = run.recap(host)
+    assert recap["failed"] == 0 and recap["unreachable"] == 0, run.output[-4000:]
+    return recap
+
+
+def test_rerun_reads_once_and_changes_nothing(runs: dict[str, Any]) -> None:
+    check, fixed = runs["check"], runs["fixed"]
+    assert _no_failure(check, UNCHANGED)["changed"] == 0, check.output[-3000:]
+    assert _no_failure(fixed, UNCHANGED)["changed"] == 0, fixed.output[-3000:]
+    generated = statuses(fixed, GENERATION)
+    assert UNCHANGED not in generated, "the generation modules ran although nothing differs"
+    assert UNCHANGED not in reloaded(fixed)
+    assert runs["after_check"][UNCHANGED] == runs["before"][UNCHANGED]
+    assert runs["after_fix"][UNCHANGED] == runs["before"][UNCHANGED]
+
+
 @pytest.mark.parametrize(
-    ("breaker", "variables", "reload", "sans"),
-    [pytest.param(*case[1:], id=case[0]) for case in CASES],
+    ("case", "variables", "reload", "sans"),
+    [pytest.param(case[0], *case[2:], id=case[0]) for case in CASES],
 )
 def test_drift_is_predicted_then_repaired(
-    material: Material,
-    breaker: Callable[[Material], None],
+    runs: dict[str, Any],
+    case: str,
     variables: dict[str, Any],
     reload: bool,
     sans: tuple[str, ...],
 ) -> None:
-    breaker(material)
-    broken = material.snapshot()
-    check = material.run("--check", **variables)
-    assert check.changed > 0, "check mode did not predict the change:\n" + check.output[-3000:]
-    assert material.snapshot() == broken, "check mode changed files"
-    fixed = material.run(**variables)
-    assert fixed.changed > 0, fixed.output[-3000:]
+    check, fixed = runs["check"], runs["fixed"]
+    assert _no_failure(check, case)["changed"] > 0, (
+        "check mode did not predict the change:\n" + check.output[-3000:]
+    )
+    assert runs["after_check"][case] == runs["before"][case], "check mode changed files"
+    assert _no_failure(fixed, case)["changed"] > 0, fixed.output[-3000:]
     if reload:  # the server must re-read its certificate or key
-        assert "RELOAD-NOTIFIED" in fixed.output, fixed.output[-3000:]
-    material.assert_sound(sans, int(variables.get("postgresql_tls_renew_days", 30)))
+        assert case in reloaded(fixed), fixed.output[-3000:]
+    runs["material"][case].assert_sound(sans, int(variables.get("postgresql_tls_renew_days", 30)))
