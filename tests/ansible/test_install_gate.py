@@ -36,7 +36,8 @@ NONE_DIFFERS = {
 
 
 def _step_outcome(output: str) -> str:
-    match = re.search(re.escape(STEP) + r"[^\n]*\] \**\n(?:[^\n]*\n)??(included|skipping): ", output)
+    pattern = re.escape(STEP) + r"[^\n]*\] \**\n(?:[^\n]*\n)??(included|skipping): "
+    match = re.search(pattern, output)
     assert match, output[-3000:]
     return match.group(1)
 
