@@ -49,14 +49,19 @@ def test_fallback_to_distribution_major_warns(run_site: Any) -> None:
     assert "does NOT match production" in result.output
 
 
-def _pgdg_probe_outcome(output: str) -> str:
-    """'ok' or 'skipping': what the PGDG probe task did in a run's output."""
-    match = re.search(
-        r"PGDG \| Probe the repository with a short timeout\] \**\n(?:[^\n]*\n)??(ok|skipping): ",
+def _pgdg_probed(output: str) -> bool:
+    """Whether a run's output shows the PGDG probe task running (it is not even listed when the
+    role skips the PGDG step as a whole)."""
+    ran = re.search(
+        r"PGDG \| Probe the repository with a short timeout\] \**\n(?:[^\n]*\n)??ok: ", output
+    )
+    skipped = re.search(
+        r"Add the PGDG repository when the distribution lacks the requested major\] \**\n"
+        r"(?:[^\n]*\n)??skipping: ",
         output,
     )
-    assert match, output[-3000:]
-    return match.group(1)
+    assert bool(ran) != bool(skipped), output[-3000:]
+    return bool(ran)
 
 
 NO_FILES = {"paths": {}, "units": {}, "packages": {}}
@@ -104,19 +109,23 @@ def test_recorded_fallback_is_not_probed_again(run_site: Any) -> None:
     }
     recorded = run_site({**UNREACHABLE, **host}, playbook=PLAYBOOK)
     assert recorded.rc == 0, recorded.output[-3000:]
-    assert _pgdg_probe_outcome(recorded.output) == "skipping"
+    assert not _pgdg_probed(recorded.output)
     assert f"DECISION version={distro} fallback=True" in recorded.output
     assert "WARNING: PostgreSQL 14 was requested but cannot be installed" in recorded.output
+    # says what it did: kept the recorded fallback, did not find PGDG unreachable
+    assert "kept, PGDG not probed again" in recorded.output
+    assert "PGDG unreachable" not in recorded.output
 
     fresh = run_site(
         {**UNREACHABLE, **host, "_postgresql_install_files": NO_FILES}, playbook=PLAYBOOK
     )
     assert fresh.rc == 0, fresh.output[-3000:]
-    assert _pgdg_probe_outcome(fresh.output) == "ok"
+    assert _pgdg_probed(fresh.output)
+    assert "(distribution lacks it; PGDG unreachable)." in fresh.output
 
     strict = run_site(
         {**UNREACHABLE, **host, "postgresql_install_version_strict": True}, playbook=PLAYBOOK
     )
     assert strict.rc != 0
-    assert _pgdg_probe_outcome(strict.output) == "ok"
+    assert _pgdg_probed(strict.output)
     assert "PostgreSQL 14 cannot be installed" in strict.output

@@ -8,8 +8,9 @@ load average next to them, and the task counts, which do not, are printed too).
 One fresh Debian systemd container (the shared image of scripts/build-base-images.sh, the one
 the Molecule scenarios use), reached with the docker connection, converged twice with the real
 ``ansible/site.yml`` and the same settings as molecule/default (TLS, role model, migrations,
-backups). For each run: wall-clock seconds, tasks (ok/changed/skipped, from Ansible's JSON
-callback), handlers that restarted PostgreSQL, and the load average before and after.
+backups), then previewed once in check mode (which must predict no change). For each run:
+wall-clock seconds, tasks (ok/changed/skipped, from Ansible's JSON callback), handlers that
+restarted PostgreSQL, and the load average before and after.
 The container and its generated secrets are removed at the end.
 """
 
@@ -108,7 +109,7 @@ def _inventory(path: Path, name: str, port: int, secrets: Path) -> None:
     path.write_text(json.dumps(inventory), encoding="utf-8")
 
 
-def _converge(label: str, inventory: Path, log: Path) -> Run:
+def _converge(label: str, inventory: Path, log: Path, *args: str) -> Run:
     env = dict(os.environ)
     env.update(
         ANSIBLE_CONFIG=str(REPO / "ansible" / "ansible.cfg"),
@@ -126,6 +127,7 @@ def _converge(label: str, inventory: Path, log: Path) -> Run:
             "-i",
             str(inventory),
             str(REPO / "ansible" / "site.yml"),
+            *args,
         ],
         env=env,
         capture_output=True,
@@ -185,6 +187,8 @@ def main(argv: list[str] | None = None) -> int:
             _inventory(inventory, name, port, Path(tmp) / "secrets")
             for label in ("cold", "re-run"):
                 runs.append(_converge(label, inventory, logs / f"{label}.json"))
+            # Check mode on the converged host: what a preview costs, and it must predict nothing.
+            runs.append(_converge("check", inventory, logs / "check.json", "--check"))
         finally:
             if not args.keep:
                 subprocess.run(["docker", "rm", "-f", name], capture_output=True, check=False)
@@ -198,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     print("tasks: every task listed; on host: module runs on the container (loops count once)")
     print(f"logs (JSON callback): {logs}/")
-    return 0 if runs[-1].changed == 0 else 1
+    return 0 if all(r.changed == 0 for r in runs[1:]) else 1
 
 
 if __name__ == "__main__":
