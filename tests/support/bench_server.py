@@ -388,12 +388,13 @@ def main(argv: list[str] | None = None) -> int:
     # archive_command is set by ALTER SYSTEM (a reload switches it), the rest on the command line
     settings = {
         **{k: profile.pg_value(v) for k, v in profile.observability_settings().items()},
+        **{k: profile.pg_value(v) for k, v in profile.wal_settings(15).items()},
         "archive_mode": "on",
         "shared_buffers": "256MB",
         "max_wal_size": "1GB",
         **parse_server_settings(args.pg_set),
     }
-    # wal_compression (off in the profile, docs/observability.md) through ALTER SYSTEM: the
+    # wal_compression (the profile's for 15, docs/observability.md) through ALTER SYSTEM: the
     # comparison below switches it
     compression = settings.pop("wal_compression", "off")
     adopt_orphans()
