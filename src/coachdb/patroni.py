@@ -42,6 +42,7 @@ def parameters(
     min_protocol: str = profile.SSL_MIN_PROTOCOL_VERSION,
     ciphers: str = profile.SSL_CIPHERS,
     archive: Mapping[str, profile.SettingValue] | None = None,
+    major: int = 0,
 ) -> dict[str, profile.SettingValue]:
     """A node's local ``postgresql.parameters``: profile security + baseline, sizing, WAL
     archiving, extras.
@@ -49,7 +50,8 @@ def parameters(
     ``archive`` is role postgresql_backup's published ``postgresql_backup_archive_settings``
     (archive_mode, archive_command, archive_timeout), the same mapping standalone mode hands
     postgresql_config: every node carries it, only the leader archives (archive_mode ``on``),
-    so whichever node leads pushes WAL to the one shared repository. The extras come last
+    so whichever node leads pushes WAL to the one shared repository. ``major`` picks the
+    WAL settings of that major (profile.wal_settings, as standalone). The extras come last
     (already screened by the guarded-settings check); DCS-only names are refused here because
     Patroni would silently ignore them in the local configuration.
     """
@@ -67,6 +69,7 @@ def parameters(
         )
     )
     settings.update(profile.baseline_settings())
+    settings.update(profile.wal_settings(major))
     settings.update(sizing)
     settings.update(archive)
     settings.update(extra)

@@ -93,6 +93,15 @@ def test_sizing_is_the_standalone_pgtune_result(rendered: dict[str, Any]) -> Non
         assert name not in params, f"{name} is cluster-wide (DCS) only"
 
 
+def test_wal_settings_are_the_profiles_for_the_major(rendered: dict[str, Any]) -> None:
+    """lz4 WAL compression from 15 on in both modes (one source: profile.wal_settings)."""
+    params = rendered["patroni"]["postgresql"]["parameters"]
+    assert params["wal_compression"] == rendered["standalone"]["wal_compression"] == "lz4"
+    on_14 = patroni.parameters(cert_file="c", key_file="k", sizing={}, extra={}, major=14)
+    assert "wal_compression" not in on_14  # 14 has only pglz, which costs more than it saves
+    assert profile.wal_settings(14) == {}
+
+
 def test_pg_hba_is_the_profiles_shape(rendered: dict[str, Any]) -> None:
     lines = rendered["patroni"]["postgresql"]["pg_hba"]
     rules = [line.split() for line in lines]

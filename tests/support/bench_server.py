@@ -352,8 +352,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--scale", type=int, default=20)
     parser.add_argument("--clients", type=int, default=8)
-    parser.add_argument("--seconds", type=int, default=15)
-    parser.add_argument("--pairs", type=int, default=6, help="off/on pairs per condition")
+    parser.add_argument("--seconds", type=int, default=8)
+    parser.add_argument("--pairs", type=int, default=10, help="off/on pairs per condition")
     parser.add_argument(
         "--conditions", default="idle,loaded", help="idle, loaded or both (comma-separated)"
     )
@@ -388,12 +388,13 @@ def main(argv: list[str] | None = None) -> int:
     # archive_command is set by ALTER SYSTEM (a reload switches it), the rest on the command line
     settings = {
         **{k: profile.pg_value(v) for k, v in profile.observability_settings().items()},
+        **{k: profile.pg_value(v) for k, v in profile.wal_settings(15).items()},
         "archive_mode": "on",
         "shared_buffers": "256MB",
         "max_wal_size": "1GB",
         **parse_server_settings(args.pg_set),
     }
-    # wal_compression (off in the profile, docs/observability.md) through ALTER SYSTEM: the
+    # wal_compression (the profile's for 15, docs/observability.md) through ALTER SYSTEM: the
     # comparison below switches it
     compression = settings.pop("wal_compression", "off")
     adopt_orphans()
@@ -425,7 +426,8 @@ def main(argv: list[str] | None = None) -> int:
             print(
                 f"bench-server: PostgreSQL 15, pgbench scale {args.scale}, {args.clients} clients, "
                 f"{args.seconds} s per run, {args.pairs} off/on pairs per condition, "
-                f"{os.cpu_count()} CPUs\n  archive_command: {archive['archive_command']}\n"
+                f"{os.cpu_count()} CPUs, load average {os.getloadavg()} at the start\n"
+                f"  archive_command: {archive['archive_command']}\n"
                 f"  WAL settings: {wal_shown}\n"
                 f"  pgbackrest.conf (role template; archive-push section last): {pushconf}"
             )
@@ -478,7 +480,7 @@ def main(argv: list[str] | None = None) -> int:
                             pushed["archiver"] += cpu1[1] - cpu0[1]
                         work_cpu = cpu1[0] - cpu0[0] - (cpu1[1] - cpu0[1])
                         cpus.setdefault((mode, loaded), []).append(
-                            (work_cpu / done, archiving / done)
+                            (work_cpu / done, archiving / done, (cpu1[1] - cpu0[1]) / done)
                         )
                         print(line, flush=True)
             for loaded in conditions:
@@ -496,12 +498,17 @@ def main(argv: list[str] | None = None) -> int:
                 extra = statistics.fmean(c[1] for c in cpus[("on", loaded)]) - statistics.fmean(
                     c[1] for c in cpus[("off", loaded)]
                 )
+                inside = statistics.fmean(c[2] for c in cpus[("on", loaded)]) - statistics.fmean(
+                    c[2] for c in cpus[("off", loaded)]
+                )
                 print(
                     f"  CPU per transaction: server {server * 1e6:.0f} us, archiving (on minus "
-                    f"/bin/true) {extra * 1e6:.1f} us = {extra / server:.1%} of the server's; "
-                    f"the most archiving can cost while the CPU is saturated: ratio "
-                    f"{server / (server + extra):.3f}; WAL per transaction "
-                    f"{statistics.fmean(walpt[loaded]):.0f} bytes"
+                    f"/bin/true) {extra * 1e6:.1f} us = {extra / server:.1%} of the server's, "
+                    f"of it {inside * 1e6:.1f} us in the server's own processes (archiver and "
+                    f"archive_command); the most archiving can cost while the CPU is saturated: "
+                    f"ratio {server / (server + extra):.3f} (all of it from the server's share), "
+                    f"{server / (server + inside):.3f} (only the server's own processes); WAL per "
+                    f"transaction {statistics.fmean(walpt[loaded]):.0f} bytes"
                 )
             if groups:
                 print(f"scheduler autogroups: {groups}")

@@ -43,6 +43,11 @@ def coachdb_observability_settings(version: Any) -> dict[str, Any]:
     return profile.observability_settings()
 
 
+def coachdb_wal_settings(version: Any) -> dict[str, Any]:
+    """How the server writes WAL on this major (lz4 full-page images from 15 on)."""
+    return profile.wal_settings(int(version))
+
+
 def coachdb_pg_hba(local_method: str, entries: list[Mapping[str, str]]) -> str:
     """The whole rule set of pg_hba.conf (role postgresql_config's shape)."""
     return profile.ansible_hba(str(local_method), [dict(e) for e in entries])
@@ -103,6 +108,7 @@ class FilterModule:
             "coachdb_security_settings": coachdb_security_settings,
             "coachdb_pg_hba": coachdb_pg_hba,
             "coachdb_observability_settings": coachdb_observability_settings,
+            "coachdb_wal_settings": coachdb_wal_settings,
             "coachdb_guard_report": coachdb_guard_report,
             "coachdb_input_problems": coachdb_input_problems,
             "coachdb_role_bool_specs": coachdb_role_bool_specs,

@@ -20,6 +20,7 @@ def coachdb_patroni_parameters(
     min_protocol: str,
     ciphers: str,
     archive: Mapping[str, Any] | None = None,
+    major: Any = 0,
 ) -> dict[str, Any]:
     """postgresql.parameters of the node's Patroni configuration (empty TLS inputs: profile's;
     ``archive``: role postgresql_backup's WAL archive settings, empty while backups are off)."""
@@ -31,6 +32,7 @@ def coachdb_patroni_parameters(
         min_protocol=str(min_protocol) or profile.SSL_MIN_PROTOCOL_VERSION,
         ciphers=str(ciphers) or profile.SSL_CIPHERS,
         archive=dict(archive or {}),
+        major=int(major),
     )
 
 
