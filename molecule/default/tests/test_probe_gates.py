@@ -1,0 +1,87 @@
+"""A hand edit on a converged host opens the backup and monitoring roles' gates (issue 15).
+
+Why: on a converged host postgresql_backup and postgresql_monitoring skip their
+tasks/converge.yml as a whole when their one read-only probe finds nothing to do
+(``postgresql_backup__converged``, ``_postgresql_monitoring_converged``). This breaks the state
+by hand (pgbackrest.conf edited, a backup timer stopped, the exporter's query file edited, the
+monitoring role's CONNECT grant revoked) and runs site.yml in check mode: each break must be
+predicted as a change by the task that repairs it. The state is put back afterwards.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[3]
+PGBACKREST_CONF = "/etc/pgbackrest/pgbackrest.conf"
+QUERIES = "/etc/prometheus/coachdb-postgres-exporter-queries.yaml"
+TIMER = "coachdb-backup-diff.timer"
+EXPECTED = {
+    "postgresql_backup : Write pgbackrest.conf",
+    "postgresql_backup : Enable and start the backup timers",
+    "postgresql_monitoring : Write the statement-statistics query file (exporter 0.11)",
+    "postgresql_monitoring : Let it connect to its database"
+    " (the role model revokes CONNECT from PUBLIC)",
+}
+
+
+def _check_run(instance: str) -> set[str]:
+    """Names of the tasks site.yml in check mode reports as changed on ``instance``."""
+    inventory = os.environ.get("MOLECULE_INVENTORY_FILE")
+    if not inventory:
+        pytest.fail("MOLECULE_INVENTORY_FILE is not set: run through `molecule verify`")
+    env = dict(
+        os.environ,
+        ANSIBLE_CONFIG=str(REPO / "ansible" / "ansible.cfg"),
+        ANSIBLE_ROLES_PATH=str(REPO / "roles"),
+        ANSIBLE_STDOUT_CALLBACK="ansible.posix.json",
+        ANSIBLE_NOCOLOR="1",
+        ANSIBLE_FORCE_COLOR="0",
+    )
+    proc = subprocess.run(
+        ["ansible-playbook", "-i", str(Path(inventory).parent), "--check", "--limit", instance,
+         str(REPO / "ansible" / "site.yml")],
+        env=env, capture_output=True, text=True, timeout=900, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    report, _ = json.JSONDecoder().raw_decode(proc.stdout[proc.stdout.index("{\n") :])
+    return {
+        task["task"]["name"]
+        for play in report["plays"]
+        for task in play["tasks"]
+        if task["hosts"].get(instance, {}).get("changed")
+    }
+
+
+@pytest.fixture
+def broken_by_hand(host: Any, psql: Callable[..., str]) -> Iterator[None]:
+    """The four breaks, undone afterwards (files restored, timer started, grant given back)."""
+    saved = {path: host.file(path).content_string for path in (PGBACKREST_CONF, QUERIES)}
+    for path in saved:
+        host.check_output("printf '# edited by hand\\n' >> %s", path)
+    host.check_output("systemctl stop %s", TIMER)
+    psql("REVOKE CONNECT ON DATABASE postgres FROM prometheus")
+    try:
+        yield
+    finally:
+        for path, text in saved.items():
+            host.check_output("printf '%%s' %s > %s", text, path)
+        host.check_output("systemctl start %s", TIMER)
+        psql("GRANT CONNECT ON DATABASE postgres TO prometheus")
+
+
+@pytest.mark.usefixtures("broken_by_hand")
+def test_hand_edits_are_predicted_in_check_mode(host: Any, instance_name: str) -> None:
+    changed = _check_run(instance_name)
+    assert changed >= EXPECTED, (
+        f"not predicted: {sorted(EXPECTED - changed)}; changed: {sorted(changed)}"
+    )
+    assert host.file(PGBACKREST_CONF).content_string.endswith("# edited by hand\n")  # check mode
+    assert not host.service(TIMER).is_running
