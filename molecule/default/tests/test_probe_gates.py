@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from typing import Any
 import pytest
 
 REPO = Path(__file__).resolve().parents[3]
+PLAYBOOK_BIN = str(Path(sys.executable).with_name("ansible-playbook"))
 PGBACKREST_CONF = "/etc/pgbackrest/pgbackrest.conf"
 QUERIES = "/etc/prometheus/coachdb-postgres-exporter-queries.yaml"
 TIMER = "coachdb-backup-diff.timer"
@@ -46,7 +48,7 @@ def _check_run(instance: str) -> set[str]:
         ANSIBLE_FORCE_COLOR="0",
     )
     proc = subprocess.run(
-        ["ansible-playbook", "-i", str(Path(inventory).parent), "--check", "--limit", instance,
+        [PLAYBOOK_BIN, "-i", str(Path(inventory).parent), "--check", "--limit", instance,
          str(REPO / "ansible" / "site.yml")],
         env=env, capture_output=True, text=True, timeout=900, check=False,
     )  # fmt: skip
