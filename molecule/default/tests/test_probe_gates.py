@@ -3,9 +3,9 @@
 Why: on a converged host postgresql_backup and postgresql_monitoring skip their
 tasks/converge.yml as a whole when their one read-only probe finds nothing to do
 (``postgresql_backup__converged``, ``_postgresql_monitoring_converged``). This breaks the state
-by hand (pgbackrest.conf edited, a backup timer stopped, the exporter's query file edited, the
-monitoring role's CONNECT grant revoked) and runs site.yml in check mode: each break must be
-predicted as a change by the task that repairs it. The state is put back afterwards.
+by hand (pgbackrest.conf edited, the monitoring role's CONNECT grant revoked) and runs site.yml
+in check mode: each break must be predicted as a change by the task that repairs it. The state
+is put back afterwards.
 """
 
 from __future__ import annotations
@@ -23,12 +23,10 @@ import pytest
 REPO = Path(__file__).resolve().parents[3]
 PLAYBOOK_BIN = str(Path(sys.executable).with_name("ansible-playbook"))
 PGBACKREST_CONF = "/etc/pgbackrest/pgbackrest.conf"
-QUERIES = "/etc/prometheus/coachdb-postgres-exporter-queries.yaml"
-TIMER = "coachdb-backup-diff.timer"
+# One break per gate (any break opens a gate, and the other breaks would then be repaired by
+# their own tasks whether the gate saw them or not).
 EXPECTED = {
     "postgresql_backup : Write pgbackrest.conf",
-    "postgresql_backup : Enable and start the backup timers",
-    "postgresql_monitoring : Write the statement-statistics query file (exporter 0.11)",
     "postgresql_monitoring : Let it connect to its database"
     " (the role model revokes CONNECT from PUBLIC)",
 }
@@ -64,18 +62,14 @@ def _check_run(instance: str) -> set[str]:
 
 @pytest.fixture
 def broken_by_hand(host: Any, psql: Callable[..., str]) -> Iterator[None]:
-    """The four breaks, undone afterwards (files restored, timer started, grant given back)."""
-    saved = {path: host.file(path).content_string for path in (PGBACKREST_CONF, QUERIES)}
-    for path in saved:
-        host.check_output("printf '# edited by hand\\n' >> %s", path)
-    host.check_output("systemctl stop %s", TIMER)
+    """The two breaks, undone afterwards (file restored, grant given back)."""
+    saved = host.file(PGBACKREST_CONF).content_string
+    host.check_output("printf '# edited by hand\\n' >> %s", PGBACKREST_CONF)
     psql("REVOKE CONNECT ON DATABASE postgres FROM prometheus")
     try:
         yield
     finally:
-        for path, text in saved.items():
-            host.check_output("printf '%%s' %s > %s", text, path)
-        host.check_output("systemctl start %s", TIMER)
+        host.check_output("printf '%%s' %s > %s", saved, PGBACKREST_CONF)
         psql("GRANT CONNECT ON DATABASE postgres TO prometheus")
 
 
@@ -86,4 +80,3 @@ def test_hand_edits_are_predicted_in_check_mode(host: Any, instance_name: str) -
         f"not predicted: {sorted(EXPECTED - changed)}; changed: {sorted(changed)}"
     )
     assert host.file(PGBACKREST_CONF).content_string.endswith("# edited by hand\n")  # check mode
-    assert not host.service(TIMER).is_running
