@@ -1,0 +1,82 @@
+"""A hand edit on a converged host opens the backup and monitoring roles' gates (issue 15).
+
+Why: on a converged host postgresql_backup and postgresql_monitoring skip their
+tasks/converge.yml as a whole when their one read-only probe finds nothing to do
+(``postgresql_backup__converged``, ``_postgresql_monitoring_converged``). This breaks the state
+by hand (pgbackrest.conf edited, the monitoring role's CONNECT grant revoked) and runs site.yml
+in check mode: each break must be predicted as a change by the task that repairs it. The state
+is put back afterwards.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[3]
+PLAYBOOK_BIN = str(Path(sys.executable).with_name("ansible-playbook"))
+PGBACKREST_CONF = "/etc/pgbackrest/pgbackrest.conf"
+# One break per gate (any break opens a gate, and the other breaks would then be repaired by
+# their own tasks whether the gate saw them or not).
+EXPECTED = {
+    "postgresql_backup : Write pgbackrest.conf",
+    "postgresql_monitoring : Let it connect to its database"
+    " (the role model revokes CONNECT from PUBLIC)",
+}
+
+
+def _check_run(instance: str) -> set[str]:
+    """Names of the tasks site.yml in check mode reports as changed on ``instance``."""
+    inventory = os.environ.get("MOLECULE_INVENTORY_FILE")
+    if not inventory:
+        pytest.fail("MOLECULE_INVENTORY_FILE is not set: run through `molecule verify`")
+    env = dict(
+        os.environ,
+        ANSIBLE_CONFIG=str(REPO / "ansible" / "ansible.cfg"),
+        ANSIBLE_ROLES_PATH=str(REPO / "roles"),
+        ANSIBLE_STDOUT_CALLBACK="ansible.posix.json",
+        ANSIBLE_NOCOLOR="1",
+        ANSIBLE_FORCE_COLOR="0",
+    )
+    proc = subprocess.run(
+        [PLAYBOOK_BIN, "-i", str(Path(inventory).parent), "--check", "--limit", instance,
+         str(REPO / "ansible" / "site.yml")],
+        env=env, capture_output=True, text=True, timeout=900, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    report, _ = json.JSONDecoder().raw_decode(proc.stdout[proc.stdout.index("{\n") :])
+    return {
+        task["task"]["name"]
+        for play in report["plays"]
+        for task in play["tasks"]
+        if task["hosts"].get(instance, {}).get("changed")
+    }
+
+
+@pytest.fixture
+def broken_by_hand(host: Any, psql: Callable[..., str]) -> Iterator[None]:
+    """The two breaks, undone afterwards (file restored, grant given back)."""
+    saved = host.file(PGBACKREST_CONF).content_string
+    host.check_output("printf '# edited by hand\\n' >> %s", PGBACKREST_CONF)
+    psql("REVOKE CONNECT ON DATABASE postgres FROM prometheus")
+    try:
+        yield
+    finally:
+        host.check_output("printf '%%s' %s > %s", saved, PGBACKREST_CONF)
+        psql("GRANT CONNECT ON DATABASE postgres TO prometheus")
+
+
+@pytest.mark.usefixtures("broken_by_hand")
+def test_hand_edits_are_predicted_in_check_mode(host: Any, instance_name: str) -> None:
+    changed = _check_run(instance_name)
+    assert changed >= EXPECTED, (
+        f"not predicted: {sorted(EXPECTED - changed)}; changed: {sorted(changed)}"
+    )
+    assert host.file(PGBACKREST_CONF).content_string.endswith("# edited by hand\n")  # check mode
