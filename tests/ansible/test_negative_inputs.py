@@ -1,8 +1,17 @@
 """Bad input to site.yml fails before any change, with a message that says what to fix.
 
-Each case runs the real playbook (check mode, against this machine) with one bad value and
+Each case gives the real playbook (check mode, against this machine) one bad value and
 asserts: the play fails, the message names the problem and the fix, and the recap shows no
 task that would have changed anything.
+
+Why one run for all cases: a playbook run costs seconds of start-up (parsing, roles, argument
+specs) whatever it does, and the cases differ only in their variables. So each case is one
+inventory host of one check-mode run (its variables are that host's, all hosts connect
+locally), the way test_tls_rerun.py runs its cases. Hosts fail independently (no run_once or
+any_errors_fatal in the standalone play's preflight), and the JSON callback gives each host's
+own results and recap, so a case passes only on ITS host's failure message: a check that stops
+working turns exactly its case red. Only the cases pytest selected become hosts, so a single
+case (the mutation check's selection) runs alone.
 """
 
 from __future__ import annotations
@@ -15,8 +24,14 @@ from typing import Any
 import pytest
 
 from coachdb import profile
+from tests.support.playbook import HostRun, run_hosts
 
 REPO = Path(__file__).resolve().parents[2]
+ANSIBLE = REPO / "ansible"
+SITE = ANSIBLE / "site.yml"
+ROLES_ALONE = REPO / "tests" / "ansible" / "playbooks" / "roles_alone.yml"
+
+pytestmark = pytest.mark.slow
 
 
 def _guarded(name: str, guarantee: str) -> str:
@@ -24,11 +39,6 @@ def _guarded(name: str, guarantee: str) -> str:
         "postgresql_config_extra_settings (postgresql_extra_settings in site.yml) may not set "
         f"{name}: it is a guarded setting ({guarantee})"
     )
-
-
-def _failure_message(output: str) -> str:
-    """The text of the failed task(s) only."""
-    return "\n".join(line for line in output.splitlines() if "FAILED" in line or "msg" in line)
 
 
 # A complete S3 repository, so the only problem left is the one a case adds.
@@ -195,44 +205,41 @@ ABSENT: dict[str, list[str]] = {
 }
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("case", sorted(CASES))
-def test_bad_input_fails_before_any_change(run_site: Any, case: str) -> None:
-    extra_vars, messages = CASES[case]
-    result = run_site(extra_vars)
-    assert result.rc != 0, f"{case}: the play did not fail\n{result.output[-3000:]}"
-    for message in messages:
-        assert message in result.output, f"{case}: {message!r} not in\n{result.output[-3000:]}"
-    failure = _failure_message(result.output)
-    for message in ABSENT.get(case, []):
-        assert message not in failure, f"{case}: {message!r} named too:\n{failure}"
-    recap = result.recap()
-    assert recap["failed"] == 1
-    assert recap["changed"] == 0, f"{case}: a task would have changed something first"
+# site.yml cases that the tests below assert differently (host name -> variables).
+EVERY_GUARD = "every-guarded-setting"
+ARCHIVE_FREE = "archive-settings-free-when-backups-off"
+STRICT_VERSION = "strict-version-refuses-the-fallback"
+SERVER_GUARDS = [g for g in profile.GUARDS if g.scope == "server"]
+OTHER_SITE_CASES: dict[str, dict[str, Any]] = {
+    # The whole guarded list at once (backups on): one message per setting.
+    EVERY_GUARD: {"postgresql_extra_settings": {g.name: "off" for g in SERVER_GUARDS}},
+    # archive_mode is guarded only while backups are on: with them off the guard is silent
+    # (the bad port makes the play fail, so the absence is read from a finished preflight).
+    ARCHIVE_FREE: {"coachdb_backup_enabled": False,
+                   "postgresql_extra_settings": {"archive_mode": "off"}, "postgresql_port": 70000},
+    STRICT_VERSION: {
+        "postgresql_version_strict": True,
+        # A closed local port: unreachable at once, whatever the machine's network.
+        "postgresql_install_pgdg_repo_url": "http://127.0.0.1:9/pgdg",
+        "postgresql_install_pgdg_probe_timeout": 2,
+        # this machine's package lists count as fresh: a stale-list refresh is not the
+        # change this test is about
+        "postgresql_install_apt_cache_valid_time": 10 * 365 * 86400,
+    },
+}  # fmt: skip
 
-
-@pytest.mark.slow
-def test_every_guarded_setting_is_refused(run_site: Any) -> None:
-    """The whole guarded list at once (backups on): one message per setting, nothing changed."""
-    names = [g.name for g in profile.GUARDS if g.scope == "server"]
-    result = run_site({"postgresql_extra_settings": dict.fromkeys(names, "off")})
-    assert result.rc != 0, result.output[-3000:]
-    for guard in profile.GUARDS:
-        if guard.scope == "server":
-            assert _guarded(guard.name, guard.guarantee) in result.output, guard.name
-    recap = result.recap()
-    assert recap["failed"] == 1 and recap["changed"] == 0, recap
-
-
-@pytest.mark.slow
-def test_archive_settings_are_free_when_backups_are_off(run_site: Any) -> None:
-    """archive_mode is guarded only while backups are on: with them off the guard is silent."""
-    result = run_site(
-        {"coachdb_backup_enabled": False, "postgresql_extra_settings": {"archive_mode": "off"},
-         "postgresql_port": 70000}
-    )  # fmt: skip
-    assert "may not set archive_mode" not in result.output
-    assert "must be between 1 and 65535 (got 70000)" in result.output
+# Each role applied alone (roles_alone.yml, no site.yml preflight): host -> (variables, message)
+ROLE_ALONE_CASES: dict[str, tuple[dict[str, Any], str]] = {
+    "tls-bad-san": (
+        {"role_alone": "postgresql_tls", "postgresql_tls_extra_sans": ["not a host name"]},
+        "postgresql_tls_extra_sans must list DNS names or IP addresses"),
+    "install-major-13": (
+        {"role_alone": "postgresql_install", "postgresql_install_version": 13},
+        "postgresql_version=13 is not supported"),
+    "config-port-70000": (
+        {"role_alone": "postgresql_config", "postgresql_config_port": 70000},
+        "postgresql_config_port (postgresql_port in site.yml) must be between 1 and 65535"),
+}  # fmt: skip
 
 
 def _apt_candidate(package: str) -> bool:
@@ -242,60 +249,118 @@ def _apt_candidate(package: str) -> bool:
     return bool(re.search(r"Candidate:\s+[0-9]", out))
 
 
-def _apt_module_usable() -> bool:
-    """The apt module in check mode needs python3-apt for the system Python."""
-    probe = subprocess.run(
-        ["/usr/bin/python3", "-c", "import apt"], capture_output=True, check=False
-    )
-    return probe.returncode == 0
-
-
-@pytest.mark.slow
-def test_strict_version_refuses_the_fallback(run_site: Any) -> None:
-    """With postgresql_version_strict, an unobtainable 14 is an error, not a warning."""
-    if not _apt_module_usable():
-        pytest.skip("python3-apt is not installed for /usr/bin/python3")
+def _strict_version_unfit() -> str:
+    """Why the strict-version case cannot run here ('' when it can)."""
+    # The apt module in check mode needs python3-apt for the system Python.
+    probe = ["/usr/bin/python3", "-c", "import apt"]
+    if subprocess.run(probe, capture_output=True, check=False).returncode != 0:
+        return "python3-apt is not installed for /usr/bin/python3"
     if not _apt_candidate("postgresql"):
-        pytest.skip("apt has no package lists here (run apt-get update)")
+        return "apt has no package lists here (run apt-get update)"
     if _apt_candidate("postgresql-14"):
-        pytest.skip("this machine's apt can install PostgreSQL 14: nothing to fall back from")
-    result = run_site(
-        {
-            "postgresql_version_strict": True,
-            # A closed local port: unreachable at once, whatever the machine's network.
-            "postgresql_install_pgdg_repo_url": "http://127.0.0.1:9/pgdg",
-            "postgresql_install_pgdg_probe_timeout": 2,
-            # this machine's package lists count as fresh: a stale-list refresh is not the
-            # change this test is about
-            "postgresql_install_apt_cache_valid_time": 10 * 365 * 86400,
-        }
-    )
-    assert result.rc != 0
-    assert "PostgreSQL 14 cannot be installed" in result.output
-    assert "postgresql_version_strict=false" in result.output
-    assert "127.0.0.1:9/pgdg" in result.output
-    assert result.recap()["changed"] == 0, "a task would have changed something first"
+        return "this machine's apt can install PostgreSQL 14: nothing to fall back from"
+    return ""
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize(
-    ("extra_vars", "message"),
-    [
-        ({"role_alone": "postgresql_tls", "postgresql_tls_extra_sans": ["not a host name"]},
-         "postgresql_tls_extra_sans must list DNS names or IP addresses"),
-        ({"role_alone": "postgresql_install", "postgresql_install_version": 13},
-         "postgresql_version=13 is not supported"),
-        ({"role_alone": "postgresql_config", "postgresql_config_port": 70000},
-         "postgresql_config_port (postgresql_port in site.yml) must be between 1 and 65535"),
-    ],
-    ids=["tls-bad-san", "install-major-13", "config-port-70000"],
-)  # fmt: skip
-def test_a_role_applied_alone_checks_its_inputs(
-    run_site: Any, extra_vars: dict[str, Any], message: str
-) -> None:
+def _selected_hosts(session: pytest.Session) -> tuple[set[str], set[str]]:
+    """The site.yml and roles_alone.yml hosts the selected tests of this module read."""
+    site: set[str] = set()
+    alone: set[str] = set()
+    fixed = {
+        "test_every_guarded_setting_is_refused": EVERY_GUARD,
+        "test_archive_settings_are_free_when_backups_are_off": ARCHIVE_FREE,
+        "test_strict_version_refuses_the_fallback": STRICT_VERSION,
+    }
+    for item in session.items:
+        if not isinstance(item, pytest.Function) or item.module is None:
+            continue
+        if item.module.__name__ != __name__:
+            continue
+        params = item.callspec.params if hasattr(item, "callspec") else {}
+        if item.originalname == "test_bad_input_fails_before_any_change":
+            site.add(params["case"])
+        elif item.originalname == "test_a_role_applied_alone_checks_its_inputs":
+            alone.add(params["case"])
+        elif item.originalname in fixed:
+            site.add(fixed[item.originalname])
+    if STRICT_VERSION in site and _strict_version_unfit():
+        site.discard(STRICT_VERSION)  # its test skips, saying why
+    return site, alone
+
+
+@pytest.fixture(scope="module")
+def runs(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, HostRun]:
+    """Every selected case's host: one site.yml run, one roles_alone.yml run (check mode)."""
+    if not Path("/usr/bin/python3").exists():
+        pytest.skip("/usr/bin/python3 missing")
+    site, alone = _selected_hosts(request.session)
+    work = tmp_path_factory.mktemp("site")
+    variables = {**{name: case[0] for name, case in CASES.items()}, **OTHER_SITE_CASES}
+    found: dict[str, HostRun] = {}
+    secrets = {"coachdb_secrets_dir": str(work / "secrets")}
+    if site:
+        hosts = {h: variables[h] for h in site}
+        found |= run_hosts(
+            SITE, hosts, work / "site.yml", "--check", extra_vars=secrets, cwd=ANSIBLE
+        )
+    if alone:
+        hosts = {h: ROLE_ALONE_CASES[h][0] for h in alone}
+        found |= run_hosts(
+            ROLES_ALONE, hosts, work / "alone.yml", "--check", extra_vars=secrets, cwd=ANSIBLE
+        )
+    return found
+
+
+def _refused(run: HostRun, case: str) -> None:
+    """The case's host failed once and nothing would have changed before."""
+    assert run.stats["failures"] == 1, f"{case}: the play did not fail once\n{run.show()}"
+    assert run.stats["unreachable"] == 0, run.show()
+    assert run.stats["changed"] == 0, f"{case}: a task would have changed something first"
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_bad_input_fails_before_any_change(runs: dict[str, HostRun], case: str) -> None:
+    run = runs[case]
+    _refused(run, case)
+    for message in CASES[case][1]:
+        assert message in run.failure, f"{case}: {message!r} not in\n{run.show()}"
+    for message in ABSENT.get(case, []):
+        assert message not in run.failure, f"{case}: {message!r} named too:\n{run.failure}"
+
+
+def test_every_guarded_setting_is_refused(runs: dict[str, HostRun]) -> None:
+    """The whole guarded list at once (backups on): one message per setting, nothing changed."""
+    run = runs[EVERY_GUARD]
+    _refused(run, EVERY_GUARD)
+    for guard in SERVER_GUARDS:
+        assert _guarded(guard.name, guard.guarantee) in run.failure, guard.name
+
+
+def test_archive_settings_are_free_when_backups_are_off(runs: dict[str, HostRun]) -> None:
+    """archive_mode is guarded only while backups are on: with them off the guard is silent."""
+    run = runs[ARCHIVE_FREE]
+    _refused(run, ARCHIVE_FREE)
+    assert "may not set archive_mode" not in run.text
+    assert "must be between 1 and 65535 (got 70000)" in run.failure, run.show()
+
+
+def test_strict_version_refuses_the_fallback(runs: dict[str, HostRun]) -> None:
+    """With postgresql_version_strict, an unobtainable 14 is an error, not a warning."""
+    unfit = _strict_version_unfit()
+    if unfit:
+        pytest.skip(unfit)
+    run = runs[STRICT_VERSION]
+    _refused(run, STRICT_VERSION)
+    for message in ("PostgreSQL 14 cannot be installed", "postgresql_version_strict=false",
+                    "127.0.0.1:9/pgdg"):  # fmt: skip
+        assert message in run.failure, f"{message!r} not in\n{run.show()}"
+
+
+@pytest.mark.parametrize("case", sorted(ROLE_ALONE_CASES))
+def test_a_role_applied_alone_checks_its_inputs(runs: dict[str, HostRun], case: str) -> None:
     """Without site.yml's preflight, the role's own run checks its inputs before any change."""
-    result = run_site(extra_vars, REPO / "tests" / "ansible" / "playbooks" / "roles_alone.yml")
-    assert result.rc != 0, result.output[-3000:]
-    assert message in result.output, result.output[-3000:]
-    recap = result.recap()
-    assert recap["failed"] == 1 and recap["changed"] == 0, recap
+    run = runs[case]
+    _refused(run, case)
+    assert ROLE_ALONE_CASES[case][1] in run.failure, run.show()

@@ -14,7 +14,7 @@ import os
 import re
 import subprocess
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -75,3 +75,99 @@ def run_playbook(
         command, cwd=cwd, env=environ, capture_output=True, text=True, timeout=timeout
     )
     return PlayRun(proc.returncode, proc.stdout + proc.stderr)
+
+
+# The stdout callback of run_hosts(), also named as the only other callback (Ansible drops the
+# duplicate): ansible.cfg's profile_tasks would print its summary into the JSON document.
+JSON_CALLBACK = "ansible.posix.json"
+
+
+@dataclass
+class HostRun:
+    """One inventory host of a run_hosts() run: its own results and recap only."""
+
+    text: str  # every string of every result of this host (messages, warnings)
+    failure: str  # the strings of its failed (or unreachable) results only
+    stats: dict[str, int]  # the recap: ok, changed, failures, unreachable, skipped, ...
+    tasks: dict[str, list[dict[str, object]]]  # task name -> this host's results under it
+
+    def show(self) -> str:
+        """Enough of the host's outcome for an assertion message."""
+        return f"recap {self.stats}\n{self.text[-3000:]}"
+
+
+def _strings(value: object) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
+
+
+def per_host(output: str) -> dict[str, HostRun]:
+    """Split the JSON callback's document (stdout, before stderr) into one HostRun per host."""
+    start = output.find("{")
+    assert start >= 0, f"no JSON from the callback:\n{output[-3000:]}"
+    document, _ = json.JSONDecoder().raw_decode(output[start:])
+    texts: dict[str, list[str]] = {}
+    failures: dict[str, list[str]] = {}
+    tasks: dict[str, dict[str, list[dict[str, object]]]] = {}
+    for play in document["plays"]:
+        for task in play["tasks"]:
+            for host, result in task["hosts"].items():
+                strings = list(_strings(result))
+                texts.setdefault(host, []).extend(strings)
+                if result.get("failed") or result.get("unreachable"):
+                    failures.setdefault(host, []).extend(strings)
+                tasks.setdefault(host, {}).setdefault(task["task"]["name"], []).append(result)
+    return {
+        host: HostRun(
+            "\n".join(texts.get(host, [])),
+            "\n".join(failures.get(host, [])),
+            stats,
+            tasks.get(host, {}),
+        )
+        for host, stats in document["stats"].items()
+    }
+
+
+def run_hosts(
+    playbook: Path | str,
+    hosts: Mapping[str, Mapping[str, object]],
+    inventory: Path,
+    *args: str,
+    extra_vars: Mapping[str, object] | None = None,
+    group: str = "postgresql",
+    cwd: Path = REPO,
+) -> dict[str, HostRun]:
+    """Run ``playbook`` once with one local host per case (its variables: host variables).
+
+    Why: a playbook run costs seconds of start-up (parsing, roles, argument specs) whatever it
+    does; cases that differ only in their variables can share one run, each read from its own
+    host's results (hosts fail independently unless a task uses run_once/any_errors_fatal).
+    The inventory (JSON, which is YAML) is written to ``inventory``; the hosts are in ``group``.
+    """
+    local = {
+        "ansible_connection": "local",
+        "ansible_python_interpreter": "/usr/bin/python3",
+        "ansible_become": False,
+    }
+    members = {name: {**local, **variables} for name, variables in hosts.items()}
+    inventory.write_text(json.dumps({"all": {"children": {group: {"hosts": members}}}}))
+    run = run_playbook(
+        playbook,
+        extra_vars,
+        "--forks",
+        str(max(1, min(len(hosts), 10))),
+        *args,
+        inventory=str(inventory),
+        cwd=cwd,
+        env={"ANSIBLE_STDOUT_CALLBACK": JSON_CALLBACK, "ANSIBLE_CALLBACKS_ENABLED": JSON_CALLBACK},
+    )
+    found = per_host(run.output)
+    missing = set(hosts) - set(found)
+    assert not missing, f"no recap for {sorted(missing)}:\n{run.output[-3000:]}"
+    return found
