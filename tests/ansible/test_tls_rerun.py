@@ -9,7 +9,8 @@ them. Runs the role alone against this machine (local connection), each case in 
 directory of its own: one inventory host per case, so the whole set costs three playbook runs
 (issue, check, repair) instead of two per case. Each case reads only its own host's results
 (recap counters, task and handler lines, files), so a skip that hides one kind of drift still
-turns exactly that case red.
+turns exactly that case red; and only the selected tests' hosts take part (one case alone
+runs only its host).
 """
 
 from __future__ import annotations
@@ -221,12 +222,35 @@ class Runs:
         )
 
 
+def _selected_cases(session: pytest.Session) -> set[str]:
+    """The hosts the selected tests of this module read: one case alone runs only its host.
+
+    Each case reads only its own host's results, so leaving the others out changes nothing
+    for it (the mutation check names one case; the whole play cost it minutes).
+    """
+    wanted: set[str] = set()
+    for item in session.items:
+        if not isinstance(item, pytest.Function) or item.module is None:
+            continue
+        if item.module.__name__ != __name__:
+            continue
+        if item.originalname == "test_rerun_reads_once_and_changes_nothing":
+            wanted.add(UNCHANGED)
+        elif hasattr(item, "callspec"):
+            wanted.add(item.callspec.params["case"])
+    return wanted
+
+
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+def runs(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Any]:
     """Issue every case's material, break each its own way, then check, then repair."""
     if os.geteuid() != 0:
         pytest.skip("the role sets root/postgres ownership: run as root (make test does)")
-    cases = {UNCHANGED: {}, **{case[0]: case[2] for case in CASES}}
+    wanted = _selected_cases(request.session)
+    every = {UNCHANGED: {}, **{case[0]: case[2] for case in CASES}}
+    cases = {name: variables for name, variables in every.items() if name in wanted}
     all_runs = Runs(tmp_path_factory.mktemp("tls"), cases)
     # Each case issues its own material: the CA's and the server's names carry the host's name
     first = all_runs.play(with_case_variables=False)
