@@ -1,10 +1,12 @@
 """ansible/upgrade.yml refuses bad input before any change, with a message that says why.
 
-Each case runs the real playbook (check mode, against this machine, like
-test_negative_inputs.py) and asserts: the play fails, the message names the
+Each case gives the real playbook (check mode, against this machine, like
+test_negative_inputs.py) its inputs and asserts: the play fails, the message names the
 problem, and the recap shows no task that would have changed anything. The
 refusals come in the order the role checks them, so each case supplies the
-inputs that pass the earlier checks.
+inputs that pass the earlier checks. Like test_negative_inputs.py, the cases are the
+inventory hosts of one run (tests/support/playbook.py run_hosts), each asserted on its own
+host's results; a case's host name stands where the messages name the host.
 """
 
 from __future__ import annotations
@@ -14,9 +16,11 @@ from typing import Any
 import pytest
 
 from tests.ansible.conftest import REPO
+from tests.support.playbook import HostRun, run_hosts
 
 UPGRADE = REPO / "ansible" / "upgrade.yml"
-READY = {"postgresql_upgrade_from": "14", "confirm_upgrade": "localhost"}
+HOST = "{host}"  # the case's inventory host name, filled in per case
+READY = {"postgresql_upgrade_from": "14", "confirm_upgrade": HOST}
 
 CASES: dict[str, tuple[dict[str, Any], list[str]]] = {
     "no-target": ({}, ["postgresql_upgrade_to= is refused: no target major given"]),
@@ -38,16 +42,16 @@ CASES: dict[str, tuple[dict[str, Any], list[str]]] = {
     ),
     "no-confirmation": (
         {"postgresql_upgrade_to": 17, "postgresql_upgrade_from": "14"},
-        ["needs confirmation: -e confirm_upgrade=localhost (got '')"],
+        ["needs confirmation: -e confirm_upgrade={host} (got '')"],
     ),
     "wrong-confirmation": (
         {**READY, "postgresql_upgrade_to": 17, "confirm_upgrade": "db1"},
-        ["needs confirmation: -e confirm_upgrade=localhost (got 'db1')"],
+        ["needs confirmation: -e confirm_upgrade={host} (got 'db1')"],
     ),
     # Debian 12 ships 15 only, and the test machine has no PGDG repository
     "target-not-installable": (
         {**READY, "postgresql_upgrade_to": 18},
-        ["apt cannot install postgresql-18 on localhost (no candidate)"],
+        ["apt cannot install postgresql-18 on {host} (no candidate)"],
     ),
     "too-little-disk": (
         {**READY, "postgresql_upgrade_to": 15, "postgresql_upgrade_disk_headroom_mb": 10**9},
@@ -64,16 +68,38 @@ CASES: dict[str, tuple[dict[str, Any], list[str]]] = {
 }
 
 
+def _for_host(value: Any, host: str) -> Any:
+    return value.format(host=host) if isinstance(value, str) else value
+
+
+@pytest.fixture(scope="module")
+def runs(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, HostRun]:
+    """Every selected case as a host of one check-mode run of upgrade.yml."""
+    selected = {
+        item.callspec.params["case"]
+        for item in request.session.items
+        if isinstance(item, pytest.Function) and item.module is not None
+        and item.module.__name__ == __name__ and hasattr(item, "callspec")
+    }  # fmt: skip
+    work = tmp_path_factory.mktemp("upgrade-refusals")
+    hosts = {case: {k: _for_host(v, case) for k, v in CASES[case][0].items()} for case in selected}
+    # The cases describe a host without coachdb's local facts; this machine may carry them
+    # (`make dev` writes /etc/ansible/facts.d/coachdb_*.fact), so they are blanked (gathered
+    # facts outrank host variables: an extra variable for every host).
+    common = {"ansible_local": {}, "coachdb_secrets_dir": str(work / "secrets")}
+    return run_hosts(
+        UPGRADE, hosts, work / "hosts.yml", "--check", extra_vars=common, cwd=REPO / "ansible"
+    )
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("case", sorted(CASES))
-def test_upgrade_refused_before_any_change(run_site: Any, case: str) -> None:
-    extra_vars, messages = CASES[case]
-    # The cases describe a host without coachdb's local facts; this machine may carry them
-    # (`make dev` writes /etc/ansible/facts.d/coachdb_*.fact), so they are blanked here.
-    result = run_site({"ansible_local": {}, **extra_vars}, playbook=UPGRADE)
-    assert result.rc != 0, f"{case}: the play did not fail\n{result.output[-3000:]}"
-    for message in messages:
-        assert message in result.output, f"{case}: {message!r} not in\n{result.output[-3000:]}"
-    recap = result.recap()
-    assert recap["failed"] == 1
-    assert recap["changed"] == 0, f"{case}: a task would have changed something first"
+def test_upgrade_refused_before_any_change(runs: dict[str, HostRun], case: str) -> None:
+    run = runs[case]
+    assert run.stats["failures"] == 1, f"{case}: the play did not fail once\n{run.show()}"
+    for message in CASES[case][1]:
+        message = _for_host(message, case)
+        assert message in run.failure, f"{case}: {message!r} not in\n{run.show()}"
+    assert run.stats["changed"] == 0, f"{case}: a task would have changed something first"
