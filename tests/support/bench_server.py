@@ -74,12 +74,16 @@ def _burn(stop_at: float) -> None:
 
 
 @contextmanager
-def cpu_load(active: bool, seconds: float) -> Iterator[None]:
-    """One busy process per core for ``seconds`` (the "other work" of the issue)."""
+def cpu_load(active: bool, seconds: float = 600) -> Iterator[None]:
+    """One busy process per core until the block ends (the "other work" of the issue).
+
+    ``seconds`` only bounds them should this process die without ending them: a run of a
+    fixed transaction count lasts as long as the machine makes it.
+    """
     if not active:
         yield
         return
-    stop_at = time.monotonic() + seconds + 5
+    stop_at = time.monotonic() + seconds
     procs = [
         multiprocessing.Process(target=_burn, args=(stop_at,), daemon=True)
         for _ in range(os.cpu_count() or 2)
@@ -456,7 +460,9 @@ def print_io(ios: dict[tuple[str, bool], list[tuple[IO, int]]], loaded: bool) ->
     print(
         f"  I/O per transaction during the runs (off / on): WAL syncs {per('off', 'wal_syncs'):.3f}"
         f" / {per('on', 'wal_syncs'):.3f}, mean WAL sync {sync_ms('off'):.2f} / "
-        f"{sync_ms('on'):.2f} ms (pg_stat_wal); full-page images {per('off', 'fpi'):.2f} / "
+        f"{sync_ms('on'):.2f} ms = {per('off', 'wal_sync_ms', 1000):.0f} / "
+        f"{per('on', 'wal_sync_ms', 1000):.0f} us of WAL sync per transaction (pg_stat_wal, "
+        f"track_wal_io_timing; commits wait for them); full-page images {per('off', 'fpi'):.2f} / "
         f"{per('on', 'fpi'):.2f}; archiver with archive_command wrote "
         f"{per('on', 'archiver_bytes'):.0f} bytes in {per('on', 'archiver_writes'):.3f} write "
         f"calls; device of the data directory (whole machine) "
@@ -491,7 +497,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--scale", type=int, default=20)
     parser.add_argument("--clients", type=int, default=8)
-    parser.add_argument("--seconds", type=int, default=8)
+    parser.add_argument("--seconds", type=int, default=8, help="run length with --transactions 0")
+    parser.add_argument(
+        "--transactions", type=int, default=1500,
+        help="transactions per client in each on/off run (0: --seconds per run instead)",
+    )  # fmt: skip
     parser.add_argument("--pairs", type=int, default=10, help="off/on pairs per condition")
     parser.add_argument(
         "--conditions", default="idle,loaded", help="idle, loaded or both (comma-separated)"
@@ -515,6 +525,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--spacing-chunks", type=int, default=0,
         help="fixed-count runs after one checkpoint: WAL per transaction by spacing (0: skip)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--push-option", action="append", default=[], metavar="NAME=VALUE",
+        help="a pgBackRest option on archive-push's command line (e.g. compress-level=1)",
     )  # fmt: skip
     parser.add_argument(
         "--trace-syncs", action="store_true",
@@ -560,6 +574,10 @@ def main(argv: list[str] | None = None) -> int:
             push = archive["archive_command"].replace(
                 "pgbackrest ", f"pgbackrest --config={conf} ", 1
             )
+            for option in args.push_option:
+                if not re.fullmatch(r"[a-z0-9-]+=-?[A-Za-z0-9.]+", option):
+                    raise SystemExit(f"--push-option wants <option>=<value>, got {option!r}")
+                push = push.replace(" archive-push ", f" --{option} archive-push ", 1)
             traces = work / "strace"
             if args.trace_syncs:
                 traces.mkdir()
@@ -584,9 +602,16 @@ def main(argv: list[str] | None = None) -> int:
             }
             print(
                 f"bench-server: PostgreSQL 15, pgbench scale {args.scale}, {args.clients} clients, "
-                f"{args.seconds} s per run, {args.pairs} off/on pairs per condition, "
+                + (
+                    f"{args.transactions * args.clients} transactions per run"
+                    if args.transactions
+                    else f"{args.seconds} s per run"
+                )
+                + f", {args.pairs} off/on pairs per condition, "
                 f"{os.cpu_count()} CPUs, load average {os.getloadavg()} at the start\n"
-                f"  archive_command: {archive['archive_command']}\n"
+                f"  archive_command: {archive['archive_command']}"
+                + (f" (measured with {' '.join(args.push_option)})" if args.push_option else "")
+                + "\n"
                 f"  WAL settings: {wal_shown}\n"
                 f"  pgbackrest.conf (role template; archive-push section last): {pushconf}\n"
                 f"  repository: {repo} ({fs_type(repo)})"
@@ -613,8 +638,10 @@ def main(argv: list[str] | None = None) -> int:
                         prepare_run(cluster)
                         wal0, stored0 = wal_bytes(cluster), repo_bytes(repo)
                         cpu0, io0 = server_cpu(cluster), io_now(cluster)
-                        with cpu_load(loaded, args.seconds):
-                            run, done = pgbench_run(pgbench, cluster, args.clients, args.seconds)
+                        with cpu_load(loaded):
+                            run, done = pgbench_run(
+                                pgbench, cluster, args.clients, args.seconds, args.transactions
+                            )
                             walpt.setdefault(loaded, []).append((wal_bytes(cluster) - wal0) / done)
                             ios.setdefault((mode, loaded), []).append((io_now(cluster) - io0, done))
                             lag = archive_lag(cluster) if mode == "on" else None
