@@ -77,7 +77,7 @@ def test_traced_command_returns_while_its_detached_child_runs_and_its_syncs_are_
     script = out / "foreground.sh"
     script.write_text(
         f"(while [ ! -e {go} ]; do sleep 0.05; done; python3 -c "
-        f"'import os; f = os.open(\"{done}\", os.O_WRONLY | os.O_CREAT); os.fsync(f); "
+        f'\'import os; f = os.open("{done}", os.O_WRONLY | os.O_CREAT); os.fsync(f); '
         f"os.fdatasync(f)') >/dev/null 2>&1 &\n"
     )
     command = traced(f"sh {script}", out)
