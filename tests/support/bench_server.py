@@ -13,10 +13,13 @@ settings role ``postgresql_backup`` publishes (its preflight, as site.yml reads 
 ``archive_command`` with its CPU priority), archiving through the role's own
 ``pgbackrest.conf`` template rendered for a scratch repository (tests/ansible/playbooks/
 archive_settings.yml); ``--set var=value`` overrides a role variable, so other choices are
-measured the same way. pgbench (scale ``--scale``, ``--clients`` clients, ``--seconds`` per
-run, fsync on) runs with archiving on and off (``archive_command`` ``/bin/true``, as in the
-issue), each without and with a competing CPU load (one busy process per core). Every run
-starts alike: small tables vacuumed, history truncated, a checkpoint, no archiving backlog.
+measured the same way. pgbench (scale ``--scale``, ``--clients`` clients, ``--transactions``
+per client and run, fsync on) runs with archiving on and off (``archive_command``
+``/bin/true``, as in the issue), each without and with a competing CPU load (one busy process
+per core). Every run starts alike: small tables vacuumed, history truncated, a checkpoint, no
+archiving backlog; a fixed count of transactions (not a time) makes both arms of a pair write
+the same WAL. Beside CPU it counts I/O per transaction (:class:`IO`), so a cost that is not
+CPU is measured.
 ``--pairs`` off/on pairs per condition in alternating order (a drifting machine load favours
 neither mode).
 """
