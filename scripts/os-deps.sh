@@ -15,6 +15,8 @@
 #                             server is stopped and disabled: the tests need only promtool);
 #                             pgbackrest (the backup role's archive settings against a real
 #                             server; `make bench-server` archives to a local repository);
+#                             strace (`make bench-server --trace-syncs` counts pgBackRest's
+#                             sync calls; tests/monitoring/test_bench_server_io.py);
 #                             Docker: scripts/ensure-docker.sh
 # The tests start their own throwaway clusters from /usr/lib/postgresql/15/bin. The package's
 # post-install script creates and starts a cluster 15/main on port 5432, which would clash with
@@ -40,6 +42,7 @@ if [ "${1:-dev}" = test ]; then
   dpkg -s postgresql-15 >/dev/null 2>&1 || need+=(postgresql-15)
   dpkg -s postgresql-client-15 >/dev/null 2>&1 || need+=(postgresql-client-15)
   command -v pgbackrest >/dev/null 2>&1 || need+=(pgbackrest)
+  command -v strace >/dev/null 2>&1 || need+=(strace)
   # tests/ansible/test_tls_rerun.py runs role postgresql_tls with the system interpreter
   /usr/bin/python3 -c 'import cryptography' 2>/dev/null || need+=(python3-cryptography)
   command -v promtool >/dev/null 2>&1 || need_norec+=(prometheus)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -22,12 +23,14 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from tests.support.archive import role_archive_setup
+from tests.support.archive import PLAYBOOK, role_archive_setup
 from tests.support.pgcluster import RUN_AS, available_bindirs, fetch_hint, running_cluster
+from tests.support.playbook import run_playbook
 
 MAJOR = 14  # production's major; Debian 12's pgBackRest 2.45 knows 14 and 15
 STANZA = "coachdb"  # the role's default postgresql_backup_stanza
 ARCHIVE_COMPRESSION = "lz4"  # the role's measured choice for archive-push
+ARCHIVE_COMPRESS_LEVEL = 1  # archive-push only; its cheapest CPU per segment
 
 
 def _as_cluster_user(*cmd: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -76,6 +79,12 @@ def test_role_archive_settings_put_wal_into_the_pgbackrest_repository(
             "pgbackrest",
             f"--stanza={STANZA}",
         )
+        # pgBackRest's own parser: archive-push compresses at the role's level, backups keep
+        # the type's default (no level set for them)
+        push_level = _as_cluster_user(*env, "help", "archive-push", "compress-level")
+        backup_level = _as_cluster_user(*env, "help", "backup", "compress-level")
+        assert f"current: {ARCHIVE_COMPRESS_LEVEL}" in push_level.stdout, push_level.stdout
+        assert "current:" not in backup_level.stdout, (backup_level.stdout, rendered)
         created = _as_cluster_user(*env, "stanza-create")
         assert created.returncode == 0, created.stdout + created.stderr
         checked = _as_cluster_user(*env, "--archive-timeout=30", "check")
@@ -111,3 +120,22 @@ def test_role_archive_settings_put_wal_into_the_pgbackrest_repository(
         assert acknowledged.exists(), (
             f"{segment} was not pushed asynchronously (no {acknowledged})\n{rendered}"
         )
+
+
+def test_an_archive_compress_level_outside_1_to_9_fails_before_any_change(tmp_path: Path) -> None:
+    # 1-9 is valid for every compression type; pgBackRest would reject e.g. 0 for bz2 only
+    # when archiving, i.e. with WAL already piling up in pg_wal
+    run = run_playbook(
+        PLAYBOOK,
+        {
+            "ansible_python_interpreter": sys.executable,
+            "archive_dest": str(tmp_path / "archive.json"),
+            "pgbackrest_conf_dest": str(tmp_path / "pgbackrest.conf"),
+            "postgresql_backup_pg_datadir": str(tmp_path / "data"),
+            "postgresql_backup_pg_port": 5432,
+            "postgresql_backup_archive_compress_level": 0,
+        },
+    )
+    assert run.rc != 0, run.output[-2000:]
+    assert "postgresql_backup_archive_compress_level" in run.output, run.output[-2000:]
+    assert not (tmp_path / "pgbackrest.conf").exists()

@@ -13,10 +13,13 @@ settings role ``postgresql_backup`` publishes (its preflight, as site.yml reads 
 ``archive_command`` with its CPU priority), archiving through the role's own
 ``pgbackrest.conf`` template rendered for a scratch repository (tests/ansible/playbooks/
 archive_settings.yml); ``--set var=value`` overrides a role variable, so other choices are
-measured the same way. pgbench (scale ``--scale``, ``--clients`` clients, ``--seconds`` per
-run, fsync on) runs with archiving on and off (``archive_command`` ``/bin/true``, as in the
-issue), each without and with a competing CPU load (one busy process per core). Every run
-starts alike: small tables vacuumed, history truncated, a checkpoint, no archiving backlog.
+measured the same way. pgbench (scale ``--scale``, ``--clients`` clients, ``--transactions``
+per client and run, fsync on) runs with archiving on and off (``archive_command``
+``/bin/true``, as in the issue), each without and with a competing CPU load (one busy process
+per core). Every run starts alike: small tables vacuumed, history truncated, a checkpoint, no
+archiving backlog; a fixed count of transactions (not a time) makes both arms of a pair write
+the same WAL. Beside CPU it counts I/O per transaction (:class:`IO`), so a cost that is not
+CPU is measured.
 ``--pairs`` off/on pairs per condition in alternating order (a drifting machine load favours
 neither mode).
 """
@@ -39,7 +42,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from pathlib import Path
 
 import psycopg
@@ -74,12 +77,16 @@ def _burn(stop_at: float) -> None:
 
 
 @contextmanager
-def cpu_load(active: bool, seconds: float) -> Iterator[None]:
-    """One busy process per core for ``seconds`` (the "other work" of the issue)."""
+def cpu_load(active: bool, seconds: float = 600) -> Iterator[None]:
+    """One busy process per core until the block ends (the "other work" of the issue).
+
+    ``seconds`` only bounds them should this process die without ending them: a run of a
+    fixed transaction count lasts as long as the machine makes it.
+    """
     if not active:
         yield
         return
-    stop_at = time.monotonic() + seconds + 5
+    stop_at = time.monotonic() + seconds
     procs = [
         multiprocessing.Process(target=_burn, args=(stop_at,), daemon=True)
         for _ in range(os.cpu_count() or 2)
@@ -157,10 +164,16 @@ def autogroups(cluster: Cluster) -> str | None:
     return None
 
 
-def reap_pgbackrest(limit: float = 30) -> float:
-    """CPU seconds of the adopted pgBackRest daemons, collected once they have all exited."""
+def reap_pgbackrest(limit: float = 30) -> tuple[float, int]:
+    """CPU seconds and bytes written of the adopted pgBackRest daemons, once all have exited.
+
+    Reaping adds a child's I/O counters to this process's /proc/self/io; nothing else this
+    process reaps writes while it waits here. Adopted ``strace`` processes (``--trace-syncs``)
+    are waited for too: they write their summaries when they exit.
+    """
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     before = usage.ru_utime + usage.ru_stime
+    written = proc_io("self")["write_bytes"]
     me, deadline = str(os.getpid()), time.monotonic() + limit
     while True:
         alive = 0
@@ -169,7 +182,7 @@ def reap_pgbackrest(limit: float = 30) -> float:
                 head, tail = stat.read_text().rsplit(")", 1)
             except OSError:
                 continue
-            if head.endswith("(pgbackrest") and tail.split()[1] == me:
+            if head.endswith(("(pgbackrest", "(strace")) and tail.split()[1] == me:
                 with contextlib.suppress(ChildProcessError):
                     pid, _ = os.waitpid(int(stat.parent.name), os.WNOHANG)
                     alive += pid == 0
@@ -177,7 +190,7 @@ def reap_pgbackrest(limit: float = 30) -> float:
             break
         time.sleep(0.2)
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime - before
+    return usage.ru_utime + usage.ru_stime - before, proc_io("self")["write_bytes"] - written
 
 
 def set_setting(cluster: Cluster, name: str, value: str) -> None:
@@ -262,6 +275,105 @@ def wal_bytes(cluster: Cluster) -> int:
     return int(row[0])
 
 
+@dataclass
+class IO:
+    """Cumulative I/O counters at one moment; subtract two to get one run's figures.
+
+    Why: archiving's cost beyond its CPU time is on the disk (pgBackRest writes and syncs each
+    pushed segment and its directory on the disk whose WAL flush every commit waits for), so
+    the benchmark counts it instead of guessing: the server's WAL writes and syncs and the
+    time they took (pg_stat_wal, track_wal_io_timing), full-page images (the checkpoint phase
+    a run saw), the bytes and write calls of the archiving processes (/proc/<pid>/io), and the
+    flushes and bytes of the block device holding the data directory (the whole machine's).
+    """
+
+    fpi: int = 0
+    wal_syncs: int = 0
+    wal_sync_ms: float = 0.0
+    archiver_bytes: int = 0
+    archiver_writes: int = 0
+    device_flushes: int = 0
+    device_bytes: int = 0
+
+    def __sub__(self, other: IO) -> IO:
+        return IO(*(a - b for a, b in zip(astuple(self), astuple(other), strict=True)))
+
+
+def proc_io(pid: int | str) -> dict[str, int]:
+    """/proc/<pid>/io (a reaped child's counters are added to the parent's)."""
+    text = Path(f"/proc/{pid}/io").read_text()
+    return {k: int(v) for k, v in re.findall(r"^(\w+): (\d+)$", text, re.MULTILINE)}
+
+
+def device_stats(path: Path) -> tuple[int, int]:
+    """Flushes completed and bytes written so far by the block device holding ``path``.
+
+    /proc/diskstats fields (Documentation/admin-guide/iostats.rst): 10th sectors written
+    (512 bytes), 18th flush requests completed (Linux 5.5+). Partitions are not flushed
+    themselves, so a partition's line reports its whole disk's flushes.
+    """
+    dev = path.stat().st_dev
+    want = (os.major(dev), os.minor(dev))
+    for line in Path("/proc/diskstats").read_text().splitlines():
+        fields = line.split()
+        if (int(fields[0]), int(fields[1])) == want:
+            return int(fields[17]) if len(fields) > 17 else 0, int(fields[9]) * 512
+    return 0, 0
+
+
+def archiver_pid(cluster: Cluster) -> str | None:
+    postmaster = (cluster.datadir / "postmaster.pid").read_text().split()[0]
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parent = stat.read_text().rsplit(")", 1)[1].split()[1]
+            cmdline = (stat.parent / "cmdline").read_bytes()
+        except (OSError, IndexError):
+            continue
+        if parent == postmaster and cmdline.startswith(b"postgres: archiver"):
+            return stat.parent.name
+    return None
+
+
+def io_now(cluster: Cluster) -> IO:
+    """The cumulative counters of :class:`IO` (the server's statistics flushed by then)."""
+    with psycopg.connect(cluster.dsn()) as conn:
+        row = conn.execute("SELECT wal_fpi, wal_sync, wal_sync_time FROM pg_stat_wal").fetchone()
+    assert row is not None
+    pid = archiver_pid(cluster)
+    archiver = proc_io(pid) if pid else {}
+    flushes, written = device_stats(cluster.datadir)
+    return IO(
+        int(row[0]), int(row[1]), float(row[2]),
+        archiver.get("write_bytes", 0), archiver.get("syscw", 0), flushes, written,
+    )  # fmt: skip
+
+
+SYNC_CALLS = ("fsync", "fdatasync", "sync_file_range", "syncfs")
+
+
+def traced(command: str, out: Path) -> str:
+    """``command`` under ``strace -c`` counting sync calls, the async daemon it forks included.
+
+    ``-D`` makes strace a detached grandchild, so the traced ``archive_command`` still returns
+    as soon as the segment is acknowledged while strace follows (``-f``) the daemon it starts;
+    the summary is written when the last traced process exits. A diagnostic (tracing slows
+    the traced processes): ``--trace-syncs``.
+    """
+    calls = ",".join(SYNC_CALLS)
+    return f"strace -D -f -c -e trace={calls} -o {out}/$$.txt {command}"
+
+
+def sync_counts(out: Path) -> dict[str, int]:
+    """Sum of the ``strace -c`` summaries in ``out``: calls per sync system call."""
+    counts: dict[str, int] = {}
+    for summary in out.glob("*.txt"):
+        for line in summary.read_text().splitlines():
+            fields = line.split()
+            if len(fields) >= 5 and fields[-1] in SYNC_CALLS and fields[3].isdigit():
+                counts[fields[-1]] = counts.get(fields[-1], 0) + int(fields[3])
+    return counts
+
+
 def compare_wal_compression(
     cluster: Cluster, pgbench: Path, args: argparse.Namespace, value: str
 ) -> None:
@@ -327,6 +439,42 @@ def checkpoint_spacing(cluster: Cluster, pgbench: Path, args: argparse.Namespace
         )
 
 
+def fs_type(path: Path) -> str:
+    """The file system type holding ``path`` (the longest mount point above it)."""
+    best, kind = "", "?"
+    for line in Path("/proc/self/mounts").read_text().splitlines():
+        _, point, fstype = line.split()[:3]
+        if str(path).startswith(point) and len(point) > len(best):
+            best, kind = point, fstype
+    return f"{kind} at {best}"
+
+
+def print_io(ios: dict[tuple[str, bool], list[tuple[IO, int]]], loaded: bool) -> None:
+    """The I/O per transaction of the off and on runs of one condition, side by side."""
+
+    def per(mode: str, field: str, scale: float = 1.0) -> float:
+        runs = ios[(mode, loaded)]
+        return scale * sum(getattr(d, field) for d, _ in runs) / sum(n for _, n in runs)
+
+    def sync_ms(mode: str) -> float:
+        syncs = sum(d.wal_syncs for d, _ in ios[(mode, loaded)])
+        return sum(d.wal_sync_ms for d, _ in ios[(mode, loaded)]) / syncs if syncs else math.nan
+
+    print(
+        f"  I/O per transaction during the runs (off / on): WAL syncs {per('off', 'wal_syncs'):.3f}"
+        f" / {per('on', 'wal_syncs'):.3f}, mean WAL sync {sync_ms('off'):.2f} / "
+        f"{sync_ms('on'):.2f} ms = {per('off', 'wal_sync_ms', 1000):.0f} / "
+        f"{per('on', 'wal_sync_ms', 1000):.0f} us of WAL sync per transaction (pg_stat_wal, "
+        f"track_wal_io_timing; commits wait for them); full-page images {per('off', 'fpi'):.2f} / "
+        f"{per('on', 'fpi'):.2f}; archiver with archive_command wrote "
+        f"{per('on', 'archiver_bytes'):.0f} bytes in {per('on', 'archiver_writes'):.3f} write "
+        f"calls; device of the data directory (whole machine) "
+        f"{per('off', 'device_flushes', 1000):.0f} / {per('on', 'device_flushes', 1000):.0f} "
+        f"flushes per 1000 transactions, {per('off', 'device_bytes'):.0f} / "
+        f"{per('on', 'device_bytes'):.0f} bytes written"
+    )
+
+
 def parse_overrides(pairs: list[str]) -> dict[str, object]:
     out: dict[str, object] = {}
     for item in pairs:
@@ -352,7 +500,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--scale", type=int, default=20)
     parser.add_argument("--clients", type=int, default=8)
-    parser.add_argument("--seconds", type=int, default=8)
+    parser.add_argument("--seconds", type=int, default=8, help="run length with --transactions 0")
+    parser.add_argument(
+        "--transactions", type=int, default=1500,
+        help="transactions per client in each on/off run (0: --seconds per run instead)",
+    )  # fmt: skip
     parser.add_argument("--pairs", type=int, default=10, help="off/on pairs per condition")
     parser.add_argument(
         "--conditions", default="idle,loaded", help="idle, loaded or both (comma-separated)"
@@ -377,6 +529,18 @@ def main(argv: list[str] | None = None) -> int:
         "--spacing-chunks", type=int, default=0,
         help="fixed-count runs after one checkpoint: WAL per transaction by spacing (0: skip)",
     )  # fmt: skip
+    parser.add_argument(
+        "--push-option", action="append", default=[], metavar="NAME=VALUE",
+        help="a pgBackRest option on archive-push's command line (e.g. compress-level=1)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--trace-syncs", action="store_true",
+        help="diagnostic: count pgBackRest's sync calls with strace (slows archiving)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--repo-parent", type=Path, metavar="DIR",
+        help="put the repository under DIR (another volume; /dev/shm: a diagnostic only)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     conditions = [c == "loaded" for c in args.conditions.split(",")]
     bindir = distro_bindirs().get(15)
@@ -392,20 +556,36 @@ def main(argv: list[str] | None = None) -> int:
         "archive_mode": "on",
         "shared_buffers": "256MB",
         "max_wal_size": "1GB",
+        "track_wal_io_timing": "on",  # pg_stat_wal's sync time (two clock reads per sync)
         **parse_server_settings(args.pg_set),
     }
     # wal_compression (the profile's for 15, docs/observability.md) through ALTER SYSTEM: the
     # comparison below switches it
     compression = settings.pop("wal_compression", "off")
+    repo = work / "repo"
+    if args.repo_parent:
+        repo = Path(tempfile.mkdtemp(prefix="coachdb-bench-repo-", dir=args.repo_parent))
+        os.chown(repo, pwd.getpwnam(RUN_AS).pw_uid, pwd.getpwnam(RUN_AS).pw_gid)
     adopt_orphans()
     try:
         with running_cluster(bindir, settings=settings) as cluster:
             overrides = {"postgresql_backup_stanza": STANZA, **parse_overrides(args.set)}
+            if args.repo_parent:
+                overrides["postgresql_backup_repo_path"] = str(repo)
             archive, conf = role_archive_setup(work, cluster, overrides)
             # the role's archive_command names no config file: point pgBackRest at the bench's
             push = archive["archive_command"].replace(
                 "pgbackrest ", f"pgbackrest --config={conf} ", 1
             )
+            for option in args.push_option:
+                if not re.fullmatch(r"[a-z0-9-]+=-?[A-Za-z0-9.]+", option):
+                    raise SystemExit(f"--push-option wants <option>=<value>, got {option!r}")
+                push = push.replace(" archive-push ", f" --{option} archive-push ", 1)
+            traces = work / "strace"
+            if args.trace_syncs:
+                traces.mkdir()
+                os.chown(traces, pwd.getpwnam(RUN_AS).pw_uid, pwd.getpwnam(RUN_AS).pw_gid)
+                push = traced(push, traces)
             with psycopg.connect(cluster.dsn(), autocommit=True) as conn:
                 conn.execute(f"ALTER SYSTEM SET archive_timeout = '{archive['archive_timeout']}'")
             set_archive_command(cluster, "/bin/true")
@@ -425,11 +605,20 @@ def main(argv: list[str] | None = None) -> int:
             }
             print(
                 f"bench-server: PostgreSQL 15, pgbench scale {args.scale}, {args.clients} clients, "
-                f"{args.seconds} s per run, {args.pairs} off/on pairs per condition, "
+                + (
+                    f"{args.transactions * args.clients} transactions per run"
+                    if args.transactions
+                    else f"{args.seconds} s per run"
+                )
+                + f", {args.pairs} off/on pairs per condition, "
                 f"{os.cpu_count()} CPUs, load average {os.getloadavg()} at the start\n"
-                f"  archive_command: {archive['archive_command']}\n"
+                f"  archive_command: {archive['archive_command']}"
+                + (f" (measured with {' '.join(args.push_option)})" if args.push_option else "")
+                + "\n"
                 f"  WAL settings: {wal_shown}\n"
-                f"  pgbackrest.conf (role template; archive-push section last): {pushconf}"
+                f"  pgbackrest.conf (role template; archive-push section last): {pushconf}\n"
+                f"  repository: {repo} ({fs_type(repo)})"
+                + ("; DIAGNOSTIC: strace counts its sync calls" if args.trace_syncs else "")
             )
             if args.wal_pairs and compression != "off":
                 compare_wal_compression(cluster, pgbench, args, compression)
@@ -441,7 +630,8 @@ def main(argv: list[str] | None = None) -> int:
             cpus: dict[tuple[str, bool], list[tuple[float, float]]] = {}
             walpt: dict[bool, list[float]] = {}
             groups: str | None = None
-            pushed = {"wal": 0, "stored": 0, "cpu": 0.0, "archiver": 0.0}
+            pushed = {"wal": 0, "stored": 0, "cpu": 0.0, "archiver": 0.0, "written": 0}
+            ios: dict[tuple[str, bool], list[tuple[IO, int]]] = {}
             for loaded in conditions:
                 for n in range(args.pairs):
                     modes = (("off", "/bin/true"), ("on", push))
@@ -449,11 +639,14 @@ def main(argv: list[str] | None = None) -> int:
                         set_archive_command(cluster, command)
                         drain(cluster)
                         prepare_run(cluster)
-                        wal0, stored0 = wal_bytes(cluster), repo_bytes(work / "repo")
-                        cpu0 = server_cpu(cluster)
-                        with cpu_load(loaded, args.seconds):
-                            run, done = pgbench_run(pgbench, cluster, args.clients, args.seconds)
+                        wal0, stored0 = wal_bytes(cluster), repo_bytes(repo)
+                        cpu0, io0 = server_cpu(cluster), io_now(cluster)
+                        with cpu_load(loaded):
+                            run, done = pgbench_run(
+                                pgbench, cluster, args.clients, args.seconds, args.transactions
+                            )
                             walpt.setdefault(loaded, []).append((wal_bytes(cluster) - wal0) / done)
+                            ios.setdefault((mode, loaded), []).append((io_now(cluster) - io0, done))
                             lag = archive_lag(cluster) if mode == "on" else None
                             groups = groups or (autogroups(cluster) if mode == "on" else None)
                         loads.setdefault(loaded, []).append(os.getloadavg()[0])
@@ -466,9 +659,10 @@ def main(argv: list[str] | None = None) -> int:
                             lags.append(lag)
                             took = drain(cluster)
                             pushed["wal"] += wal_bytes(cluster) - wal0
-                            pushed["stored"] += repo_bytes(work / "repo") - stored0
-                            daemon = reap_pgbackrest()
+                            pushed["stored"] += repo_bytes(repo) - stored0
+                            daemon, written = reap_pgbackrest()
                             pushed["cpu"] += daemon
+                            pushed["written"] += written
                             line += f"; at the end: {lag}; backlog archived {took:.0f} s later"
                         else:
                             daemon = 0.0
@@ -510,6 +704,7 @@ def main(argv: list[str] | None = None) -> int:
                     f"{server / (server + inside):.3f} (only the server's own processes); WAL per "
                     f"transaction {statistics.fmean(walpt[loaded]):.0f} bytes"
                 )
+                print_io(ios, loaded)
             if groups:
                 print(f"scheduler autogroups: {groups}")
             if lags:
@@ -522,10 +717,20 @@ def main(argv: list[str] | None = None) -> int:
                     f"{pushed['wal'] / 1e6:.0f} MB of WAL ({share:.0%}); CPU per 16 MB segment: "
                     f"asynchronous pgBackRest {pushed['cpu'] * 1000 / segments:.0f} ms, "
                     f"archiver with its archive_command "
-                    f"{pushed['archiver'] * 1000 / segments:.0f} ms"
+                    f"{pushed['archiver'] * 1000 / segments:.0f} ms; the daemon wrote "
+                    f"{pushed['written'] / segments / 1e6:.1f} MB per segment"
                 )
+            if args.trace_syncs:
+                reap_pgbackrest()
+                segments = pushed["wal"] / (16 << 20)
+                counts = ", ".join(
+                    f"{name} {calls / segments:.1f}" for name, calls in sync_counts(traces).items()
+                )
+                print(f"DIAGNOSTIC pgBackRest sync calls per 16 MB segment (strace): {counts}")
     finally:
         shutil.rmtree(work, ignore_errors=True)
+        if args.repo_parent:
+            shutil.rmtree(repo, ignore_errors=True)
     return 0
 
 
