@@ -102,7 +102,9 @@ def test_failing_archive_fails_the_converge(drill: Drill) -> None:
     try:
         drill.sql_super("SELECT pg_reload_conf()", db="postgres")
         time.sleep(1)
-        drill.sql_super("SELECT pg_switch_wal() FROM (SELECT txid_current()) AS t", db="postgres")
+        # A committed transaction with an xid writes WAL, so the switch closes a segment.
+        drill.sql_super("SELECT txid_current()", db="postgres")
+        drill.sql_super("SELECT pg_switch_wal()", db="postgres")
         wait_archiver(drill, "failing")
         run = drill.playbook("site.yml")
     finally:
