@@ -131,6 +131,10 @@ bench-converge: venv ## Print cold and re-run time and task counts of site.yml o
 	@scripts/build-base-images.sh bookworm
 	$(PYTHON) -m tests.support.bench_converge --image coachdb-molecule/debian-systemd:bookworm-$(COACHDB_IMAGE_TAG)
 
+.PHONY: bench-dev
+bench-dev: venv ## Print the wall and CPU time of `make dev` re-runs on this machine (BENCH_DEV_RUNS, default 3; fails on any change)
+	$(PYTHON) -m tests.support.bench_dev --runs $${BENCH_DEV_RUNS:-3}
+
 .PHONY: molecule-upgrade
 molecule-upgrade: test-prereqs ## Ansible upgrade 15 -> 17 for real, each method + rollback (Molecule scenario upgrade, ~27 min; not in make test)
 	COACHDB_SUITE=molecule-upgrade $(BIN)/molecule test -s upgrade

@@ -114,6 +114,15 @@ def test_packages_missing_unless_installed(probe: dict) -> None:
     assert missing(probe, ["dpkg", "gone", "never"]) == ["gone", "never"]
 
 
+def test_latest_is_the_rerun_after_apt_only_when_it_ran() -> None:
+    latest = F["coachdb_probe_latest"]
+    first = {"stdout_lines": ["pkg pgbackrest un  "], "stdout": "pkg pgbackrest un  "}
+    again = {"stdout_lines": ["pkg pgbackrest ii 2.45"], "stdout": "pkg pgbackrest ii 2.45"}
+    assert latest(first, again) is again
+    assert latest(first, None) is first  # the re-run's task never ran (undefined)
+    assert latest(first, {"skipped": True, "changed": False}) is first  # apt installed nothing
+
+
 def test_the_probe_script_reports_real_files_and_packages(tmp_path: Path) -> None:
     """The shell loop itself: what it prints for real paths parses into what they are."""
     conf = tmp_path / "a.conf"

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -46,6 +47,8 @@ class Run:
 
     label: str
     seconds: float
+    # user + sys CPU seconds of ansible-playbook and everything it ran on this machine
+    cpu: float
     tasks: int
     modules: int
     ok: int
@@ -120,6 +123,7 @@ def _converge(label: str, inventory: Path, log: Path, *args: str) -> Run:
         ANSIBLE_FORCE_COLOR="0",
     )
     load_before = _load()
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.monotonic()
     proc = subprocess.run(
         [
@@ -135,9 +139,11 @@ def _converge(label: str, inventory: Path, log: Path, *args: str) -> Run:
         check=False,
     )
     seconds = time.monotonic() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - usage.ru_utime) + (after.ru_stime - usage.ru_stime)
     log.write_text(proc.stdout + proc.stderr, encoding="utf-8")
     if proc.returncode != 0:
-        raise SystemExit(f"bench-converge: {label} run failed (rc={proc.returncode}); see {log}")
+        raise SystemExit(f"bench: {label} run failed (rc={proc.returncode}); see {log}")
     report, _ = json.JSONDecoder().raw_decode(proc.stdout[proc.stdout.index("{\n") :])
     stats = next(iter(report["stats"].values()))
     tasks = modules = restarts = 0
@@ -154,6 +160,7 @@ def _converge(label: str, inventory: Path, log: Path, *args: str) -> Run:
     return Run(
         label=label,
         seconds=seconds,
+        cpu=cpu,
         tasks=tasks,
         modules=modules,
         ok=stats["ok"],

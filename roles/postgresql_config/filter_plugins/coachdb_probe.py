@@ -141,6 +141,19 @@ def coachdb_probe_packages_missing(probe: Mapping[str, Any], names: Iterable[str
     return [n for n in names if packages.get(str(n), {}).get("status") != "ii"]
 
 
+def coachdb_probe_latest(first: Mapping[str, Any], again: Any = None) -> Mapping[str, Any]:
+    """The registered result of the newest probe run: ``again`` when it ran, else ``first``.
+
+    Why: a role probes once and, when apt installed packages (they create files and
+    directories), probes again; what follows must read the newer answer. ``again`` is the
+    re-run's registered result: undefined (pass ``default(none)``) or skipped when apt
+    installed nothing.
+    """
+    if isinstance(again, Mapping) and not again.get("skipped", False):
+        return again
+    return first
+
+
 class FilterModule:
     """Ansible entry point."""
 
@@ -152,4 +165,5 @@ class FilterModule:
             "coachdb_probe_file_differs": coachdb_probe_file_differs,
             "coachdb_probe_unit_differs": coachdb_probe_unit_differs,
             "coachdb_probe_packages_missing": coachdb_probe_packages_missing,
+            "coachdb_probe_latest": coachdb_probe_latest,
         }
