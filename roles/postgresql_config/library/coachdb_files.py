@@ -46,7 +46,7 @@ options:
       content: {description: The whole text of the file., type: str, required: true}
       owner: {description: Owning user., type: str, default: root}
       group: {description: Owning group., type: str, default: root}
-      mode: {description: Octal mode as a string (C("0644")) or a number., type: raw, default: "0644"}
+      mode: {description: Octal mode (C("0644")) or a number., type: raw, default: "0644"}
       secret: {description: Leave the texts out of the diff., type: bool, default: false}
 """
 
