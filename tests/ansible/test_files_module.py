@@ -168,6 +168,7 @@ def test_secret_file_texts_stay_out_of_the_diff(tmp_path: Path, target: Path) ->
         ({"mode": "rw-r--r--"}, "is not an octal number"),
         ({"path": "/nonexistent-coachdb-dir/x.conf"}, "parent directory /nonexistent-coachdb-dir"),
     ],
+    ids=["owner", "group", "mode", "parent"],
 )
 def test_bad_input_fails_before_any_write(
     tmp_path: Path, target: Path, bad: dict[str, str], message: str

@@ -158,15 +158,16 @@ def _diffs(plan: dict[str, Any]) -> list[dict[str, Any]]:
     """What --diff shows for one changed file: its texts (unless secret) and its attributes."""
     out: list[dict[str, Any]] = []
     if plan["content_changed"]:
+        before = (plan["before"] or b"").decode("utf-8", "replace")
+        after = plan["content"].decode("utf-8")
+        shown = not plan["secret"]
         hidden = "(secret: content not shown)\n"
         out.append(
             {
                 "before_header": plan["path"] if plan["before"] is not None else "(absent)",
                 "after_header": plan["path"],
-                "before": hidden
-                if plan["secret"]
-                else (plan["before"] or b"").decode("utf-8", "replace"),
-                "after": hidden if plan["secret"] else plan["content"].decode("utf-8"),
+                "before": before if shown else hidden,
+                "after": after if shown else hidden,
             }
         )
     if plan["attrs_changed"] and plan["attrs"] is not None:  # a new file: its text says it all
