@@ -147,6 +147,16 @@ def test_check_mode_predicts_exactly_and_writes_nothing(tmp_path: Path, target: 
     assert run(tmp_path, files)["changed_files"] == result["changed_files"]
 
 
+def test_check_mode_reports_a_file_whose_directory_an_earlier_task_would_create(
+    tmp_path: Path, target: Path
+) -> None:
+    path = target / "later" / "x.conf"
+    result = run(tmp_path, [{"path": str(path), "content": "x\n"}], check=True)
+    assert result["changed_files"] == [str(path)] and not path.parent.exists()
+    # a real run refuses it (the task creating the directory must come first)
+    assert "parent directory" in run(tmp_path, [{"path": str(path), "content": "x\n"}])["msg"]
+
+
 def test_secret_file_texts_stay_out_of_the_diff(tmp_path: Path, target: Path) -> None:
     path = target / "secret.conf"
     path.write_text("password=old-value\n")

@@ -80,13 +80,17 @@ def _mode(value: Any) -> int:
     return mode
 
 
-def _plan(spec: dict[str, Any]) -> dict[str, Any]:
-    """Resolve one file's wanted state and compare it with what is on disk (reads only)."""
+def _plan(spec: dict[str, Any], check_mode: bool) -> dict[str, Any]:
+    """Resolve one file's wanted state and compare it with what is on disk (reads only).
+
+    A missing parent directory fails, except in check mode, where an earlier task of the same
+    run would have created it (as the copy module reports "would be created" there).
+    """
     path = spec["path"]
     if not os.path.isabs(path):
         raise ValueError(f"{path}: not an absolute path")
     parent = os.path.dirname(path)
-    if not os.path.isdir(parent):
+    if not os.path.isdir(parent) and not check_mode:
         raise ValueError(f"{path}: parent directory {parent} does not exist")
     try:
         uid = pwd.getpwnam(spec["owner"]).pw_uid
@@ -191,7 +195,7 @@ def main() -> None:
     if len(set(paths)) != len(paths):
         module.fail_json(msg="files: a path is listed twice", changed=False)
     try:
-        plans = [_plan(spec) for spec in module.params["files"]]
+        plans = [_plan(spec, module.check_mode) for spec in module.params["files"]]
     except (ValueError, OSError) as exc:
         module.fail_json(msg=str(exc), changed=False)
     changing = [p for p in plans if p["content_changed"] or p["attrs_changed"]]
