@@ -157,3 +157,51 @@ def test_before_may_use_arg0_and_set_without_losing_the_targets(tmp_path: Path) 
     out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout.splitlines()
     assert out[:2] == ["x", "major 17"]
     assert str(tmp_path) in F["coachdb_probe"](out)["paths"]
+
+
+def test_files_differing_returns_exactly_the_entries_the_module_would_change(probe: dict) -> None:
+    files = [
+        {"path": "/etc/pg/postgresql.conf", "content": CONTENT,
+         "owner": "postgres", "group": "postgres", "mode": "0640"},
+        {"path": "/etc/pg/postgresql.conf", "content": CONTENT,
+         "owner": "postgres", "group": "postgres", "mode": "0644"},
+        {"path": "/etc/pg/empty", "content": "now with text\n"},
+        {"path": "/nowhere/new.conf", "content": CONTENT},
+    ]  # fmt: skip
+    assert F["coachdb_probe_files_differing"](probe, files) == files[1:]
+
+
+FAKE_SYSTEMCTL = """#!/bin/sh
+# A stand-in for systemctl keeping each unit's state in $STATE/<unit>.{enabled,active}.
+cmd=$1; shift
+[ "$1" = --now ] && { now=1; shift; }
+for u; do
+  case $cmd in
+    is-enabled) cat "$STATE/$u.enabled" 2>/dev/null || echo disabled;;
+    is-active) cat "$STATE/$u.active" 2>/dev/null || echo inactive;;
+    enable) echo enabled > "$STATE/$u.enabled"; [ -n "$now" ] && echo active > "$STATE/$u.active";;
+  esac
+done
+exit 0
+"""
+
+
+def test_enable_now_says_changed_only_when_a_unit_state_changed(tmp_path: Path) -> None:
+    bindir, state = tmp_path / "bin", tmp_path / "state"
+    bindir.mkdir()
+    state.mkdir()
+    (bindir / "systemctl").write_text(FAKE_SYSTEMCTL)
+    (bindir / "systemctl").chmod(0o755)
+    env = {**os.environ, "PATH": f"{bindir}:{os.environ['PATH']}", "STATE": str(state)}
+    argv = F["coachdb_enable_now_argv"](["a.timer", "b.service"])
+
+    def run() -> list[str]:
+        out = subprocess.run(argv, env=env, capture_output=True, text=True, check=True)
+        return out.stdout.splitlines()
+
+    # a started but disabled unit (a handler started it) is still enabled: changed
+    (state / "b.service.active").write_text("active\n")
+    assert "changed" in run()
+    assert (state / "a.timer.active").read_text() == "active\n"
+    # both enabled and active already (e.g. the handler did it all): not changed
+    assert "changed" not in run()

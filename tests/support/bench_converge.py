@@ -9,8 +9,11 @@ One fresh Debian systemd container (the shared image of scripts/build-base-image
 the Molecule scenarios use), reached with the docker connection, converged twice with the real
 ``ansible/site.yml`` and the same settings as molecule/default (TLS, role model, migrations,
 backups), then previewed once in check mode (which must predict no change). For each run:
-wall-clock seconds, tasks (ok/changed/skipped, from Ansible's JSON callback), handlers that
-restarted PostgreSQL, and the load average before and after.
+wall-clock seconds, tasks (ok/changed/skipped, from Ansible's JSON callback), module runs (a
+loop's items each), round trips to the container (each ``docker exec`` the docker connection
+makes: a module run with pipelining is one, a template or copy three; counted from its -vvv
+lines), the controller's CPU seconds, handlers that restarted PostgreSQL, and the load
+average before and after. Round trips, module runs and tasks do not depend on the load.
 The container and its generated secrets are removed at the end.
 """
 
@@ -19,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import resource
 import subprocess
 import sys
@@ -51,6 +55,7 @@ class Run:
     cpu: float
     tasks: int
     modules: int
+    round_trips: int
     ok: int
     changed: int
     skipped: int
@@ -58,6 +63,15 @@ class Run:
     restarts: int
     load_before: str
     load_after: str
+
+
+# The docker connection's -vvv line for each `docker exec` it makes (a command, a put, a fetch).
+_ROUND_TRIP = re.compile(r"^<[^>]*> (EXEC|PUT|FETCH) ", re.MULTILINE)
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _load() -> str:
@@ -121,9 +135,11 @@ def _converge(label: str, inventory: Path, log: Path, *args: str) -> Run:
         ANSIBLE_CALLBACKS_ENABLED="ansible.posix.profile_tasks",
         ANSIBLE_NOCOLOR="1",
         ANSIBLE_FORCE_COLOR="0",
+        # -vvv below for the round-trip lines, on stderr: stdout stays the JSON document.
+        ANSIBLE_VERBOSE_TO_STDERR="1",
     )
     load_before = _load()
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu_before = _children_cpu()
     start = time.monotonic()
     proc = subprocess.run(
         [
@@ -131,6 +147,7 @@ def _converge(label: str, inventory: Path, log: Path, *args: str) -> Run:
             "-i",
             str(inventory),
             str(REPO / "ansible" / "site.yml"),
+            "-vvv",
             *args,
         ],
         env=env,
@@ -139,8 +156,7 @@ def _converge(label: str, inventory: Path, log: Path, *args: str) -> Run:
         check=False,
     )
     seconds = time.monotonic() - start
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (after.ru_utime - usage.ru_utime) + (after.ru_stime - usage.ru_stime)
+    cpu = _children_cpu() - cpu_before
     log.write_text(proc.stdout + proc.stderr, encoding="utf-8")
     if proc.returncode != 0:
         raise SystemExit(f"bench: {label} run failed (rc={proc.returncode}); see {log}")
@@ -154,7 +170,10 @@ def _converge(label: str, inventory: Path, log: Path, *args: str) -> Run:
             if result.get("skipped"):
                 continue
             if result.get("action") not in CONTROLLER_ACTIONS:
-                modules += 1
+                items = result.get("results")
+                modules += (
+                    sum(1 for i in items if not i.get("skipped")) if isinstance(items, list) else 1
+                )
             if task["task"]["name"].endswith("Restart PostgreSQL") and result.get("changed"):
                 restarts += 1
     return Run(
@@ -163,6 +182,7 @@ def _converge(label: str, inventory: Path, log: Path, *args: str) -> Run:
         cpu=cpu,
         tasks=tasks,
         modules=modules,
+        round_trips=len(_ROUND_TRIP.findall(proc.stderr)),
         ok=stats["ok"],
         changed=stats["changed"],
         skipped=stats["skipped"],
@@ -200,14 +220,20 @@ def main(argv: list[str] | None = None) -> int:
             if not args.keep:
                 subprocess.run(["docker", "rm", "-f", name], capture_output=True, check=False)
     print(f"bench-converge: site.yml on a fresh container of {args.image} ({os.cpu_count()} CPUs)")
-    print(f"{'run':<8} {'seconds':>8} {'tasks':>6} {'on host':>8} {'ok':>4} {'changed':>8} "
-          f"{'skipped':>8} {'restarts':>9}  load avg before -> after")  # fmt: skip
+    print(
+        f"{'run':<8} {'seconds':>8} {'tasks':>6} {'on host':>8} {'trips':>6} {'cpu s':>6} "
+        f"{'ok':>4} {'changed':>8} {'skipped':>8} {'restarts':>9}  load avg before -> after"
+    )
     for r in runs:
         print(
-            f"{r.label:<8} {r.seconds:>8.1f} {r.tasks:>6} {r.modules:>8} {r.ok:>4} {r.changed:>8} "
-            f"{r.skipped:>8} {r.restarts:>9}  {r.load_before} -> {r.load_after}"
+            f"{r.label:<8} {r.seconds:>8.1f} {r.tasks:>6} {r.modules:>8} {r.round_trips:>6} "
+            f"{r.cpu:>6.1f} {r.ok:>4} {r.changed:>8} {r.skipped:>8} {r.restarts:>9}  "
+            f"{r.load_before} -> {r.load_after}"
         )
-    print("tasks: every task listed; on host: module runs on the container (loops count once)")
+    print(
+        "tasks: every task listed; on host: module runs on the container (each loop item); "
+        "trips: docker exec calls; cpu s: the controller's user+sys"
+    )
     print(f"logs (JSON callback): {logs}/")
     return 0 if all(r.changed == 0 for r in runs[1:]) else 1
 

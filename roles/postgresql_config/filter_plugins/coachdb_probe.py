@@ -116,6 +116,26 @@ def coachdb_probe_file_differs(
     )
 
 
+def coachdb_probe_files_differing(
+    probe: Mapping[str, Any], files: Iterable[Mapping[str, Any]]
+) -> list[Mapping[str, Any]]:
+    """The entries of ``files`` (the ``coachdb_files`` module's input: path, content and
+    owner/group/mode, defaults root/root/0644) that differ from the probe's view: exactly
+    what the module would change, so a task can hand it only those."""
+    return [
+        f
+        for f in files
+        if coachdb_probe_file_differs(
+            probe,
+            f["path"],
+            f.get("owner", "root"),
+            f.get("group", "root"),
+            f.get("mode", "0644"),
+            f["content"],
+        )
+    ]
+
+
 def coachdb_probe_unit_differs(
     probe: Mapping[str, Any], name: str, enabled: bool = True, active: bool = True
 ) -> bool:
@@ -129,6 +149,22 @@ def coachdb_probe_unit_differs(
         return True
     want_enabled = "enabled" if enabled else "disabled"
     return entry["enabled"] != want_enabled or (entry["active"] == "active") != bool(active)
+
+
+# Enable and start units in one systemctl call, printing "changed" only when their enabled or
+# active state differs afterwards (a handler may already have started a unit the probe saw
+# stopped: then this call changed nothing and must not say it did).
+ENABLE_NOW = (
+    's() { systemctl is-enabled "$@"; systemctl is-active "$@"; }; '
+    'b=$(s "$@"); systemctl enable --now "$@" || exit $?; '
+    '[ "$b" = "$(s "$@")" ] || echo changed'
+)
+
+
+def coachdb_enable_now_argv(units: Iterable[str]) -> list[str]:
+    """argv that enables and starts ``units`` (one round trip); its stdout says "changed"
+    exactly when a unit's enabled or active state changed."""
+    return ["sh", "-c", ENABLE_NOW, "enable-now", *(str(u) for u in units)]
 
 
 def coachdb_probe_packages_missing(probe: Mapping[str, Any], names: Iterable[str]) -> list[str]:
@@ -163,7 +199,9 @@ class FilterModule:
             "coachdb_probe": coachdb_probe,
             "coachdb_probe_dir_differs": coachdb_probe_dir_differs,
             "coachdb_probe_file_differs": coachdb_probe_file_differs,
+            "coachdb_probe_files_differing": coachdb_probe_files_differing,
             "coachdb_probe_unit_differs": coachdb_probe_unit_differs,
             "coachdb_probe_packages_missing": coachdb_probe_packages_missing,
             "coachdb_probe_latest": coachdb_probe_latest,
+            "coachdb_enable_now_argv": coachdb_enable_now_argv,
         }
