@@ -129,7 +129,7 @@ molecule: test-prereqs ## Every Molecule scenario (side by side, TEST_JOBS at a 
 bench-converge: venv ## Print cold and re-run time and task counts of site.yml on a fresh container (not a test)
 	@scripts/ensure-docker.sh
 	@scripts/build-base-images.sh bookworm
-	$(PYTHON) -m tests.support.bench_converge --image coachdb-molecule/debian-systemd:bookworm-$(COACHDB_IMAGE_TAG)
+	$(PYTHON) -m tests.support.bench_converge --image coachdb-molecule/debian-systemd:bookworm-$(COACHDB_IMAGE_TAG) $(BENCH_CONVERGE_ARGS)
 
 .PHONY: bench-dev
 bench-dev: venv ## Print the wall and CPU time of `make dev` re-runs on this machine (BENCH_DEV_RUNS, default 3; fails on any change)
