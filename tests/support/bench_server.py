@@ -502,7 +502,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--seconds", type=int, default=8, help="run length with --transactions 0")
     parser.add_argument(
-        "--transactions", type=int, default=1500,
+        "--transactions", type=int, default=5000,
         help="transactions per client in each on/off run (0: --seconds per run instead)",
     )  # fmt: skip
     parser.add_argument("--pairs", type=int, default=10, help="off/on pairs per condition")
