@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 
 from coachdb import profile
-from tests.support.playbook import HostRun, run_hosts
+from tests.support.playbook import HostRun, run_hosts, selected_tests
 
 REPO = Path(__file__).resolve().parents[2]
 ANSIBLE = REPO / "ansible"
@@ -271,18 +271,13 @@ def _selected_hosts(session: pytest.Session) -> tuple[set[str], set[str]]:
         "test_archive_settings_are_free_when_backups_are_off": ARCHIVE_FREE,
         "test_strict_version_refuses_the_fallback": STRICT_VERSION,
     }
-    for item in session.items:
-        if not isinstance(item, pytest.Function) or item.module is None:
-            continue
-        if item.module.__name__ != __name__:
-            continue
-        params = item.callspec.params if hasattr(item, "callspec") else {}
-        if item.originalname == "test_bad_input_fails_before_any_change":
-            site.add(params["case"])
-        elif item.originalname == "test_a_role_applied_alone_checks_its_inputs":
-            alone.add(params["case"])
-        elif item.originalname in fixed:
-            site.add(fixed[item.originalname])
+    for name, params in selected_tests(session.items, __name__):
+        if name == "test_bad_input_fails_before_any_change":
+            site.add(str(params["case"]))
+        elif name == "test_a_role_applied_alone_checks_its_inputs":
+            alone.add(str(params["case"]))
+        elif name in fixed:
+            site.add(fixed[name])
     if STRICT_VERSION in site and _strict_version_unfit():
         site.discard(STRICT_VERSION)  # its test skips, saying why
     return site, alone

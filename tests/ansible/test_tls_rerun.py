@@ -30,7 +30,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from tests.support.certs import self_signed
-from tests.support.playbook import PlayRun, run_playbook
+from tests.support.playbook import PlayRun, run_playbook, selected_tests
 
 PLAYBOOK = Path(__file__).parent / "playbooks" / "tls_alone.yml"
 GENERATION = "Generate | Server certificate signed by the CA"
@@ -229,15 +229,11 @@ def _selected_cases(session: pytest.Session) -> set[str]:
     for it (the mutation check names one case; the whole play cost it minutes).
     """
     wanted: set[str] = set()
-    for item in session.items:
-        if not isinstance(item, pytest.Function) or item.module is None:
-            continue
-        if item.module.__name__ != __name__:
-            continue
-        if item.originalname == "test_rerun_reads_once_and_changes_nothing":
+    for name, params in selected_tests(session.items, __name__):
+        if name == "test_rerun_reads_once_and_changes_nothing":
             wanted.add(UNCHANGED)
-        elif hasattr(item, "callspec"):
-            wanted.add(item.callspec.params["case"])
+        elif "case" in params:
+            wanted.add(str(params["case"]))
     return wanted
 
 

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from tests.ansible.conftest import REPO
-from tests.support.playbook import HostRun, run_hosts
+from tests.support.playbook import HostRun, run_hosts, selected_tests
 
 UPGRADE = REPO / "ansible" / "upgrade.yml"
 HOST = "{host}"  # the case's inventory host name, filled in per case
@@ -78,11 +78,10 @@ def runs(
 ) -> dict[str, HostRun]:
     """Every selected case as a host of one check-mode run of upgrade.yml."""
     selected = {
-        item.callspec.params["case"]
-        for item in request.session.items
-        if isinstance(item, pytest.Function) and item.module is not None
-        and item.module.__name__ == __name__ and hasattr(item, "callspec")
-    }  # fmt: skip
+        str(params["case"])
+        for _, params in selected_tests(request.session.items, __name__)
+        if "case" in params
+    }
     work = tmp_path_factory.mktemp("upgrade-refusals")
     hosts = {case: {k: _for_host(v, case) for k, v in CASES[case][0].items()} for case in selected}
     # The cases describe a host without coachdb's local facts; this machine may carry them

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from tests.ansible.conftest import REPO
-from tests.support.playbook import HostRun, run_hosts
+from tests.support.playbook import HostRun, run_hosts, selected_tests
 
 ROLLBACK = REPO / "ansible" / "upgrade-rollback.yml"
 RECORD = {"from": 15, "to": 17, "method": "upgrade", "cluster": "main", "writes": {}}
@@ -78,11 +78,10 @@ def runs(
 ) -> dict[str, Any]:
     """Every selected case as a host of one check-mode run of upgrade-rollback.yml."""
     selected = {
-        item.callspec.params["case"]
-        for item in request.session.items
-        if isinstance(item, pytest.Function) and item.module is not None
-        and item.module.__name__ == __name__ and hasattr(item, "callspec")
-    }  # fmt: skip
+        str(params["case"])
+        for _, params in selected_tests(request.session.items, __name__)
+        if "case" in params
+    }
     work = tmp_path_factory.mktemp("rollback-refusals")
     hosts: dict[str, dict[str, Any]] = {}
     states: dict[str, Path] = {}

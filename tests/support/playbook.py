@@ -134,6 +134,21 @@ def per_host(output: str) -> dict[str, HostRun]:
     }
 
 
+def selected_tests(items: Iterable[object], module: str) -> Iterator[tuple[str, dict[str, object]]]:
+    """(test function name, parameters) of each selected test of ``module`` (pytest's items).
+
+    Why: the cases of a run_hosts() run each read only their own host, so a run for some of
+    them (the mutation check selects one) takes only their hosts; the modules map these names
+    and parameters to hosts.
+    """
+    for item in items:
+        name = getattr(item, "originalname", None)
+        if name is None or getattr(getattr(item, "module", None), "__name__", None) != module:
+            continue
+        callspec = getattr(item, "callspec", None)
+        yield name, dict(callspec.params) if callspec is not None else {}
+
+
 def run_hosts(
     playbook: Path | str,
     hosts: Mapping[str, Mapping[str, object]],
