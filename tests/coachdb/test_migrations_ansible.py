@@ -60,11 +60,16 @@ def test_check_converge_idempotence_env_file(model_server: ModelServer, tmp_path
     assert _registry(model_server) == [], "check mode touched nothing"
     assert not (tmp_path / "migrator.env").exists()
 
-    rc, changed, out = play(extra)
+    # -vvv prints the shell command that starts each module, with the task's `environment`
+    # as a VAR=value prefix (what the controller's process list shows while it runs): the
+    # migrator's password must be in neither, nor in any result, for status and deploy.
+    rc, changed, out = play(extra, "-vvv")
     assert rc == 0, out[-3000:]
     assert changed == 2, out[-3000:]  # the deploy and the env file
     assert len(_registry(model_server)) == 6
     assert "+ coaching_sessions @v1.0.0 .. ok" in out
+    assert out.count("EXEC ") >= 2, "the status and deploy calls' command lines are printed"
+    assert model_server.migrator_password not in out
 
     rc, changed, out = play(extra)
     assert (rc, changed) == (0, 0), out[-3000:]
