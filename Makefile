@@ -126,7 +126,7 @@ molecule: test-prereqs ## Every Molecule scenario (side by side, TEST_JOBS at a 
 	$(PYTHON) -m tests.support.suites $(addprefix molecule-,$(MOLECULE_ORDER))
 
 .PHONY: bench-converge
-bench-converge: venv ## Print cold and re-run time and task counts of site.yml on a fresh container (not a test)
+bench-converge: venv ## Cold and re-run time and task counts of site.yml and of the peer role (geerlingguy.postgresql) on fresh containers, and the ratios (not a test)
 	@scripts/ensure-docker.sh
 	@scripts/build-base-images.sh bookworm
 	$(PYTHON) -m tests.support.bench_converge --image coachdb-molecule/debian-systemd:bookworm-$(COACHDB_IMAGE_TAG) $(BENCH_CONVERGE_ARGS)
