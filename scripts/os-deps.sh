@@ -45,6 +45,8 @@ if [ "${1:-dev}" = test ]; then
   command -v strace >/dev/null 2>&1 || need+=(strace)
   # tests/ansible/test_tls_rerun.py runs role postgresql_tls with the system interpreter
   /usr/bin/python3 -c 'import cryptography' 2>/dev/null || need+=(python3-cryptography)
+  # tests/ansible/test_cluster_first_start.py: postgresql_cluster's handlers query as postgres
+  /usr/bin/python3 -c 'import psycopg2' 2>/dev/null || need+=(python3-psycopg2)
   command -v promtool >/dev/null 2>&1 || need_norec+=(prometheus)
 fi
 if [ ${#need_norec[@]} -gt 0 ]; then

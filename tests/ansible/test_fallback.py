@@ -87,6 +87,7 @@ def test_recorded_fallback_is_not_probed_again(run_site: Any) -> None:
             "acl",
             "ca-certificates",
             "locales",
+            "logrotate",
             "postgresql-common",
             "python3-psycopg2",
             f"postgresql-{distro}",
