@@ -645,10 +645,21 @@ def main(argv: list[str] | None = None) -> int:
     if args.repo_parent:
         repo = Path(tempfile.mkdtemp(prefix="coachdb-bench-repo-", dir=args.repo_parent))
         os.chown(repo, pwd.getpwnam(RUN_AS).pw_uid, pwd.getpwnam(RUN_AS).pw_gid)
+    began = time.monotonic()
+    # a tmpfs directory of the cluster's OS user, like the socket directory /run/postgresql
+    runtime = Path(tempfile.mkdtemp(prefix="coachdb-bench-run-", dir="/dev/shm"))
+    os.chown(runtime, pwd.getpwnam(RUN_AS).pw_uid, pwd.getpwnam(RUN_AS).pw_gid)
     adopt_orphans()
     try:
         with running_cluster(bindir, settings=settings) as cluster:
-            overrides = {"postgresql_backup_stanza": STANZA, **parse_overrides(args.set)}
+            # archive-push's spool on tmpfs, as the role's default puts it on a booted host
+            # (under /run/postgresql); --set postgresql_backup_archive_push_spool_path= (empty)
+            # measures it on disk with the shared spool
+            overrides = {
+                "postgresql_backup_stanza": STANZA,
+                "postgresql_backup_archive_push_spool_path": str(runtime / "pgbackrest"),
+                **parse_overrides(args.set),
+            }
             if args.repo_parent:
                 overrides["postgresql_backup_repo_path"] = str(repo)
             archive, conf = role_archive_setup(work, cluster, overrides)
@@ -793,6 +804,10 @@ def main(argv: list[str] | None = None) -> int:
                 print_io(ios, loaded)
             if groups:
                 print(f"scheduler autogroups: {groups}")
+            print(
+                f"bench-server ran {(time.monotonic() - began) / 60:.1f} min; load average "
+                f"{os.getloadavg()} at the end"
+            )
             if lags:
                 worst = max(lags, key=lambda lag: lag.ready)
                 print(f"archive lag at the end of the runs: worst {worst}")
@@ -823,6 +838,7 @@ def main(argv: list[str] | None = None) -> int:
                 )
     finally:
         shutil.rmtree(work, ignore_errors=True)
+        shutil.rmtree(runtime, ignore_errors=True)
         if args.repo_parent:
             shutil.rmtree(repo, ignore_errors=True)
     return 0
