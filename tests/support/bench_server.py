@@ -584,7 +584,10 @@ def main(argv: list[str] | None = None) -> int:
         "--transactions", type=int, default=5000,
         help="transactions per client in each on/off run (0: --seconds per run instead)",
     )  # fmt: skip
-    parser.add_argument("--pairs", type=int, default=10, help="off/on pairs per condition")
+    parser.add_argument(
+        "--pairs", type=int, default=12,
+        help="off/on pairs per condition (12: ~10.5 min on a quiet machine)",
+    )  # fmt: skip
     parser.add_argument(
         "--conditions", default="idle,loaded", help="idle, loaded or both (comma-separated)"
     )
@@ -597,8 +600,8 @@ def main(argv: list[str] | None = None) -> int:
         help="override a server setting of the profile (measure another choice)",
     )  # fmt: skip
     parser.add_argument(
-        "--wal-pairs", type=int, default=3,
-        help="off/--pg-set pairs measuring wal_compression itself (0: skip)",
+        "--wal-pairs", type=int, default=0,
+        help="off/--pg-set pairs measuring wal_compression itself (0: skip; settled, session 6-8)",
     )  # fmt: skip
     parser.add_argument(
         "--wal-transactions", type=int, default=2500,
