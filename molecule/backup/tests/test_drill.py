@@ -193,7 +193,7 @@ def test_archive_push_acknowledges_in_the_runtime_spool_and_survives_losing_it(
     the repository) passes.
     """
     runtime = "/var/run/postgresql/pgbackrest/archive/coachdb/out"
-    assert drill.sh(f"ls {runtime} | grep -c '[.]ok$'").stdout.strip() != "0"
+    assert drill.sh(f"find {runtime} -name '*.ok' | wc -l").stdout.strip() != "0"
     assert drill.sh("find /var/spool/pgbackrest -name '*.ok' | wc -l").stdout.strip() == "0"
     drill.sh("rm -rf /var/run/postgresql/pgbackrest")
     drill.sh("runuser -u postgres -- pgbackrest --stanza=coachdb --archive-timeout=60 check")
