@@ -18,7 +18,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from tests.support.bench_server import fs_type, io_now, sync_counts, traced
+from tests.support.bench_server import fs_type, io_now, sync_counts, sync_targets, traced
 from tests.support.pgcluster import RUN_AS, distro_bindirs, running_cluster
 
 SEGMENT = 16 << 20
@@ -88,6 +88,42 @@ def test_traced_command_returns_while_its_detached_child_runs_and_its_syncs_are_
     while not sync_counts(out) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert sync_counts(out) == {"fsync": 1, "fdatasync": 1}
+
+
+def test_sync_targets_tell_a_places_files_from_its_directory_and_time_each_call(
+    request: pytest.FixtureRequest,
+) -> None:
+    out = Path(tempfile.mkdtemp(prefix="coachdb-bench-strace-"))
+    request.addfinalizer(lambda: shutil.rmtree(out, ignore_errors=True))
+    repo, spool, traces = out / "repo", out / "spool", out / "traces"
+    for path in (repo, spool, traces):
+        path.mkdir()
+    # like pgBackRest: a new file synced, renamed, its directory synced; a second place gets a
+    # file whose name is then gone (a consumed acknowledgement); a sync elsewhere is "other"
+    script = out / "syncs.py"
+    script.write_text(
+        "import os, sys\n"
+        "def sync(path, flags=os.O_RDONLY):\n"
+        "    fd = os.open(path, flags, 0o600); os.fsync(fd); os.close(fd)\n"
+        f"sync('{repo}/seg.tmp', os.O_WRONLY | os.O_CREAT)\n"
+        f"os.rename('{repo}/seg.tmp', '{repo}/seg')\n"
+        f"sync('{repo}')\n"
+        f"sync('{spool}/seg.ok', os.O_WRONLY | os.O_CREAT)\n"
+        f"os.remove('{spool}/seg.ok')\n"
+        f"sync('{out}/elsewhere', os.O_WRONLY | os.O_CREAT)\n"
+    )
+    subprocess.run(["sh", "-c", traced(f"python3 {script}", traces)], check=True, timeout=20)
+    deadline = time.monotonic() + 20
+    while sum(sync_counts(traces).values()) < 4 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    found = sync_targets(traces, {"repository": repo, "spool": spool})
+    assert {k: calls for k, (calls, _) in found.items()} == {
+        "repository file": 1,
+        "repository directory": 1,
+        "spool file": 1,
+        "other file": 1,
+    }
+    assert all(seconds > 0 for _, seconds in found.values()), found
 
 
 def test_fs_type_names_the_file_system_of_a_path() -> None:

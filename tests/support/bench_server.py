@@ -54,7 +54,11 @@ from tests.support.pgcluster import RUN_AS, Cluster, distro_bindirs, running_clu
 STANZA = "bench"
 PR_SET_CHILD_SUBREAPER = 36  # <linux/prctl.h>
 # two-sided 95 % Student t quantiles by degrees of freedom (n - 1 pairs)
-T95 = {1: 12.71, 2: 4.30, 3: 3.18, 4: 2.78, 5: 2.57, 6: 2.45, 7: 2.36, 8: 2.31, 9: 2.26}
+T95 = {1: 12.71, 2: 4.30, 3: 3.18, 4: 2.78, 5: 2.57, 6: 2.45, 7: 2.36, 8: 2.31, 9: 2.26,
+       10: 2.23, 11: 2.20, 12: 2.18, 13: 2.16, 14: 2.14, 15: 2.13, 16: 2.12, 17: 2.11,
+       18: 2.10, 19: 2.09, 20: 2.09, 21: 2.08, 22: 2.07, 23: 2.07, 24: 2.06, 25: 2.06,
+       26: 2.06, 27: 2.05, 28: 2.05, 29: 2.05}  # fmt: skip
+T95_LARGE = 2.04  # 30 degrees of freedom and more (a little wide there: never too narrow)
 
 
 def as_postgres(cmd: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
@@ -260,8 +264,55 @@ def ratio_with_ci(on: list[float], off: list[float]) -> tuple[float, float]:
     mean = statistics.fmean(logs)
     if len(logs) < 2:
         return math.exp(mean), math.nan
-    half = T95.get(len(logs) - 1, 2.0) * statistics.stdev(logs) / math.sqrt(len(logs))
+    half = T95.get(len(logs) - 1, T95_LARGE) * statistics.stdev(logs) / math.sqrt(len(logs))
     return math.exp(mean), math.exp(half) - 1
+
+
+def signed_rank_lower_tail(n: int, alpha: float = 0.05) -> int:
+    """The largest ``k`` with P(T <= k) <= alpha/2 for Wilcoxon's signed-rank T of ``n`` pairs.
+
+    Exact: the number of subsets of ranks 1..n with each sum, over 2**n (no normal
+    approximation, which is poor at the 10-20 pairs a benchmark affords). -1 when even T = 0
+    is too likely (n < 6: no 95 % interval exists).
+    """
+    ways = [1] + [0] * (n * (n + 1) // 2)
+    for rank in range(1, n + 1):
+        for total in range(len(ways) - 1, rank - 1, -1):
+            ways[total] += ways[total - rank]
+    seen, k = 0, -1
+    for total, count in enumerate(ways):
+        seen += count
+        if seen / 2**n > alpha / 2:
+            break
+        k = total
+    return k
+
+
+def robust_ratio(on: list[float], off: list[float]) -> tuple[float, float, float]:
+    """Hodges-Lehmann ratio of the pairs with its distribution-free 95 % interval (low, high).
+
+    Why: one pair hit by someone else's burst of work moves a mean (and widens its t interval)
+    as much as all the others together; the median of the pairwise means of the pairs' log
+    ratios (Walsh averages) does not, and Wilcoxon's signed-rank interval assumes only that
+    a pair's log ratio is symmetric around the effect, not that the noise is normal.
+    """
+    logs = [math.log(a / b) for a, b in zip(on, off, strict=True)]
+    walsh = sorted((x + y) / 2 for i, x in enumerate(logs) for y in logs[i:])
+    middle = statistics.median(walsh)
+    k = signed_rank_lower_tail(len(logs))
+    if k < 0:
+        return math.exp(middle), math.nan, math.nan
+    # the interval between the (k+1)-th smallest and the (k+1)-th largest Walsh average
+    return math.exp(middle), math.exp(walsh[k]), math.exp(walsh[-k - 1])
+
+
+def goal_verdict(low: float, high: float, goal: float = 0.97) -> str:
+    """What an interval says about the goal: met, not met, or nothing (it straddles it)."""
+    if low >= goal:
+        return "goal met"
+    if high < goal:
+        return "goal NOT met"
+    return "undecided (the interval holds the goal)"
 
 
 def repo_bytes(repo: Path) -> int:
@@ -352,26 +403,54 @@ SYNC_CALLS = ("fsync", "fdatasync", "sync_file_range", "syncfs")
 
 
 def traced(command: str, out: Path) -> str:
-    """``command`` under ``strace -c`` counting sync calls, the async daemon it forks included.
+    """``command`` under ``strace`` logging its sync calls, the async daemon it forks included.
 
     ``-D`` makes strace a detached grandchild, so the traced ``archive_command`` still returns
-    as soon as the segment is acknowledged while strace follows (``-f``) the daemon it starts;
-    the summary is written when the last traced process exits. A diagnostic (tracing slows
-    the traced processes): ``--trace-syncs``.
+    as soon as the segment is acknowledged while strace follows (``-f``) the daemon it starts.
+    ``-y`` names the file each call syncs and ``-T`` the time it took, so a sync is attributed
+    to the repository or the spool, a file or its directory (:func:`sync_targets`). A
+    diagnostic (tracing slows the traced processes): ``--trace-syncs``.
     """
     calls = ",".join(SYNC_CALLS)
-    return f"strace -D -f -c -e trace={calls} -o {out}/$$.txt {command}"
+    return f"strace -D -f -y -T -e trace={calls} -o {out}/$$.txt {command}"
+
+
+# one traced call: "<pid> fsync(5</path/of/the/file>) = 0 <0.000123>"
+_SYNC_LINE = re.compile(r"^(?:\d+ +)?(\w+)\(\d+<(.*)>.*\) += 0 <([0-9.]+)>$")
+
+
+def _sync_calls(out: Path) -> Iterator[tuple[str, Path, float]]:
+    """Each successful sync call the tracers in ``out`` saw: name, path, seconds."""
+    for log in out.glob("*.txt"):
+        for line in log.read_text().splitlines():
+            match = _SYNC_LINE.match(line)
+            if match and match.group(1) in SYNC_CALLS:
+                yield match.group(1), Path(match.group(2)), float(match.group(3))
 
 
 def sync_counts(out: Path) -> dict[str, int]:
-    """Sum of the ``strace -c`` summaries in ``out``: calls per sync system call."""
+    """Calls per sync system call in the traces in ``out``."""
     counts: dict[str, int] = {}
-    for summary in out.glob("*.txt"):
-        for line in summary.read_text().splitlines():
-            fields = line.split()
-            if len(fields) >= 5 and fields[-1] in SYNC_CALLS and fields[3].isdigit():
-                counts[fields[-1]] = counts.get(fields[-1], 0) + int(fields[3])
+    for name, _, _ in _sync_calls(out):
+        counts[name] = counts.get(name, 0) + 1
     return counts
+
+
+def sync_targets(out: Path, places: dict[str, Path]) -> dict[str, tuple[int, float]]:
+    """Sync calls and their seconds by target: ``<place> file`` or ``<place> directory``.
+
+    Why: pgBackRest syncs the repository's new file and its directory, and also the spool's
+    acknowledgement and its directory; only the target tells which syncs moving the spool (or
+    the repository) off the WAL's disk removes. A path that is a directory now was synced as
+    one; files may be gone (renamed temporary files, consumed acknowledgements).
+    """
+    found: dict[str, tuple[int, float]] = {}
+    for _, path, seconds in _sync_calls(out):
+        place = next((k for k, v in places.items() if path.is_relative_to(v)), "other")
+        key = f"{place} {'directory' if path.is_dir() else 'file'}"
+        calls, total = found.get(key, (0, 0.0))
+        found[key] = (calls + 1, total + seconds)
+    return found
 
 
 def compare_wal_compression(
@@ -505,7 +584,10 @@ def main(argv: list[str] | None = None) -> int:
         "--transactions", type=int, default=5000,
         help="transactions per client in each on/off run (0: --seconds per run instead)",
     )  # fmt: skip
-    parser.add_argument("--pairs", type=int, default=10, help="off/on pairs per condition")
+    parser.add_argument(
+        "--pairs", type=int, default=12,
+        help="off/on pairs per condition (12: ~10.5 min on a quiet machine)",
+    )  # fmt: skip
     parser.add_argument(
         "--conditions", default="idle,loaded", help="idle, loaded or both (comma-separated)"
     )
@@ -518,8 +600,8 @@ def main(argv: list[str] | None = None) -> int:
         help="override a server setting of the profile (measure another choice)",
     )  # fmt: skip
     parser.add_argument(
-        "--wal-pairs", type=int, default=3,
-        help="off/--pg-set pairs measuring wal_compression itself (0: skip)",
+        "--wal-pairs", type=int, default=0,
+        help="off/--pg-set pairs measuring wal_compression itself (0: skip; settled, session 6-8)",
     )  # fmt: skip
     parser.add_argument(
         "--wal-transactions", type=int, default=2500,
@@ -566,10 +648,21 @@ def main(argv: list[str] | None = None) -> int:
     if args.repo_parent:
         repo = Path(tempfile.mkdtemp(prefix="coachdb-bench-repo-", dir=args.repo_parent))
         os.chown(repo, pwd.getpwnam(RUN_AS).pw_uid, pwd.getpwnam(RUN_AS).pw_gid)
+    began = time.monotonic()
+    # a tmpfs directory of the cluster's OS user, like the socket directory /run/postgresql
+    runtime = Path(tempfile.mkdtemp(prefix="coachdb-bench-run-", dir="/dev/shm"))
+    os.chown(runtime, pwd.getpwnam(RUN_AS).pw_uid, pwd.getpwnam(RUN_AS).pw_gid)
     adopt_orphans()
     try:
         with running_cluster(bindir, settings=settings) as cluster:
-            overrides = {"postgresql_backup_stanza": STANZA, **parse_overrides(args.set)}
+            # archive-push's spool on tmpfs, as the role's default puts it on a booted host
+            # (under /run/postgresql); --set postgresql_backup_archive_push_spool_path= (empty)
+            # measures it on disk with the shared spool
+            overrides = {
+                "postgresql_backup_stanza": STANZA,
+                "postgresql_backup_archive_push_spool_path": str(runtime / "pgbackrest"),
+                **parse_overrides(args.set),
+            }
             if args.repo_parent:
                 overrides["postgresql_backup_repo_path"] = str(repo)
             archive, conf = role_archive_setup(work, cluster, overrides)
@@ -602,7 +695,10 @@ def main(argv: list[str] | None = None) -> int:
                 k: v
                 for k, v in re.findall(r"^([a-z0-9-]+)=(.*)$", conf.read_text(), re.MULTILINE)
                 if k in ("compress-type", "compress-level", "archive-async", "process-max")
+                or k in ("spool-path", "buffer-size")
             }
+            # archive-push's spool (its section comes last, so its own spool-path wins)
+            spool = Path(pushconf.get("spool-path", "/var/spool/pgbackrest"))
             print(
                 f"bench-server: PostgreSQL 15, pgbench scale {args.scale}, {args.clients} clients, "
                 + (
@@ -617,7 +713,8 @@ def main(argv: list[str] | None = None) -> int:
                 + "\n"
                 f"  WAL settings: {wal_shown}\n"
                 f"  pgbackrest.conf (role template; archive-push section last): {pushconf}\n"
-                f"  repository: {repo} ({fs_type(repo)})"
+                f"  repository: {repo} ({fs_type(repo)}); archive-push spool: {spool} "
+                f"({fs_type(spool)})"
                 + ("; DIAGNOSTIC: strace counts its sync calls" if args.trace_syncs else "")
             )
             if args.wal_pairs and compression != "off":
@@ -682,9 +779,12 @@ def main(argv: list[str] | None = None) -> int:
                 ratio, half = ratio_with_ci(on, off)
                 noise = statistics.stdev(off) / statistics.fmean(off) if len(off) > 1 else math.nan
                 label = "with competing CPU load" if loaded else "machine otherwise idle  "
+                middle, low, high = robust_ratio(on, off)
                 print(
                     f"RATIO archiving on/off, {label}: {ratio:.3f} +/- {half:.3f} (95 % CI of "
-                    f"{len(on)} pairs; goal >= 0.97); off runs spread {noise:.1%} (CV); "
+                    f"{len(on)} pairs; goal >= 0.97); robust: {middle:.3f} [{low:.3f}, "
+                    f"{high:.3f}] (Hodges-Lehmann, 95 % signed-rank interval): "
+                    f"{goal_verdict(low, high)}; off runs spread {noise:.1%} (CV); "
                     f"load average {min(loads[loaded]):.1f}..{max(loads[loaded]):.1f}"
                 )
                 both = cpus[("off", loaded)] + cpus[("on", loaded)]
@@ -707,6 +807,10 @@ def main(argv: list[str] | None = None) -> int:
                 print_io(ios, loaded)
             if groups:
                 print(f"scheduler autogroups: {groups}")
+            print(
+                f"bench-server ran {(time.monotonic() - began) / 60:.1f} min; load average "
+                f"{os.getloadavg()} at the end"
+            )
             if lags:
                 worst = max(lags, key=lambda lag: lag.ready)
                 print(f"archive lag at the end of the runs: worst {worst}")
@@ -726,9 +830,18 @@ def main(argv: list[str] | None = None) -> int:
                 counts = ", ".join(
                     f"{name} {calls / segments:.1f}" for name, calls in sync_counts(traces).items()
                 )
-                print(f"DIAGNOSTIC pgBackRest sync calls per 16 MB segment (strace): {counts}")
+                places = {"repository": repo.resolve(), "spool": spool.resolve()}
+                targets = ", ".join(
+                    f"{key} {calls / segments:.2f} ({seconds / calls * 1000:.2f} ms each)"
+                    for key, (calls, seconds) in sorted(sync_targets(traces, places).items())
+                )
+                print(
+                    f"DIAGNOSTIC pgBackRest sync calls per 16 MB segment (strace): {counts}; "
+                    f"by target: {targets}"
+                )
     finally:
         shutil.rmtree(work, ignore_errors=True)
+        shutil.rmtree(runtime, ignore_errors=True)
         if args.repo_parent:
             shutil.rmtree(repo, ignore_errors=True)
     return 0

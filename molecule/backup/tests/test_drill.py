@@ -182,6 +182,27 @@ def test_archiving_is_on_and_first_backup_recorded(drill: Drill, story: Story) -
     assert story.converge_verify["status"] == "ok", story.converge_verify
 
 
+def test_archive_push_acknowledges_in_the_runtime_spool_and_survives_losing_it(
+    drill: Drill,
+) -> None:
+    """archive-push's acknowledgements live under the socket directory, not the disk spool.
+
+    They are what pgBackRest fsyncs besides the repository (docs/observability.md); the
+    socket directory is tmpfs on a booted host, so a reboot loses them: removed here, the next
+    archived segment recreates the spool and `pgbackrest check` (a WAL switch that must reach
+    the repository) passes.
+    """
+    runtime = "/var/run/postgresql/pgbackrest/archive/coachdb/out"
+    assert drill.sh(f"find {runtime} -name '*.ok' | wc -l").stdout.strip() != "0"
+    # archive-push's queue in the disk spool is empty (archive-get's "in" queue stays there)
+    outbox = "/var/spool/pgbackrest/archive/coachdb/out"
+    assert drill.sh(f"find {outbox} -name '*.ok' 2>/dev/null | wc -l").stdout.strip() == "0"
+    drill.sh("rm -rf /var/run/postgresql/pgbackrest")
+    drill.sh("runuser -u postgres -- pgbackrest --stanza=coachdb --archive-timeout=60 check")
+    assert drill.host.file(runtime).is_directory
+    assert drill.host.file("/var/run/postgresql/pgbackrest").user == "postgres"
+
+
 def test_seed_data_as_migrator_and_app(story: Story) -> None:
     """The migrator created the table (owned by the owner role), the app wrote rows."""
     assert story.base[0] == BASE_ROWS
