@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 
 from coachdb import profile
+from tests.support.archive import S3_REPO
 from tests.support.playbook import HostRun, run_hosts, selected_tests
 
 REPO = Path(__file__).resolve().parents[2]
@@ -40,17 +41,6 @@ def _guarded(name: str, guarantee: str) -> str:
         f"{name}: it is a guarded setting ({guarantee})"
     )
 
-
-# A complete S3 repository, so the only problem left is the one a case adds.
-S3_REPO = {
-    "postgresql_backup_repo_type": "s3",
-    "postgresql_backup_repo_path": "/coachdb",
-    "postgresql_backup_s3_bucket": "coachdb-backups",
-    "postgresql_backup_s3_endpoint": "s3.example.internal",
-    "postgresql_backup_s3_region": "eu-central-1",
-    "postgresql_backup_s3_key": "test-key-id",  # pragma: allowlist secret (test value)
-    "postgresql_backup_s3_key_secret": "test-key-secret",  # pragma: allowlist secret
-}
 
 CASES: dict[str, tuple[dict[str, Any], list[str]]] = {
     "major-13": (

@@ -19,6 +19,18 @@ from tests.support.playbook import run_playbook
 
 PLAYBOOK = Path(__file__).resolve().parents[1] / "ansible" / "playbooks" / "archive_settings.yml"
 
+# A complete S3 repository for postgresql_backup: with it, the only problem left in a bad-input
+# case is the one the case adds.
+S3_REPO = {
+    "postgresql_backup_repo_type": "s3",
+    "postgresql_backup_repo_path": "/coachdb",
+    "postgresql_backup_s3_bucket": "coachdb-backups",
+    "postgresql_backup_s3_endpoint": "s3.example.internal",
+    "postgresql_backup_s3_region": "eu-central-1",
+    "postgresql_backup_s3_key": "test-key-id",  # pragma: allowlist secret (test value)
+    "postgresql_backup_s3_key_secret": "test-key-secret",  # pragma: allowlist secret
+}
+
 
 def role_archive_setup(
     work: Path, cluster: Cluster, overrides: dict[str, object] | None = None

@@ -96,6 +96,17 @@ class HostRun:
         return f"recap {self.stats}\n{self.text[-3000:]}"
 
 
+def assert_reported_in_one_failure(output: str, expected: Iterable[str]) -> None:
+    """Every expected message is in ``output`` (whitespace-normalised), in one failed task.
+
+    For a role's preflight that names every wrong input at once: a message missing, or the
+    messages spread over several failures, fails the caller's test.
+    """
+    missing = [e for e in expected if e not in output]
+    assert not missing, f"not reported: {missing}\n{output[-3000:]}"
+    assert output.count("fatal: [localhost]") == 1, output[-3000:]
+
+
 def _strings(value: object) -> Iterator[str]:
     if isinstance(value, str):
         yield value
