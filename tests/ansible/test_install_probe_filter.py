@@ -1,0 +1,65 @@
+"""postgresql_install reads its probe (filter_plugins/coachdb_install_probe.py) as written.
+
+Why: every decision of the role on a re-run (refresh the lists, probe PGDG, choose the major,
+install what is missing) reads this parse; a package counted as installed while dpkg reports
+it removed would skip its installation, a section cut short would hide apt's candidate. Fast:
+fixed output in the shape the probe prints (tests/ansible/test_fallback.py runs the real one).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+
+from tests.ansible.conftest import REPO
+
+_PATH = REPO / "roles" / "postgresql_install" / "filter_plugins" / "coachdb_install_probe.py"
+_SPEC = importlib.util.spec_from_file_location("coachdb_install_probe", _PATH)
+assert _SPEC and _SPEC.loader
+_MODULE = importlib.util.module_from_spec(_SPEC)
+_SPEC.loader.exec_module(_MODULE)
+PARSE = _MODULE.FilterModule().filters()["coachdb_install_probe"]
+
+OUTPUT = """@@ lists yes
+@@ policy-requested
+postgresql-14:
+  Installed: (none)
+  Candidate: (none)
+@@ policy-distribution
+postgresql:
+  Installed: 15+248
+  Candidate: 15+248
+@@ installed
+ii  acl
+rc  postgresql-14
+ii  postgresql-15
+un  python3-psycopg2
+iU  locales
+@@ locales
+C
+C.utf8
+en_US.UTF-8
+@@ files
+/etc/ansible/facts.d|directory|root|root|755
+"""
+
+
+def test_sections_are_read_whole() -> None:
+    seen = PARSE(OUTPUT)
+    assert seen["lists"] is True
+    assert seen["policy_requested"] == "postgresql-14:\n  Installed: (none)\n  Candidate: (none)"
+    assert seen["policy_distribution"].endswith("Candidate: 15+248")
+    assert seen["file_lines"] == ["/etc/ansible/facts.d|directory|root|root|755"]
+
+
+def test_only_packages_dpkg_reports_installed_count() -> None:
+    assert PARSE(OUTPUT)["installed"] == ["acl", "postgresql-15"]
+
+
+def test_locales_are_compared_lower_case_without_dashes() -> None:
+    assert PARSE(OUTPUT)["locales"] == ["c", "c.utf8", "en_us.utf8"]
+
+
+def test_no_lists_and_no_output() -> None:
+    assert PARSE("@@ lists no\n@@ installed\n")["lists"] is False
+    empty = PARSE("")
+    assert empty["lists"] is False and empty["installed"] == [] and empty["policy_requested"] == ""
