@@ -32,8 +32,9 @@ EXPECTED = {
 }
 
 
-def _check_run(instance: str) -> set[str]:
-    """Names of the tasks site.yml in check mode reports as changed on ``instance``."""
+def _check_run(instance: str, check: bool = True) -> set[str]:
+    """Names of the tasks site.yml reports as changed on ``instance`` (in check mode, or for
+    real with ``check=False``)."""
     inventory = os.environ.get("MOLECULE_INVENTORY_FILE")
     if not inventory:
         pytest.fail("MOLECULE_INVENTORY_FILE is not set: run through `molecule verify`")
@@ -46,7 +47,8 @@ def _check_run(instance: str) -> set[str]:
         ANSIBLE_FORCE_COLOR="0",
     )
     proc = subprocess.run(
-        [PLAYBOOK_BIN, "-i", str(Path(inventory).parent), "--check", "--limit", instance,
+        [PLAYBOOK_BIN, "-i", str(Path(inventory).parent), *(["--check"] if check else []),
+         "--limit", instance,
          str(REPO / "ansible" / "site.yml")],
         env=env, capture_output=True, text=True, timeout=900, check=False,
     )  # fmt: skip
@@ -80,3 +82,32 @@ def test_hand_edits_are_predicted_in_check_mode(host: Any, instance_name: str) -
         f"not predicted: {sorted(EXPECTED - changed)}; changed: {sorted(changed)}"
     )
     assert host.file(PGBACKREST_CONF).content_string.endswith("# edited by hand\n")  # check mode
+
+
+EXPORTER_SETTINGS = "/etc/default/prometheus-postgres-exporter"
+EXPORTER = "prometheus-postgres-exporter"
+
+
+@pytest.fixture
+def exporter_stopped_and_edited(host: Any) -> Iterator[None]:
+    """The exporter stopped (still enabled) and its settings edited by hand; the real run of
+    the test puts both back, and this makes sure of it afterwards."""
+    saved = host.file(EXPORTER_SETTINGS).content_string
+    host.check_output("systemctl stop %s", EXPORTER)
+    host.check_output("printf '# edited by hand\\n' >> %s", EXPORTER_SETTINGS)
+    try:
+        yield
+    finally:
+        host.check_output("printf '%%s' %s > %s", saved, EXPORTER_SETTINGS)
+        host.check_output("systemctl restart %s", EXPORTER)
+
+
+@pytest.mark.usefixtures("exporter_stopped_and_edited")
+def test_check_mode_predicts_exactly_what_the_run_changes(host: Any, instance_name: str) -> None:
+    """A stopped, enabled exporter whose settings differ: its restart handler starts it, so
+    the real run's one systemctl call changes nothing; check mode must not predict it."""
+    predicted = _check_run(instance_name)
+    changed = _check_run(instance_name, check=False)
+    only_predicted, only_changed = sorted(predicted - changed), sorted(changed - predicted)
+    assert predicted == changed, f"predicted only: {only_predicted}; changed only: {only_changed}"
+    assert host.service(EXPORTER).is_running
