@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.playbook import HostRun, run_hosts
+from tests.support.playbook import HostRun, run_hosts, selected_tests
 
 PLAYBOOK = Path(__file__).parent / "playbooks" / "cluster_inspect.yml"
 VERSION = 15
@@ -71,14 +71,33 @@ def _online(case: str) -> bool:
     return status.returncode == 0
 
 
+# The case each test reads (a parametrised test names its own).
+TEST_CASE = {
+    "test_a_running_conforming_cluster_is_read_in_the_probe_and_kept": "conforming-online",
+    "test_a_stopped_conforming_cluster_is_started_read_and_kept": "conforming-down",
+}
+
+
+def _selected_cases(session: pytest.Session) -> list[str]:
+    """Only the clusters the selected tests read (the mutation check selects one test)."""
+    wanted = {
+        str(params.get("case", TEST_CASE.get(name)))
+        for name, params in selected_tests(session.items, __name__)
+    }
+    return [case for case in CASES if case in wanted]
+
+
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, HostRun]]:
+def runs(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, HostRun]]:
     if os.geteuid() != 0 or shutil.which("pg_createcluster") is None:
         pytest.skip("needs root and Debian's postgresql-common with PostgreSQL 15")
-    for case in CASES:
+    cases = _selected_cases(request.session)
+    for case in cases:
         _drop(case)
     try:
-        for case in CASES:
+        for case in cases:
             _create(case)
         hosts = {
             case: {
@@ -90,14 +109,15 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, HostRun
                 "ansible_become": True,
             }
             for case, (port, _, _) in CASES.items()
+            if case in cases
         }
         work = tmp_path_factory.mktemp("cluster-inspect")
         found = run_hosts(PLAYBOOK, hosts, work / "hosts.yml")
-        for case in CASES:  # the state the role left, read before the clusters are dropped
+        for case in cases:  # the state the role left, read before the clusters are dropped
             found[case].stats["online_after"] = int(_online(case))
         yield found
     finally:
-        for case in CASES:
+        for case in cases:
             _drop(case)
 
 
