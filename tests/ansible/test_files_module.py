@@ -226,6 +226,15 @@ def test_directories_are_made_first_in_order_then_nothing_changes(
     assert meta(inner) == ("root", "root", "0700")
     assert (inner / "x.conf").read_text() == "x\n"
     assert run(tmp_path, files, directories=dirs)["changed"] is False
+    # missing parents are created with the directory's attributes (as the file module does)
+    deep = target / "new" / "deeper" / "leaf"
+    made = run(
+        tmp_path, [], directories=[{"path": str(deep), "group": OTHER_GROUP, "mode": "0711"}]
+    )
+    assert made["changed_files"] == [str(deep)]
+    assert (
+        meta(deep) == meta(deep.parent) == meta(deep.parent.parent) == ("root", OTHER_GROUP, "0711")
+    )
     # a directory whose mode was changed by hand is repaired in place, its files untouched
     outer.chmod(0o777)
     again = run(tmp_path, files, directories=dirs)
@@ -236,16 +245,17 @@ def test_directories_are_made_first_in_order_then_nothing_changes(
     ("bad", "message"),
     [
         ({"owner": "no-such-user-coachdb"}, "owner no-such-user-coachdb does not exist"),
-        ({"path": "/nonexistent-coachdb-dir/d"}, "parent directory /nonexistent-coachdb-dir"),
         ({"path": "FILE"}, "exists and is not a directory"),
+        ({"path": "FILE/sub"}, "plain: exists and is not a directory"),
     ],
-    ids=["owner", "parent", "file"],
+    ids=["owner", "file", "parent-is-a-file"],
 )
 def test_bad_directory_fails_before_any_write(
     tmp_path: Path, target: Path, bad: dict[str, str], message: str
 ) -> None:
     (target / "plain").write_text("a file\n")
-    bad = {**bad, "path": str(target / "plain")} if bad.get("path") == "FILE" else bad
+    if "path" in bad:
+        bad = {**bad, "path": bad["path"].replace("FILE", str(target / "plain"))}
     good = target / "first"
     dirs = [{"path": str(good)}, {"path": str(target / "second"), **bad}]
     result = run(tmp_path, [{"path": str(target / "f.conf"), "content": "f\n"}], directories=dirs)

@@ -15,8 +15,8 @@ directories and writes its files in the one run.
 
 Each file is replaced atomically (a temporary file in the same directory, flushed, given its
 owner, group and mode, then renamed over the old one), so a reader never sees half a file.
-Every owner, group and parent directory (of a file or a listed directory; one listed earlier
-counts) is checked before the first write: bad input changes
+Every owner, group and parent directory (a file's may be listed in ``directories``) is checked
+before the first write: bad input changes
 nothing. Check mode reports exactly what a real run would change and writes nothing; with
 --diff the old and new texts are shown, except for files marked ``secret`` (the task must then
 also carry ``no_log: true``, which hides the texts from the task's arguments).
@@ -40,11 +40,11 @@ description:
   - Each file gets exactly I(content) and the given owner, group and mode; a file whose
     content or attributes differ is replaced atomically (content) or changed in place
     (attributes only). Missing parent directories, owners or groups fail before any write.
-  - Each directory of I(directories) is created (its parent must exist or be listed before
-    it) or given its owner, group and mode, in list order, before any file is written.
+  - Each directory of I(directories) is created (with its missing parents, as the file
+    module does) or given its owner, group and mode, in list order, before any file is written.
 options:
   directories:
-    description: Directories to create or repair first (not recursive, not their contents).
+    description: Directories to create (missing parents too, alike) or repair, before the files.
     type: list
     elements: dict
     default: []
@@ -129,27 +129,45 @@ def _check_parent(path: str, check_mode: bool, listed: set[str]) -> None:
         raise ValueError(f"{path}: parent directory {parent} does not exist")
 
 
-def _plan_dir(spec: dict[str, Any], check_mode: bool, listed: set[str]) -> dict[str, Any]:
-    """Resolve one directory's wanted state and compare it with what is on disk (reads only)."""
+def _plan_dir(spec: dict[str, Any], listed: set[str]) -> dict[str, Any]:
+    """Resolve one directory's wanted state and compare it with what is on disk (reads only).
+
+    Missing parents are created with the same owner, group and mode, as the file module's
+    state=directory does; an existing parent that is not a directory fails here.
+    """
     path = os.path.normpath(spec["path"])
-    _check_parent(path, check_mode, listed)
+    if not os.path.isabs(path):
+        raise ValueError(f"{path}: not an absolute path")
     uid, gid = _ids(path, spec)
     mode = _mode(spec["mode"])
-    # followed, like the file module's state=directory (follow: true): a symlink to a
-    # directory (a repository on another disk) is that directory
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        st = None
-    if st is not None and not stat.S_ISDIR(st.st_mode):
-        raise ValueError(f"{path}: exists and is not a directory")
-    attrs = None if st is None else (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode))
+    missing: list[str] = []
+    current = path
+    while True:
+        # followed, like the file module's state=directory (follow: true): a symlink to a
+        # directory (a repository on another disk) is that directory
+        try:
+            st = os.stat(current)
+        except (FileNotFoundError, NotADirectoryError):  # the latter: under a file, found above
+            st = None
+        if st is not None:
+            if not stat.S_ISDIR(st.st_mode):
+                raise ValueError(f"{current}: exists and is not a directory")
+            break
+        missing.insert(0, current)
+        if current in listed or os.path.dirname(current) == current:
+            break
+        current = os.path.dirname(current)
+    attrs = None
+    if not missing:
+        attrs = (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode))
     return {
         "path": path,
         "uid": uid,
         "gid": gid,
         "mode": mode,
         "attrs": attrs,
+        # listed earlier: created by that entry, not here
+        "create": [m for m in missing if m not in listed],
         "changed": attrs != (uid, gid, mode),
     }
 
@@ -244,11 +262,13 @@ def _diffs(plan: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _make_dir(plan: dict[str, Any]) -> None:
-    """Create the directory with its mode (umask aside), or repair its owner, group and mode."""
-    if plan["attrs"] is None:
-        os.mkdir(plan["path"], 0o700)
-    os.chown(plan["path"], plan["uid"], plan["gid"])
-    os.chmod(plan["path"], plan["mode"])
+    """Create the directory (and its missing parents) with owner, group and mode, or repair
+    those of an existing one."""
+    for path in plan["create"] or [plan["path"]]:
+        if plan["attrs"] is None:
+            os.mkdir(path, 0o700)
+        os.chown(path, plan["uid"], plan["gid"])
+        os.chmod(path, plan["mode"])
 
 
 def _dir_diff(plan: dict[str, Any]) -> dict[str, Any]:
@@ -274,7 +294,7 @@ def main() -> None:
     dir_plans: list[dict[str, Any]] = []
     try:
         for spec in module.params["directories"]:
-            dir_plans.append(_plan_dir(spec, module.check_mode, listed))
+            dir_plans.append(_plan_dir(spec, listed))
             listed.add(dir_plans[-1]["path"])
         plans = [_plan(spec, module.check_mode, listed) for spec in module.params["files"]]
     except (ValueError, OSError) as exc:
