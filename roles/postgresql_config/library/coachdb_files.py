@@ -264,9 +264,15 @@ def _diffs(plan: dict[str, Any]) -> list[dict[str, Any]]:
 def _make_dir(plan: dict[str, Any]) -> None:
     """Create the directory (and its missing parents) with owner, group and mode, or repair
     those of an existing one."""
-    for path in plan["create"] or [plan["path"]]:
-        if plan["attrs"] is None:
-            os.mkdir(path, 0o700)
+    if plan["attrs"] is not None:
+        os.chown(plan["path"], plan["uid"], plan["gid"])
+        os.chmod(plan["path"], plan["mode"])
+        return
+    for path in plan["create"]:
+        # a parent shared with an entry listed before was made by that entry
+        if path != plan["path"] and os.path.isdir(path):
+            continue
+        os.mkdir(path, 0o700)
         os.chown(path, plan["uid"], plan["gid"])
         os.chmod(path, plan["mode"])
 
