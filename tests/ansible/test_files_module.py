@@ -28,12 +28,17 @@ OTHER_GROUP = grp.getgrgid(pwd.getpwnam(OTHER_USER).pw_gid).gr_name
 
 
 def run(
-    tmp_path: Path, files: list[dict[str, Any]], check: bool = False, diff: bool = False
+    tmp_path: Path,
+    files: list[dict[str, Any]],
+    check: bool = False,
+    diff: bool = False,
+    directories: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Run the module once with these files; return its JSON result (failed ones too)."""
     args = {
         "ANSIBLE_MODULE_ARGS": {
             "files": files,
+            **({"directories": directories} if directories is not None else {}),
             "_ansible_check_mode": check,
             "_ansible_diff": diff,
             "_ansible_tmpdir": str(tmp_path),
@@ -199,3 +204,61 @@ def test_refuses_to_replace_a_directory(tmp_path: Path, target: Path) -> None:
     (target / "d").mkdir()
     result = run(tmp_path, [{"path": str(target / "d"), "content": "x\n"}])
     assert result.get("failed") is True and "not a regular file" in result["msg"]
+
+
+def test_directories_are_made_first_in_order_then_nothing_changes(
+    tmp_path: Path, target: Path
+) -> None:
+    outer, inner = target / "outer", target / "outer" / "inner"
+    dirs = [
+        {"path": str(outer), "owner": OTHER_USER, "group": OTHER_GROUP, "mode": "0750"},
+        {"path": str(inner), "mode": "0700"},
+    ]
+    files = [{"path": str(inner / "x.conf"), "content": "x\n", "mode": "0600"}]
+    # check mode: predicts the directories and the file inside them, creates nothing
+    preview = run(tmp_path, files, check=True, diff=True, directories=dirs)
+    assert preview["changed_files"] == [str(outer), str(inner), str(inner / "x.conf")], preview
+    assert not outer.exists()
+    assert preview["diff"][0]["before"] == {"path": str(outer), "state": "absent"}
+    first = run(tmp_path, files, directories=dirs)
+    assert first["changed_files"] == preview["changed_files"], first
+    assert meta(outer) == (OTHER_USER, OTHER_GROUP, "0750")
+    assert meta(inner) == ("root", "root", "0700")
+    assert (inner / "x.conf").read_text() == "x\n"
+    assert run(tmp_path, files, directories=dirs)["changed"] is False
+    # missing parents are created with the directory's attributes (as the file module does)
+    deep = target / "new" / "deeper" / "leaf"
+    made = run(
+        tmp_path, [], directories=[{"path": str(deep), "group": OTHER_GROUP, "mode": "0711"}]
+    )
+    assert made["changed_files"] == [str(deep)]
+    assert (
+        meta(deep) == meta(deep.parent) == meta(deep.parent.parent) == ("root", OTHER_GROUP, "0711")
+    )
+    # a directory whose mode was changed by hand is repaired in place, its files untouched
+    outer.chmod(0o777)
+    again = run(tmp_path, files, directories=dirs)
+    assert again["changed_files"] == [str(outer)] and meta(outer)[2] == "0750"
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        ({"owner": "no-such-user-coachdb"}, "owner no-such-user-coachdb does not exist"),
+        ({"path": "FILE"}, "exists and is not a directory"),
+        ({"path": "FILE/sub"}, "plain: exists and is not a directory"),
+    ],
+    ids=["owner", "file", "parent-is-a-file"],
+)
+def test_bad_directory_fails_before_any_write(
+    tmp_path: Path, target: Path, bad: dict[str, str], message: str
+) -> None:
+    (target / "plain").write_text("a file\n")
+    if "path" in bad:
+        bad = {**bad, "path": bad["path"].replace("FILE", str(target / "plain"))}
+    good = target / "first"
+    dirs = [{"path": str(good)}, {"path": str(target / "second"), **bad}]
+    result = run(tmp_path, [{"path": str(target / "f.conf"), "content": "f\n"}], directories=dirs)
+    assert result.get("failed") is True, result
+    assert message in result["msg"]
+    assert not good.exists() and not (target / "f.conf").exists()

@@ -182,6 +182,8 @@ for u; do
     enable) echo enabled > "$STATE/$u.enabled"; [ -n "$now" ] && echo active > "$STATE/$u.active";;
   esac
 done
+[ "$cmd" = daemon-reload ] && echo reloaded >> "$STATE/daemon-reload"
+[ "$cmd" = enable ] && [ -f "$STATE/daemon-reload" ] && : > "$STATE/enabled-after-reload"
 exit 0
 """
 
@@ -205,3 +207,20 @@ def test_enable_now_says_changed_only_when_a_unit_state_changed(tmp_path: Path) 
     assert (state / "a.timer.active").read_text() == "active\n"
     # both enabled and active already (e.g. the handler did it all): not changed
     assert "changed" not in run()
+
+
+def test_enable_now_reloads_systemd_first_when_asked(tmp_path: Path) -> None:
+    bindir, state = tmp_path / "bin", tmp_path / "state"
+    bindir.mkdir()
+    state.mkdir()
+    (bindir / "systemctl").write_text(FAKE_SYSTEMCTL)
+    (bindir / "systemctl").chmod(0o755)
+    env = {**os.environ, "PATH": f"{bindir}:{os.environ['PATH']}", "STATE": str(state)}
+    plain = F["coachdb_enable_now_argv"](["a.timer"])
+    subprocess.run(plain, env=env, capture_output=True, text=True, check=True)
+    assert not (state / "daemon-reload").exists()
+    argv = F["coachdb_enable_now_argv"](["c.timer"], daemon_reload=True)
+    out = subprocess.run(argv, env=env, capture_output=True, text=True, check=True)
+    assert "changed" in out.stdout.splitlines()
+    assert (state / "daemon-reload").read_text() == "reloaded\n"
+    assert (state / "enabled-after-reload").exists()

@@ -161,10 +161,13 @@ ENABLE_NOW = (
 )
 
 
-def coachdb_enable_now_argv(units: Iterable[str]) -> list[str]:
+def coachdb_enable_now_argv(units: Iterable[str], daemon_reload: bool = False) -> list[str]:
     """argv that enables and starts ``units`` (one round trip); its stdout says "changed"
-    exactly when a unit's enabled or active state changed."""
-    return ["sh", "-c", ENABLE_NOW, "enable-now", *(str(u) for u in units)]
+    exactly when a unit's enabled or active state changed. ``daemon_reload``: systemd reads
+    the unit files again first (unit files written just before: the handler's module run
+    that would otherwise do it is spared)."""
+    script = ("systemctl daemon-reload || exit $?; " if daemon_reload else "") + ENABLE_NOW
+    return ["sh", "-c", script, "enable-now", *(str(u) for u in units)]
 
 
 def coachdb_probe_packages_missing(probe: Mapping[str, Any], names: Iterable[str]) -> list[str]:

@@ -1,5 +1,5 @@
 #!/usr/bin/python
-"""Write several whole files in one module run (atomic, owner/group/mode, check mode, diff).
+"""Write several whole files and their directories in one module run (atomic, check mode, diff).
 
 Why: with the docker connection every round trip costs ~0.3 s, and ``ansible.builtin.template``
 costs three per file (stat, put, copy) even with pipelining; a cold converge writes some
@@ -9,9 +9,14 @@ texts of one handler group (files whose change needs the same reload or restart)
 module: one round trip for the group. ``template`` stays the field's tool for a single file
 written outside such a gate; this module exists only for the round trips.
 
+Directories (``directories``, created or given their owner, group and mode in list order,
+before any file) spare the file module's round trip per directory: a role creates its
+directories and writes its files in the one run.
+
 Each file is replaced atomically (a temporary file in the same directory, flushed, given its
 owner, group and mode, then renamed over the old one), so a reader never sees half a file.
-Every owner, group and parent directory is checked before the first write: bad input changes
+Every owner, group and parent directory (a file's may be listed in ``directories``) is checked
+before the first write: bad input changes
 nothing. Check mode reports exactly what a real run would change and writes nothing; with
 --diff the old and new texts are shown, except for files marked ``secret`` (the task must then
 also carry ``no_log: true``, which hides the texts from the task's arguments).
@@ -35,12 +40,24 @@ description:
   - Each file gets exactly I(content) and the given owner, group and mode; a file whose
     content or attributes differ is replaced atomically (content) or changed in place
     (attributes only). Missing parent directories, owners or groups fail before any write.
+  - Each directory of I(directories) is created (with its missing parents, as the file
+    module does) or given its owner, group and mode, in list order, before any file is written.
 options:
+  directories:
+    description: Directories to create (missing parents too, alike) or repair, before the files.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      path: {description: Absolute path of the directory., type: path, required: true}
+      owner: {description: Owning user., type: str, default: root}
+      group: {description: Owning group., type: str, default: root}
+      mode: {description: Octal mode (C("0755")) or a number., type: raw, default: "0755"}
   files:
     description: The files to write.
     type: list
     elements: dict
-    required: true
+    default: []
     suboptions:
       path: {description: Absolute path of the file., type: path, required: true}
       content: {description: The whole text of the file., type: str, required: true}
@@ -52,7 +69,8 @@ options:
 
 RETURN = r"""
 changed_files:
-  description: Paths whose content or attributes were (check mode - would be) changed.
+  description: Paths (directories first, then files) that were (check mode - would be) created
+    or whose content or attributes were changed.
   type: list
   elements: str
 """
@@ -64,6 +82,14 @@ _FILE_SPEC: dict[str, Any] = {
     "group": {"type": "str", "default": "root"},
     "mode": {"type": "raw", "default": "0644"},
     "secret": {"type": "bool", "default": False},
+}
+
+
+_DIR_SPEC: dict[str, Any] = {
+    "path": {"type": "path", "required": True},
+    "owner": {"type": "str", "default": "root"},
+    "group": {"type": "str", "default": "root"},
+    "mode": {"type": "raw", "default": "0755"},
 }
 
 
@@ -80,18 +106,7 @@ def _mode(value: Any) -> int:
     return mode
 
 
-def _plan(spec: dict[str, Any], check_mode: bool) -> dict[str, Any]:
-    """Resolve one file's wanted state and compare it with what is on disk (reads only).
-
-    A missing parent directory fails, except in check mode, where an earlier task of the same
-    run would have created it (as the copy module reports "would be created" there).
-    """
-    path = spec["path"]
-    if not os.path.isabs(path):
-        raise ValueError(f"{path}: not an absolute path")
-    parent = os.path.dirname(path)
-    if not os.path.isdir(parent) and not check_mode:
-        raise ValueError(f"{path}: parent directory {parent} does not exist")
+def _ids(path: str, spec: dict[str, Any]) -> tuple[int, int]:
     try:
         uid = pwd.getpwnam(spec["owner"]).pw_uid
     except KeyError as exc:
@@ -100,6 +115,68 @@ def _plan(spec: dict[str, Any], check_mode: bool) -> dict[str, Any]:
         gid = grp.getgrnam(spec["group"]).gr_gid
     except KeyError as exc:
         raise ValueError(f"{path}: group {spec['group']} does not exist") from exc
+    return uid, gid
+
+
+def _check_parent(path: str, check_mode: bool, listed: set[str]) -> None:
+    """A missing parent fails unless a directory listed before creates it, or in check mode,
+    where an earlier task of the same run would have created it (as the copy module reports
+    "would be created" there)."""
+    if not os.path.isabs(path):
+        raise ValueError(f"{path}: not an absolute path")
+    parent = os.path.dirname(path)
+    if not os.path.isdir(parent) and parent not in listed and not check_mode:
+        raise ValueError(f"{path}: parent directory {parent} does not exist")
+
+
+def _plan_dir(spec: dict[str, Any], listed: set[str]) -> dict[str, Any]:
+    """Resolve one directory's wanted state and compare it with what is on disk (reads only).
+
+    Missing parents are created with the same owner, group and mode, as the file module's
+    state=directory does; an existing parent that is not a directory fails here.
+    """
+    path = os.path.normpath(spec["path"])
+    if not os.path.isabs(path):
+        raise ValueError(f"{path}: not an absolute path")
+    uid, gid = _ids(path, spec)
+    mode = _mode(spec["mode"])
+    missing: list[str] = []
+    current = path
+    while True:
+        # followed, like the file module's state=directory (follow: true): a symlink to a
+        # directory (a repository on another disk) is that directory
+        try:
+            st = os.stat(current)
+        except (FileNotFoundError, NotADirectoryError):  # the latter: under a file, found above
+            st = None
+        if st is not None:
+            if not stat.S_ISDIR(st.st_mode):
+                raise ValueError(f"{current}: exists and is not a directory")
+            break
+        missing.insert(0, current)
+        if current in listed or os.path.dirname(current) == current:
+            break
+        current = os.path.dirname(current)
+    attrs = None
+    if not missing:
+        attrs = (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode))
+    return {
+        "path": path,
+        "uid": uid,
+        "gid": gid,
+        "mode": mode,
+        "attrs": attrs,
+        # listed earlier: created by that entry, not here
+        "create": [m for m in missing if m not in listed],
+        "changed": attrs != (uid, gid, mode),
+    }
+
+
+def _plan(spec: dict[str, Any], check_mode: bool, listed: set[str]) -> dict[str, Any]:
+    """Resolve one file's wanted state and compare it with what is on disk (reads only)."""
+    path = spec["path"]
+    _check_parent(path, check_mode, listed)
+    uid, gid = _ids(path, spec)
     mode = _mode(spec["mode"])
     wanted = spec["content"].encode("utf-8")
     before: bytes | None = None
@@ -184,23 +261,62 @@ def _diffs(plan: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
+def _make_dir(plan: dict[str, Any]) -> None:
+    """Create the directory (and its missing parents) with owner, group and mode, or repair
+    those of an existing one."""
+    if plan["attrs"] is not None:
+        os.chown(plan["path"], plan["uid"], plan["gid"])
+        os.chmod(plan["path"], plan["mode"])
+        return
+    for path in plan["create"]:
+        # a parent shared with an entry listed before was made by that entry
+        if path != plan["path"] and os.path.isdir(path):
+            continue
+        os.mkdir(path, 0o700)
+        os.chown(path, plan["uid"], plan["gid"])
+        os.chmod(path, plan["mode"])
+
+
+def _dir_diff(plan: dict[str, Any]) -> dict[str, Any]:
+    after = _describe(plan, (plan["uid"], plan["gid"], plan["mode"]))
+    return {"before": _describe(plan, plan["attrs"]), "after": {**after, "state": "directory"}}
+
+
 def main() -> None:
     module = AnsibleModule(
         argument_spec={
-            "files": {"type": "list", "elements": "dict", "required": True, "options": _FILE_SPEC}
+            "directories": {
+                "type": "list", "elements": "dict", "default": [], "options": _DIR_SPEC,
+            },
+            "files": {"type": "list", "elements": "dict", "default": [], "options": _FILE_SPEC},
         },
         supports_check_mode=True,
-    )
-    paths = [f["path"] for f in module.params["files"]]
+    )  # fmt: skip
+    paths = [os.path.normpath(d["path"]) for d in module.params["directories"]]
+    paths += [f["path"] for f in module.params["files"]]
     if len(set(paths)) != len(paths):
-        module.fail_json(msg="files: a path is listed twice", changed=False)
+        module.fail_json(msg="directories/files: a path is listed twice", changed=False)
+    listed: set[str] = set()
+    dir_plans: list[dict[str, Any]] = []
     try:
-        plans = [_plan(spec, module.check_mode) for spec in module.params["files"]]
+        for spec in module.params["directories"]:
+            dir_plans.append(_plan_dir(spec, listed))
+            listed.add(dir_plans[-1]["path"])
+        plans = [_plan(spec, module.check_mode, listed) for spec in module.params["files"]]
     except (ValueError, OSError) as exc:
         module.fail_json(msg=str(exc), changed=False)
+    dirs_changing = [d for d in dir_plans if d["changed"]]
     changing = [p for p in plans if p["content_changed"] or p["attrs_changed"]]
     done: list[str] = []
     if not module.check_mode:
+        for plan in dirs_changing:
+            try:
+                _make_dir(plan)
+            except OSError as exc:
+                module.fail_json(
+                    msg=f"{plan['path']}: {exc}", changed=bool(done), changed_files=done
+                )
+            done.append(plan["path"])
         for plan in changing:
             try:
                 if plan["content_changed"]:
@@ -214,11 +330,12 @@ def main() -> None:
                 )
             done.append(plan["path"])
     result: dict[str, Any] = {
-        "changed": bool(changing),
-        "changed_files": [p["path"] for p in changing],
+        "changed": bool(dirs_changing or changing),
+        "changed_files": [p["path"] for p in dirs_changing + changing],
     }
     if module._diff:
-        result["diff"] = [d for p in changing for d in _diffs(p)]
+        result["diff"] = [_dir_diff(p) for p in dirs_changing]
+        result["diff"] += [d for p in changing for d in _diffs(p)]
     module.exit_json(**result)
 
 
