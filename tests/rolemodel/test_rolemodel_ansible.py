@@ -244,19 +244,20 @@ def test_run_says_where_the_passwords_are(role_converged: RoleRuns) -> None:
     assert f"trading_coach_migrator: file {role_converged.secrets_dir}" in again
 
 
-def test_no_password_or_verifier_in_ansible_output_or_server_log(role_runs: RoleRuns) -> None:
-    secrets_ = [role_runs.app_password] + [
-        p.read_text().strip() for p in role_runs.secrets_dir.glob("*.password")
+def _assert_no_password_or_verifier(rr: RoleRuns, runs: list[PlayRun]) -> None:
+    """Neither a password nor a verifier in these runs' output, nor in the server log."""
+    secrets_ = [rr.app_password] + [
+        p.read_text().strip() for p in rr.secrets_dir.glob("*.password")
     ]
     assert len(secrets_) == 3
-    output = "".join(run.output for run in role_runs.runs.values())
-    log = role_runs.cluster.log()
+    output = "".join(run.output for run in runs)
+    log = rr.cluster.log()
     assert "CREATE ROLE" in log  # log_statement = 'ddl' was on during the runs
     for secret in secrets_:
         assert secret not in output
         assert secret not in log
     # not even the verifier (PGOPTIONS in set_passwords.yml switches statement logging off)
-    with psycopg.connect(role_runs.cluster.dsn()) as conn:
+    with psycopg.connect(rr.cluster.dsn()) as conn:
         verifiers = conn.execute(
             "SELECT rolpassword FROM pg_authid WHERE rolcanlogin AND rolname <> 'postgres'"
         ).fetchall()
@@ -265,6 +266,19 @@ def test_no_password_or_verifier_in_ansible_output_or_server_log(role_runs: Role
     for (verifier,) in verifiers:
         assert verifier.split("$", 2)[2] not in log
         assert verifier.split("$", 2)[2] not in output
+
+
+def test_no_password_or_verifier_in_ansible_output_or_server_log(role_runs: RoleRuns) -> None:
+    _assert_no_password_or_verifier(role_runs, list(role_runs.runs.values()))
+
+
+def test_no_password_or_verifier_in_the_converge_runs(role_converged: RoleRuns) -> None:
+    """The same claim over the converge (-v) and its re-run alone: the mutation check's catch
+    of a missing no_log or PGOPTIONS without role_runs' six further runs (the test above
+    covers every run)."""
+    _assert_no_password_or_verifier(
+        role_converged, [role_converged.runs[k] for k in ("converge", "again")]
+    )
 
 
 def test_controller_files_are_private(role_runs: RoleRuns) -> None:
