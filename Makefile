@@ -26,7 +26,9 @@ MOLECULE_ORDER := $(foreach s,$(MOLECULE_LONGEST_FIRST),$(filter $(s),$(MOLECULE
 # .cache/logs/<suite>.log and is printed when the suite fails. pytest runs as two suites, its
 # parts (conftest.py SUITE_PARTS: Ansible playbook runs, the rest). The mutation check runs its
 # tests in a scratch copy with their own servers, directories and ports, so it may run beside
-# them. TEST_APART lists pairs a:b that must never run at the same time (none at present).
+# them; it runs MUTATION_JOBS entries at a time (default 2, each worker in its own scratch
+# copy): one at a time kept less than half a core busy, its entries mostly wait. TEST_APART
+# lists pairs a:b that must never run at the same time (none at present).
 TEST_JOBS ?= $(shell nproc)
 export TEST_JOBS
 PYTEST_PARTS := rest ansible

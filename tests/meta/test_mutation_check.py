@@ -57,3 +57,47 @@ def test_every_named_test_exists() -> None:
         check=False,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+
+
+def test_two_at_a_time_each_break_alone_in_its_copy_table_in_file_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--jobs 2: two workers, each its own copy with one break at a time, put back after."""
+    import threading
+    import time
+
+    copies: list[Path] = []
+    made = threading.Lock()
+
+    def scratch_copy(_root: Path) -> Path:
+        with made:  # the two workers make theirs at the same time
+            copy = tmp_path / f"copy{len(copies)}" / "repo"
+            copies.append(copy)
+        copy.mkdir(parents=True)
+        (copy / "f.txt").write_text("".join(f"anchor{i}\n" for i in range(6)))
+        return copy
+
+    seen: dict[str, tuple[Path, int]] = {}
+
+    def run_tests(copy: Path, m: mutations.Mutation, worker: int = 0) -> tuple[int, str]:
+        text = (copy / "f.txt").read_text()
+        assert text.count("BROKEN") == 1 and f"BROKEN{m.id}" in text  # this break, alone
+        seen[m.id] = (copy, worker)
+        time.sleep(0.05)
+        return (0, "1 passed") if m.id == "m3" else (1, f"FAILED tests/t.py::{m.id}")
+
+    monkeypatch.setattr(mutations, "scratch_copy", scratch_copy)
+    monkeypatch.setattr(mutations, "run_tests", run_tests)
+    entries = [
+        mutations.Mutation(
+            id=f"m{i}", claim="c", file="f.txt", search=f"anchor{i}\n", replace=f"BROKENm{i}\n",
+            tests=["t"],
+        )
+        for i in range(6)
+    ]  # fmt: skip
+    outcomes = mutations.check(entries, "fast", set(), verbose=False, jobs=2)
+    assert [o.mutation.id for o in outcomes] == [m.id for m in entries]
+    assert [o.verdict for o in outcomes] == ["caught"] * 3 + ["SURVIVED"] + ["caught"] * 2
+    assert len(copies) == 2 and {copy for copy, _ in seen.values()} == set(copies)
+    assert {worker for _, worker in seen.values()} == {0, 1}
+    assert not any(copy.exists() for copy in copies)  # removed after the run

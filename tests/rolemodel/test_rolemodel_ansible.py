@@ -56,6 +56,7 @@ class RoleRuns:
     cluster: Cluster
     secrets_dir: Path
     app_password: str
+    base: dict[str, object] = field(default_factory=dict)
     runs: dict[str, PlayRun] = field(default_factory=dict)
     states: dict[str, object] = field(default_factory=dict)
 
@@ -110,45 +111,57 @@ def refusals(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RoleRuns]:
 
 
 @pytest.fixture(scope="module", params=EDGE_MAJORS, ids=[f"pg{m}" for m in EDGE_MAJORS])
-def role_runs(
+def role_converged(
     tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
 ) -> Iterator[RoleRuns]:
-    """Converge, converge again, then a check run, on a cluster of their own, on each end of
-    the supported range (14 and 17)."""
+    """Converge, then converge again, on a cluster of their own, on each end of the supported
+    range (14 and 17). A test that needs only these two runs asks for this fixture alone (the
+    mutation check runs it without role_runs' six further runs); role_runs goes on from here
+    on the same cluster, so the whole suite still converges once per major."""
     with _fresh_cluster(tmp_path_factory, int(request.param)) as (cluster, secrets_dir, base):
-        rr = RoleRuns(cluster, secrets_dir, app_password=secrets.token_urlsafe(24))
+        rr = RoleRuns(cluster, secrets_dir, app_password=secrets.token_urlsafe(24), base=base)
         env = {"COACHDB_APP_PASSWORD": rr.app_password}
         # -v prints every task's result (set_fact's facts too): only no_log keeps secrets out
         rr.runs["converge"] = run_playbook("rolemodel.yml", base, "-v", env=env)
         assert rr.runs["converge"].rc == 0, rr.runs["converge"].output[-5000:]
         rr.runs["again"] = run_playbook("rolemodel.yml", base, env=env)
-        rr.runs["check_again"] = run_playbook("rolemodel.yml", base, "--check", env=env)
-        # Drift that an apply script which repairs nothing leaves behind: the play must fail.
-        with psycopg.connect(cluster.dsn("elite_trading_coach_ai"), autocommit=True) as conn:
-            conn.execute("GRANT CREATE ON SCHEMA public TO PUBLIC")
-        noop = {**base, "_postgresql_rolemodel_apply_template": str(PLAYBOOKS / NOOP_APPLY)}
-        rr.runs["unrepaired"] = run_playbook("rolemodel.yml", noop, env=env)
-        rr.runs["repaired"] = run_playbook("rolemodel.yml", base, env=env)
-        # Drift the probe (tasks/main.yml) must see although the role skips its per-phase
-        # queries when nothing deviates: a role attribute (roles phase), a grant in another
-        # database, a password changed by hand, a private file opened, the env file edited.
-        with psycopg.connect(cluster.dsn(), autocommit=True) as conn:
-            conn.execute("ALTER ROLE trading_coach_user CREATEDB")
-            conn.execute(f"ALTER ROLE trading_coach_migrator PASSWORD '{HAND_SET_PASSWORD}'")
-        with psycopg.connect(cluster.dsn("template1"), autocommit=True) as conn:
-            conn.execute("GRANT CREATE ON SCHEMA public TO PUBLIC")
-        (secrets_dir / "trading_coach_migrator.password").chmod(0o644)
-        env_file = secrets_dir / "app.env"
-        rr.states["env_file"] = env_file.read_text()
-        env_file.write_text(rr.states["env_file"].replace("DB_SSL=true", "DB_SSL=false"))
-        rr.runs["drift_check"] = run_playbook("rolemodel.yml", base, "--check", env=env)
-        connect = lambda db: psycopg.connect(cluster.dsn(db))  # noqa: E731
-        rr.states["drift_after_check"] = rolemodel.drift_all(
-            connect, rolemodel.RoleModel(readonly_enabled=True)
-        )
-        rr.runs["drift_fixed"] = run_playbook("rolemodel.yml", base, env=env)
-        rr.runs["drift_again"] = run_playbook("rolemodel.yml", base, env=env)
         yield rr
+
+
+@pytest.fixture(scope="module")
+def role_runs(role_converged: RoleRuns) -> RoleRuns:
+    """role_converged's cluster, then a check run, drift that must fail the play or be
+    predicted and repaired, on each end of the supported range (14 and 17)."""
+    rr = role_converged
+    cluster, secrets_dir, base = rr.cluster, rr.secrets_dir, rr.base
+    env = {"COACHDB_APP_PASSWORD": rr.app_password}
+    rr.runs["check_again"] = run_playbook("rolemodel.yml", base, "--check", env=env)
+    # Drift that an apply script which repairs nothing leaves behind: the play must fail.
+    with psycopg.connect(cluster.dsn("elite_trading_coach_ai"), autocommit=True) as conn:
+        conn.execute("GRANT CREATE ON SCHEMA public TO PUBLIC")
+    noop = {**base, "_postgresql_rolemodel_apply_template": str(PLAYBOOKS / NOOP_APPLY)}
+    rr.runs["unrepaired"] = run_playbook("rolemodel.yml", noop, env=env)
+    rr.runs["repaired"] = run_playbook("rolemodel.yml", base, env=env)
+    # Drift the probe (tasks/main.yml) must see although the role skips its per-phase
+    # queries when nothing deviates: a role attribute (roles phase), a grant in another
+    # database, a password changed by hand, a private file opened, the env file edited.
+    with psycopg.connect(cluster.dsn(), autocommit=True) as conn:
+        conn.execute("ALTER ROLE trading_coach_user CREATEDB")
+        conn.execute(f"ALTER ROLE trading_coach_migrator PASSWORD '{HAND_SET_PASSWORD}'")
+    with psycopg.connect(cluster.dsn("template1"), autocommit=True) as conn:
+        conn.execute("GRANT CREATE ON SCHEMA public TO PUBLIC")
+    (secrets_dir / "trading_coach_migrator.password").chmod(0o644)
+    env_file = secrets_dir / "app.env"
+    rr.states["env_file"] = env_file.read_text()
+    env_file.write_text(rr.states["env_file"].replace("DB_SSL=true", "DB_SSL=false"))
+    rr.runs["drift_check"] = run_playbook("rolemodel.yml", base, "--check", env=env)
+    connect = lambda db: psycopg.connect(cluster.dsn(db))  # noqa: E731
+    rr.states["drift_after_check"] = rolemodel.drift_all(
+        connect, rolemodel.RoleModel(readonly_enabled=True)
+    )
+    rr.runs["drift_fixed"] = run_playbook("rolemodel.yml", base, env=env)
+    rr.runs["drift_again"] = run_playbook("rolemodel.yml", base, env=env)
+    return rr
 
 
 def test_weak_password_is_refused_before_any_change(refusals: RoleRuns) -> None:
@@ -222,28 +235,29 @@ def test_manual_drift_is_predicted_then_repaired(role_runs: RoleRuns) -> None:
     assert (role_runs.secrets_dir / "app.env").read_text() == role_runs.states["env_file"]
 
 
-def test_run_says_where_the_passwords_are(role_runs: RoleRuns) -> None:
-    out = role_runs.runs["converge"].output
+def test_run_says_where_the_passwords_are(role_converged: RoleRuns) -> None:
+    out = role_converged.runs["converge"].output
     assert "trading_coach_user: environment variable COACHDB_APP_PASSWORD" in out
-    assert f"trading_coach_migrator: generated into {role_runs.secrets_dir}" in out
+    assert f"trading_coach_migrator: generated into {role_converged.secrets_dir}" in out
     assert "app.env (mode 0600" in re.sub(r"\s+", " ", out)
-    again = role_runs.runs["again"].output
-    assert f"trading_coach_migrator: file {role_runs.secrets_dir}" in again
+    again = role_converged.runs["again"].output
+    assert f"trading_coach_migrator: file {role_converged.secrets_dir}" in again
 
 
-def test_no_password_or_verifier_in_ansible_output_or_server_log(role_runs: RoleRuns) -> None:
-    secrets_ = [role_runs.app_password] + [
-        p.read_text().strip() for p in role_runs.secrets_dir.glob("*.password")
+def _assert_no_password_or_verifier(rr: RoleRuns, runs: list[PlayRun]) -> None:
+    """Neither a password nor a verifier in these runs' output, nor in the server log."""
+    secrets_ = [rr.app_password] + [
+        p.read_text().strip() for p in rr.secrets_dir.glob("*.password")
     ]
     assert len(secrets_) == 3
-    output = "".join(run.output for run in role_runs.runs.values())
-    log = role_runs.cluster.log()
+    output = "".join(run.output for run in runs)
+    log = rr.cluster.log()
     assert "CREATE ROLE" in log  # log_statement = 'ddl' was on during the runs
     for secret in secrets_:
         assert secret not in output
         assert secret not in log
     # not even the verifier (PGOPTIONS in set_passwords.yml switches statement logging off)
-    with psycopg.connect(role_runs.cluster.dsn()) as conn:
+    with psycopg.connect(rr.cluster.dsn()) as conn:
         verifiers = conn.execute(
             "SELECT rolpassword FROM pg_authid WHERE rolcanlogin AND rolname <> 'postgres'"
         ).fetchall()
@@ -252,6 +266,19 @@ def test_no_password_or_verifier_in_ansible_output_or_server_log(role_runs: Role
     for (verifier,) in verifiers:
         assert verifier.split("$", 2)[2] not in log
         assert verifier.split("$", 2)[2] not in output
+
+
+def test_no_password_or_verifier_in_ansible_output_or_server_log(role_runs: RoleRuns) -> None:
+    _assert_no_password_or_verifier(role_runs, list(role_runs.runs.values()))
+
+
+def test_no_password_or_verifier_in_the_converge_runs(role_converged: RoleRuns) -> None:
+    """The same claim over the converge (-v) and its re-run alone: the mutation check's catch
+    of a missing no_log or PGOPTIONS without role_runs' six further runs (the test above
+    covers every run)."""
+    _assert_no_password_or_verifier(
+        role_converged, [role_converged.runs[k] for k in ("converge", "again")]
+    )
 
 
 def test_controller_files_are_private(role_runs: RoleRuns) -> None:

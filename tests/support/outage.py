@@ -20,6 +20,8 @@ from tests.support.pgcluster import Cluster
 
 #: psycopg_pool logs each failed connection attempt with this prefix (sync and async pool).
 ATTEMPT_PREFIX = "error connecting"
+#: The promise: never longer than this (s) between two attempts, nor until serving again.
+LONGEST_GAP = 4.0
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,7 @@ class Outage:
     attempts: list[float]  # wall-clock times of failed attempts while the server was down
     longest_gap: float  # between the crash, each attempt and the return
     back_after: float  # from the server's return to the pool's first commit
+    cut_short: bool = False  # returned early: no attempt for more than LONGEST_GAP s
 
     def check(self, min_size: int) -> None:
         """Print the figures; assert the pool's promise (see the module docstring)."""
@@ -38,8 +41,11 @@ class Outage:
             f"was down, longest gap between two {self.longest_gap:.1f} s; first commit "
             f"{self.back_after:.2f} s after the server was back"
         )
-        assert self.longest_gap <= 4.0, f"longest gap {self.longest_gap:.1f} s"
-        assert self.back_after <= 4.0, "the pool did not serve within 4 s of the server's return"
+        assert not self.cut_short, f"no attempt for more than {LONGEST_GAP} s: outage cut short"
+        assert self.longest_gap <= LONGEST_GAP, f"longest gap {self.longest_gap:.1f} s"
+        assert self.back_after <= LONGEST_GAP, (
+            "the pool did not serve within 4 s of the server's return"
+        )
         # not hammering: the broken connections' attempts (at most min_size, 4 tries in 5 s
         # each) plus one attempt at a time while requests wait, 4 tries per 5 s
         limit = 4 * min_size + 0.8 * self.down_for + 4
@@ -58,25 +64,30 @@ def crash_and_return(
     ``commits`` holds ``time.monotonic()`` of each acknowledged commit; ``records`` returns the
     captured ``psycopg.pool`` log records (pytest's ``caplog.records``). Blocking: an asyncio
     test runs it in a thread (``asyncio.to_thread``) so its pool keeps working meanwhile.
+
+    Once more than LONGEST_GAP s pass without an attempt the promise is already broken: the
+    server returns then and the outage is marked ``cut_short``, which fails the check (a pool
+    that stops trying fails at once instead of after the whole outage; a passing check always
+    had the whole outage).
     """
     time.sleep(1.0)
     assert commits, "the writer never committed before the outage"
     cluster.stop("immediate")  # a crash: no goodbye to the clients
     down_at, down_wall = time.monotonic(), time.time()
-    time.sleep(down_for)
+    cut_short = False
+    while time.monotonic() < down_at + down_for:
+        last = max([down_wall, *_attempts(records(), down_wall, time.time())])
+        if time.time() - last > LONGEST_GAP:
+            cut_short = True
+            break
+        time.sleep(0.25)
     up_wall = time.time()
     cluster.start()  # returns once the server accepts connections
     up_at = time.monotonic()
     deadline = up_at + 30
     while not [t for t in commits if t > up_at] and time.monotonic() < deadline:
         time.sleep(0.05)
-    attempts = [
-        r.created
-        for r in records()
-        if r.name == "psycopg.pool"
-        and r.getMessage().startswith(ATTEMPT_PREFIX)
-        and down_wall <= r.created <= up_wall
-    ]
+    attempts = _attempts(records(), down_wall, up_wall)
     gaps = [b - a for a, b in itertools.pairwise([down_wall, *attempts, up_wall])]
     first = [t for t in commits if t > up_at]
     return Outage(
@@ -84,4 +95,16 @@ def crash_and_return(
         attempts=attempts,
         longest_gap=max(gaps),
         back_after=first[0] - up_at if first else float("inf"),
+        cut_short=cut_short,
     )
+
+
+def _attempts(records: list[logging.LogRecord], start: float, end: float) -> list[float]:
+    """Wall-clock times of psycopg_pool's failed connection attempts between start and end."""
+    return [
+        r.created
+        for r in records
+        if r.name == "psycopg.pool"
+        and r.getMessage().startswith(ATTEMPT_PREFIX)
+        and start <= r.created <= end
+    ]
