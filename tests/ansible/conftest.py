@@ -8,6 +8,7 @@ failed before any such task.
 
 from __future__ import annotations
 
+import importlib.util
 import sys
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,17 @@ from tests.support.playbook import PlayRun, run_playbook
 
 REPO = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
+
+
+def role_filters(role: str, plugin: str) -> dict[str, Any]:
+    """The filters of ``roles/<role>/filter_plugins/<plugin>.py``, loaded as Ansible would
+    (by path: a role's plugins are not an importable package), for tests that call them."""
+    path = REPO / "roles" / role / "filter_plugins" / f"{plugin}.py"
+    spec = importlib.util.spec_from_file_location(plugin, path)
+    assert spec and spec.loader, path
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.FilterModule().filters()
 
 
 @pytest.fixture(scope="session")

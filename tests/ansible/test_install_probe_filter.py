@@ -8,16 +8,9 @@ fixed output in the shape the probe prints (tests/ansible/test_fallback.py runs 
 
 from __future__ import annotations
 
-import importlib.util
+from tests.ansible.conftest import role_filters
 
-from tests.ansible.conftest import REPO
-
-_PATH = REPO / "roles" / "postgresql_install" / "filter_plugins" / "coachdb_install_probe.py"
-_SPEC = importlib.util.spec_from_file_location("coachdb_install_probe", _PATH)
-assert _SPEC and _SPEC.loader
-_MODULE = importlib.util.module_from_spec(_SPEC)
-_SPEC.loader.exec_module(_MODULE)
-PARSE = _MODULE.FilterModule().filters()["coachdb_install_probe"]
+PARSE = role_filters("postgresql_install", "coachdb_install_probe")["coachdb_install_probe"]
 
 OUTPUT = """@@ lists yes
 @@ policy-requested

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import grp
 import hashlib
-import importlib.util
 import os
 import pwd
 import subprocess
@@ -18,14 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.ansible.conftest import REPO
+from tests.ansible.conftest import role_filters
 
-_PATH = REPO / "roles" / "postgresql_config" / "filter_plugins" / "coachdb_probe.py"
-_SPEC = importlib.util.spec_from_file_location("coachdb_probe", _PATH)
-assert _SPEC and _SPEC.loader
-_MODULE = importlib.util.module_from_spec(_SPEC)
-_SPEC.loader.exec_module(_MODULE)
-F = _MODULE.FilterModule().filters()
+F = role_filters("postgresql_config", "coachdb_probe")
 
 CONTENT = "listen_addresses = 'localhost'\n"
 SHA1 = hashlib.sha1(CONTENT.encode()).hexdigest()  # noqa: S324 (as sha1sum prints it)
@@ -188,13 +182,18 @@ exit 0
 """
 
 
-def test_enable_now_says_changed_only_when_a_unit_state_changed(tmp_path: Path) -> None:
+def _fake_systemctl(tmp_path: Path) -> tuple[dict[str, str], Path]:
+    """The environment that puts FAKE_SYSTEMCTL first on PATH, and its state directory."""
     bindir, state = tmp_path / "bin", tmp_path / "state"
     bindir.mkdir()
     state.mkdir()
     (bindir / "systemctl").write_text(FAKE_SYSTEMCTL)
     (bindir / "systemctl").chmod(0o755)
-    env = {**os.environ, "PATH": f"{bindir}:{os.environ['PATH']}", "STATE": str(state)}
+    return {**os.environ, "PATH": f"{bindir}:{os.environ['PATH']}", "STATE": str(state)}, state
+
+
+def test_enable_now_says_changed_only_when_a_unit_state_changed(tmp_path: Path) -> None:
+    env, state = _fake_systemctl(tmp_path)
     argv = F["coachdb_enable_now_argv"](["a.timer", "b.service"])
 
     def run() -> list[str]:
@@ -210,12 +209,7 @@ def test_enable_now_says_changed_only_when_a_unit_state_changed(tmp_path: Path) 
 
 
 def test_enable_now_reloads_systemd_first_when_asked(tmp_path: Path) -> None:
-    bindir, state = tmp_path / "bin", tmp_path / "state"
-    bindir.mkdir()
-    state.mkdir()
-    (bindir / "systemctl").write_text(FAKE_SYSTEMCTL)
-    (bindir / "systemctl").chmod(0o755)
-    env = {**os.environ, "PATH": f"{bindir}:{os.environ['PATH']}", "STATE": str(state)}
+    env, state = _fake_systemctl(tmp_path)
     plain = F["coachdb_enable_now_argv"](["a.timer"])
     subprocess.run(plain, env=env, capture_output=True, text=True, check=True)
     assert not (state / "daemon-reload").exists()

@@ -7,16 +7,9 @@ statistics are exercised in molecule/upgrade (a written-to new cluster is refuse
 
 from __future__ import annotations
 
-import importlib.util
+from tests.ansible.conftest import role_filters
 
-from tests.ansible.conftest import REPO
-
-_PATH = REPO / "roles" / "postgresql_upgrade" / "filter_plugins" / "coachdb_upgrade_writes.py"
-_SPEC = importlib.util.spec_from_file_location("coachdb_upgrade_writes", _PATH)
-assert _SPEC and _SPEC.loader
-_MODULE = importlib.util.module_from_spec(_SPEC)
-_SPEC.loader.exec_module(_MODULE)
-writes = _MODULE.FilterModule().filters()["coachdb_upgrade_writes"]
+writes = role_filters("postgresql_upgrade", "coachdb_upgrade_writes")["coachdb_upgrade_writes"]
 
 BASE = {"app": {"public.a": [16400, 10], "public.b": [16410, 0]}, "postgres": {}}
 
