@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -91,7 +92,7 @@ def test_two_at_a_time_each_break_alone_in_its_copy_table_in_file_order(
     entries = [
         mutations.Mutation(
             id=f"m{i}", claim="c", file="f.txt", search=f"anchor{i}\n", replace=f"BROKENm{i}\n",
-            tests=["t"],
+            tests=[f"tests/t{i}.py::test"],
         )
         for i in range(6)
     ]  # fmt: skip
@@ -101,3 +102,53 @@ def test_two_at_a_time_each_break_alone_in_its_copy_table_in_file_order(
     assert len(copies) == 2 and {copy for copy, _ in seen.values()} == set(copies)
     assert {worker for _, worker in seen.values()} == {0, 1}
     assert not any(copy.exists() for copy in copies)  # removed after the run
+
+
+def test_entries_naming_the_same_test_module_never_run_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A module's fixtures may use fixed names and ports: two copies of it must not overlap,
+    while entries of other modules still run beside them."""
+    import threading
+    import time
+
+    def scratch_copy(_root: Path) -> Path:
+        copy = Path(tempfile.mkdtemp(dir=tmp_path)) / "repo"
+        copy.mkdir()
+        (copy / "f.txt").write_text("".join(f"anchor{i}\n" for i in range(5)))
+        return copy
+
+    running: dict[str, int] = {}
+    most: dict[str, int] = {}
+    pairs: set[frozenset[str]] = set()
+    lock = threading.Lock()
+
+    def run_tests(copy: Path, m: mutations.Mutation, worker: int = 0) -> tuple[int, str]:
+        module = m.tests[0].split("::")[0]
+        with lock:
+            running[module] = running.get(module, 0) + 1
+            most[module] = max(most.get(module, 0), running[module])
+            if len(running) > 1:
+                pairs.add(frozenset(k for k, v in running.items() if v))
+        time.sleep(0.1)
+        with lock:
+            running[module] -= 1
+            if not running[module]:
+                del running[module]
+        return 1, f"FAILED {m.tests[0]}"
+
+    monkeypatch.setattr(mutations, "scratch_copy", scratch_copy)
+    monkeypatch.setattr(mutations, "run_tests", run_tests)
+    modules = ["tests/a.py", "tests/a.py", "tests/a.py", "tests/b.py", "tests/b.py"]
+    entries = [
+        mutations.Mutation(
+            id=f"m{i}", claim="c", file="f.txt", search=f"anchor{i}\n", replace="BROKEN\n",
+            tests=[f"{module}::test_{i}"],
+        )
+        for i, module in enumerate(modules)
+    ]  # fmt: skip
+    outcomes = mutations.check(entries, "fast", set(), verbose=False, jobs=2)
+    assert [o.mutation.id for o in outcomes] == [m.id for m in entries]
+    assert all(o.verdict == "caught" for o in outcomes)
+    assert most == {"tests/a.py": 1, "tests/b.py": 1}  # never two of one module at once
+    assert frozenset({"tests/a.py", "tests/b.py"}) in pairs  # a and b did run side by side

@@ -18,10 +18,12 @@ scratch copy of its own (still one break per copy, put back before the copy's ne
 taking the next entry of one queue in the file's order; the table keeps that order. Why:
 measured on this 2-core machine (session 10), one entry at a time kept less than half a core
 busy (837 s of wall time for 382 CPU seconds): most entries wait on a server's start, a
-container, a timeout. The entries' tests already run beside other suites (`make test`), so
-nothing they use is shared between two copies: their own servers, free ports, directories,
-pgBackRest lock paths, container names; each worker's Molecule instances carry their own
-``COACHDB_RUN_ID``.
+container, a timeout. Different test modules already run side by side in `make test`, so they
+share nothing (their own servers, free ports, directories, pgBackRest lock paths, container
+names); the same module never ran twice at once, and some use fixed names and ports on this
+machine (a scratch cluster, a container): two entries naming the same test module (or
+Molecule scenario) never run at the same time. Each worker's Molecule instances carry their
+own ``COACHDB_RUN_ID``.
 """
 
 from __future__ import annotations
@@ -207,24 +209,55 @@ def run_one(copy: Path, m: Mutation, tier: str, verbose: bool, worker: int = 0) 
     return Outcome(m, verdict, detail, time.monotonic() - started)
 
 
+def uses(m: Mutation) -> set[str]:
+    """What an entry's tests occupy while they run: their test modules, or the scenario."""
+    if m.tier == "molecule":
+        return {f"molecule:{m.molecule}"}
+    return {test.split("::", 1)[0] for test in m.tests}
+
+
 def check(
     mutations: list[Mutation], tier: str, only: set[str], verbose: bool, jobs: int = 1
 ) -> list[Outcome]:
-    """Each selected entry, ``jobs`` at a time (one scratch copy per worker), in file order."""
+    """Each selected entry, ``jobs`` at a time (one scratch copy per worker), in file order.
+
+    Two entries that name the same test module (or Molecule scenario) never run at the same
+    time: a module's fixtures may use fixed names and ports on this machine (a cluster name, a
+    container), and two copies of it would break each other's, a failure that would count as
+    a catch. A free worker takes the first waiting entry whose modules none of the running
+    entries use.
+    """
     selected = [m for m in mutations if not only or m.id in only]
     outcomes: list[Outcome | None] = [None] * len(selected)
     queue = list(enumerate(selected))
-    taken = threading.Lock()
+    in_use: set[str] = set()
+    changed = threading.Condition()
+
+    def next_entry() -> tuple[int, Mutation] | None:
+        """The first waiting entry whose modules are free, marked in use (``changed`` held)."""
+        while queue:
+            for position, (_, m) in enumerate(queue):
+                if not uses(m) & in_use:
+                    in_use.update(uses(m))
+                    return queue.pop(position)
+            changed.wait()
+        return None
 
     def worker(number: int) -> None:
         copy = scratch_copy(REPO)
         try:
             while True:
-                with taken:
-                    if not queue:
-                        return
-                    index, m = queue.pop(0)
-                outcomes[index] = run_one(copy, m, tier, verbose, number)
+                with changed:
+                    entry = next_entry()
+                if entry is None:
+                    return
+                index, m = entry
+                try:
+                    outcomes[index] = run_one(copy, m, tier, verbose, number)
+                finally:
+                    with changed:
+                        in_use.difference_update(uses(m))
+                        changed.notify_all()
         finally:
             shutil.rmtree(copy.parent, ignore_errors=True)
 
