@@ -85,9 +85,9 @@ def runs(
     work = tmp_path_factory.mktemp("upgrade-refusals")
     hosts = {case: {k: _for_host(v, case) for k, v in CASES[case][0].items()} for case in selected}
     # The cases describe a host without coachdb's local facts; this machine may carry them
-    # (`make dev` writes /etc/ansible/facts.d/coachdb_*.fact), so they are blanked (gathered
-    # facts outrank host variables: an extra variable for every host).
-    common = {"ansible_local": {}, "coachdb_secrets_dir": str(work / "secrets")}
+    # (`make dev` writes /etc/ansible/facts.d/coachdb_*.fact), so the role's view of them is
+    # blanked (an extra variable for every host: it outranks the role's vars/main.yml).
+    common = {"_postgresql_upgrade_local_facts": {}, "coachdb_secrets_dir": str(work / "secrets")}
     return run_hosts(
         UPGRADE, hosts, work / "hosts.yml", "--check", extra_vars=common, cwd=REPO / "ansible"
     )

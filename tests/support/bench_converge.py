@@ -149,6 +149,9 @@ def _converge(
     env = dict(os.environ)
     if roles_path is not None:
         env["ANSIBLE_ROLES_PATH"] = str(roles_path)
+        # The peer reads facts as top-level ansible_* variables (ansible_os_family, ...), which
+        # ansible.cfg no longer injects (inject_facts_as_vars = false): turned back on for it.
+        env["ANSIBLE_INJECT_FACT_VARS"] = "True"
     env.update(
         ANSIBLE_CONFIG=str(REPO / "ansible" / "ansible.cfg"),
         ANSIBLE_STDOUT_CALLBACK="ansible.posix.json",
