@@ -30,17 +30,19 @@ from __future__ import annotations
 
 import argparse
 import os
+import queue
 import re
 import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
+
+from tests.support.suites import conflicts, schedule
 
 REPO = Path(__file__).resolve().parents[2]
 SPEC = REPO / "tests" / "mutations.yml"
@@ -224,53 +226,39 @@ def check(
     Two entries that name the same test module (or Molecule scenario) never run at the same
     time: a module's fixtures may use fixed names and ports on this machine (a cluster name, a
     container), and two copies of it would break each other's, a failure that would count as
-    a catch. A free worker takes the first waiting entry whose modules none of the running
-    entries use.
+    a catch. The queue is make test's own (tests/support/suites.py ``schedule``: a free slot
+    takes the first waiting entry none of whose conflicts runs); each running entry holds one
+    scratch copy of the pool, so a copy has one break at a time.
     """
     selected = [m for m in mutations if not only or m.id in only]
+    position = {m.id: index for index, m in enumerate(selected)}
     outcomes: list[Outcome | None] = [None] * len(selected)
-    queue = list(enumerate(selected))
-    in_use: set[str] = set()
-    changed = threading.Condition()
+    workers = max(1, min(jobs, len(selected)))
+    pool: queue.SimpleQueue[tuple[int, Path]] = queue.SimpleQueue()
+    made: list[Path] = []
 
-    def next_entry() -> tuple[int, Mutation] | None:
-        """The first waiting entry whose modules are free, marked in use (``changed`` held)."""
-        while queue:
-            for position, (_, m) in enumerate(queue):
-                if not uses(m) & in_use:
-                    in_use.update(uses(m))
-                    return queue.pop(position)
-            changed.wait()
-        return None
-
-    def worker(number: int) -> None:
-        copy = scratch_copy(REPO)
+    def run(entry_id: str) -> bool:
+        index = position[entry_id]
+        number, copy = pool.get()
         try:
-            while True:
-                with changed:
-                    entry = next_entry()
-                if entry is None:
-                    return
-                index, m = entry
-                try:
-                    outcomes[index] = run_one(copy, m, tier, verbose, number)
-                finally:
-                    with changed:
-                        in_use.difference_update(uses(m))
-                        changed.notify_all()
+            outcomes[index] = run_one(copy, selected[index], tier, verbose, number)
         finally:
-            shutil.rmtree(copy.parent, ignore_errors=True)
+            pool.put((number, copy))
+        return True
 
-    threads = [
-        threading.Thread(target=worker, args=(n,), daemon=True)
-        for n in range(max(1, min(jobs, len(selected))))
+    overlapping = [
+        (a.id, b.id) for k, a in enumerate(selected) for b in selected[k + 1 :] if uses(a) & uses(b)
     ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    try:
+        for number in range(workers):
+            made.append(scratch_copy(REPO))
+            pool.put((number, made[-1]))
+        schedule([m.id for m in selected], workers, run, conflicts(overlapping))
+    finally:
+        for copy in made:
+            shutil.rmtree(copy.parent, ignore_errors=True)
     missing = [m.id for m, o in zip(selected, outcomes, strict=True) if o is None]
-    if missing:  # a worker died (e.g. its scratch copy failed): never a silent pass
+    if missing:  # an entry's run raised (e.g. its scratch copy failed): never a silent pass
         raise SystemExit(f"mutation check: no result for {missing}")
     return [o for o in outcomes if o is not None]
 
