@@ -118,6 +118,21 @@ def _ids(path: str, spec: dict[str, Any]) -> tuple[int, int]:
     return uid, gid
 
 
+def _wanted(path: str, spec: dict[str, Any]) -> dict[str, Any]:
+    """The path with the uid, gid and mode it must have (a file's or a directory's)."""
+    uid, gid = _ids(path, spec)
+    return {"path": path, "uid": uid, "gid": gid, "mode": _mode(spec["mode"])}
+
+
+def _attrs(st: os.stat_result) -> tuple[int, int, int]:
+    """uid, gid and mode as found on disk, compared with the wanted ones."""
+    return (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode))
+
+
+def _wanted_attrs(plan: dict[str, Any]) -> tuple[int, int, int]:
+    return (plan["uid"], plan["gid"], plan["mode"])
+
+
 def _check_parent(path: str, check_mode: bool, listed: set[str]) -> None:
     """A missing parent fails unless a directory listed before creates it, or in check mode,
     where an earlier task of the same run would have created it (as the copy module reports
@@ -138,8 +153,7 @@ def _plan_dir(spec: dict[str, Any], listed: set[str]) -> dict[str, Any]:
     path = os.path.normpath(spec["path"])
     if not os.path.isabs(path):
         raise ValueError(f"{path}: not an absolute path")
-    uid, gid = _ids(path, spec)
-    mode = _mode(spec["mode"])
+    wanted = _wanted(path, spec)
     missing: list[str] = []
     current = path
     while True:
@@ -157,18 +171,13 @@ def _plan_dir(spec: dict[str, Any], listed: set[str]) -> dict[str, Any]:
         if current in listed or os.path.dirname(current) == current:
             break
         current = os.path.dirname(current)
-    attrs = None
-    if not missing:
-        attrs = (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode))
+    attrs = None if missing else _attrs(st)
     return {
-        "path": path,
-        "uid": uid,
-        "gid": gid,
-        "mode": mode,
+        **wanted,
         "attrs": attrs,
         # listed earlier: created by that entry, not here
         "create": [m for m in missing if m not in listed],
-        "changed": attrs != (uid, gid, mode),
+        "changed": attrs != _wanted_attrs(wanted),
     }
 
 
@@ -176,8 +185,7 @@ def _plan(spec: dict[str, Any], check_mode: bool, listed: set[str]) -> dict[str,
     """Resolve one file's wanted state and compare it with what is on disk (reads only)."""
     path = spec["path"]
     _check_parent(path, check_mode, listed)
-    uid, gid = _ids(path, spec)
-    mode = _mode(spec["mode"])
+    plan = _wanted(path, spec)
     wanted = spec["content"].encode("utf-8")
     before: bytes | None = None
     attrs: tuple[int, int, int] | None = None
@@ -190,18 +198,15 @@ def _plan(spec: dict[str, Any], check_mode: bool, listed: set[str]) -> dict[str,
             raise ValueError(f"{path}: exists and is not a regular file")
         with open(path, "rb") as handle:
             before = handle.read()
-        attrs = (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode))
+        attrs = _attrs(st)
     return {
-        "path": path,
-        "uid": uid,
-        "gid": gid,
-        "mode": mode,
+        **plan,
         "content": wanted,
         "before": before,
         "attrs": attrs,
         "secret": spec["secret"],
         "content_changed": before != wanted,
-        "attrs_changed": attrs != (uid, gid, mode),
+        "attrs_changed": attrs != _wanted_attrs(plan),
     }
 
 
@@ -255,7 +260,7 @@ def _diffs(plan: dict[str, Any]) -> list[dict[str, Any]]:
         out.append(
             {
                 "before": _describe(plan, plan["attrs"]),
-                "after": _describe(plan, (plan["uid"], plan["gid"], plan["mode"])),
+                "after": _describe(plan, _wanted_attrs(plan)),
             }
         )
     return out
@@ -278,7 +283,7 @@ def _make_dir(plan: dict[str, Any]) -> None:
 
 
 def _dir_diff(plan: dict[str, Any]) -> dict[str, Any]:
-    after = _describe(plan, (plan["uid"], plan["gid"], plan["mode"]))
+    after = _describe(plan, _wanted_attrs(plan))
     return {"before": _describe(plan, plan["attrs"]), "after": {**after, "state": "directory"}}
 
 
