@@ -124,6 +124,9 @@ def role_converged(
         # -v prints every task's result (set_fact's facts too): only no_log keeps secrets out
         rr.runs["converge"] = run_playbook("rolemodel.yml", base, "-v", env=env)
         assert rr.runs["converge"].rc == 0, rr.runs["converge"].output[-5000:]
+        # before any test opens it: the role relies on the password lookup creating it private
+        generated = secrets_dir / "trading_coach_migrator.password"
+        rr.states["generated_mode"] = generated.stat().st_mode & 0o777
         rr.runs["again"] = run_playbook("rolemodel.yml", base, env=env)
         yield rr
 
@@ -233,6 +236,11 @@ def test_manual_drift_is_predicted_then_repaired(role_runs: RoleRuns) -> None:
     password_file = role_runs.secrets_dir / "trading_coach_migrator.password"
     assert password_file.stat().st_mode & 0o777 == 0o600
     assert (role_runs.secrets_dir / "app.env").read_text() == role_runs.states["env_file"]
+
+
+def test_generated_password_file_is_private_from_the_first_run(role_converged: RoleRuns) -> None:
+    """The role sets no mode on a file its run generates (the lookup creates it 0600)."""
+    assert role_converged.states["generated_mode"] == 0o600
 
 
 def test_run_says_where_the_passwords_are(role_converged: RoleRuns) -> None:
