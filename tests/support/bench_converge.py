@@ -19,6 +19,7 @@ loop's items each), round trips to the container (each ``docker exec`` the docke
 makes: a module run with pipelining is one, a template or copy three; counted from its -vvv
 lines), the controller's CPU seconds, handlers that restarted PostgreSQL, and the load
 average before and after. Round trips, module runs and tasks do not depend on the load.
+The cold runs are also broken down by role (seconds, tasks, module runs): where the time goes.
 The containers and their generated secrets are removed at the end.
 """
 
@@ -33,7 +34,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from secrets import token_urlsafe
 
@@ -74,6 +76,9 @@ class Run:
     restarts: int
     load_before: str
     load_after: str
+    # role (the "role : " prefix of a task name, "play" for the playbook's own tasks) ->
+    # [seconds, tasks, module runs]: where the time goes, from each task's start and end
+    by_role: dict[str, list[float]] = field(default_factory=dict)
 
 
 # The docker connection's -vvv line for each `docker exec` it makes (a command, a put, a fetch).
@@ -189,17 +194,25 @@ def _converge(
     report, _ = json.JSONDecoder().raw_decode(proc.stdout[proc.stdout.index("{\n") :])
     stats = next(iter(report["stats"].values()))
     tasks = modules = restarts = 0
+    by_role: dict[str, list[float]] = {}
     for play in report["plays"]:
         for task in play["tasks"]:
             tasks += 1
+            name = task["task"]["name"]
+            owner = name.split(" : ", 1)[0] if " : " in name else "play"
+            role = by_role.setdefault(owner, [0, 0, 0])
+            role[0] += _task_seconds(task["task"]["duration"])
+            role[1] += 1
             result = next(iter(task["hosts"].values()), {})
             if result.get("skipped"):
                 continue
             if result.get("action") not in CONTROLLER_ACTIONS:
                 items = result.get("results")
-                modules += (
+                runs = (
                     sum(1 for i in items if not i.get("skipped")) if isinstance(items, list) else 1
                 )
+                modules += runs
+                role[2] += runs
             if task["task"]["name"].endswith("Restart PostgreSQL") and result.get("changed"):
                 restarts += 1
     return Run(
@@ -216,7 +229,24 @@ def _converge(
         restarts=restarts,
         load_before=load_before,
         load_after=_load(),
+        by_role=by_role,
     )
+
+
+def _task_seconds(duration: dict[str, str]) -> float:
+    """A task's wall time from the JSON callback's start and end stamps (0 if it has none)."""
+    if "end" not in duration:
+        return 0.0
+    stamp = lambda key: datetime.fromisoformat(duration[key].replace("Z", "+00:00"))  # noqa: E731
+    return (stamp("end") - stamp("start")).total_seconds()
+
+
+def _breakdown(run: Run) -> list[str]:
+    """Where one run's time goes, by role, slowest first."""
+    lines = [f"{run.label} by role: seconds (sum of its tasks), tasks, module runs"]
+    for role, (seconds, tasks, modules) in sorted(run.by_role.items(), key=lambda kv: -kv[1][0]):
+        lines.append(f"  {role:<28} {seconds:>6.1f} {int(tasks):>6} {int(modules):>6}")
+    return lines
 
 
 def _peer_inventory(path: Path, name: str, password: Path) -> None:
@@ -319,6 +349,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     for line in _ratios(runs):
         print(line)
+    for r in runs:
+        if r.label in {"cold", "peer cold"}:
+            print("\n".join(_breakdown(r)))
     print(f"logs (JSON callback): {logs}/")
     ours = [r for r in runs if not r.label.startswith("peer ")]
     return 0 if all(r.changed == 0 for r in ours[1:]) else 1
