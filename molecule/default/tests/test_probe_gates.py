@@ -26,10 +26,10 @@ PGBACKREST_CONF = "/etc/pgbackrest/pgbackrest.conf"
 # One break per gate (any break opens a gate, and the other breaks would then be repaired by
 # their own tasks whether the gate saw them or not).
 EXPECTED = {
-    "postgresql_backup : Write pgbackrest.conf, the backup wrapper, the local fact"
-    " and their directories (what differs)",
-    "postgresql_monitoring : Let it connect to its database"
-    " (the role model revokes CONNECT from PUBLIC)",
+    "postgresql_backup : Write pgbackrest.conf, the backup wrapper, the local fact,"
+    " the systemd units and their directories (what differs)",
+    "postgresql_monitoring : Create the monitoring login role (pg_monitor member, CONNECT,"
+    " no password) and pg_stat_statements",
 }
 
 
