@@ -26,10 +26,10 @@ PGBACKREST_CONF = "/etc/pgbackrest/pgbackrest.conf"
 # One break per gate (any break opens a gate, and the other breaks would then be repaired by
 # their own tasks whether the gate saw them or not).
 EXPECTED = {
-    "postgresql_backup : Write pgbackrest.conf, the backup wrapper, the local fact"
-    " and their directories (what differs)",
-    "postgresql_monitoring : Let it connect to its database"
-    " (the role model revokes CONNECT from PUBLIC)",
+    "postgresql_backup : Write pgbackrest.conf, the backup wrapper, the local fact,"
+    " the systemd units and their directories (what differs)",
+    "postgresql_monitoring : Create the monitoring login role (pg_monitor member, CONNECT,"
+    " no password) and pg_stat_statements",
 }
 
 
@@ -121,3 +121,35 @@ def test_check_mode_predicts_exactly_what_the_run_changes(host: Any, instance_na
     only_predicted, only_changed = sorted(predicted - changed), sorted(changed - predicted)
     assert predicted == changed, f"predicted only: {only_predicted}; changed only: {only_changed}"
     assert host.service(EXPORTER).is_running
+
+
+NODE_EXPORTER = "prometheus-node-exporter"
+
+
+@pytest.fixture
+def exporter_edited_node_exporter_stopped(host: Any) -> Iterator[None]:
+    """The exporter running with settings edited by hand (a restart is due, flushed before its
+    scrape check) and node_exporter stopped (started by the one systemctl call after that
+    flush); the real run of the test puts both back, and this makes sure of it afterwards."""
+    saved = host.file(EXPORTER_SETTINGS).content_string
+    host.check_output("printf '# edited by hand\\n' >> %s", EXPORTER_SETTINGS)
+    host.check_output("systemctl stop %s", NODE_EXPORTER)
+    try:
+        yield
+    finally:
+        host.check_output("printf '%%s' %s > %s", saved, EXPORTER_SETTINGS)
+        host.check_output("systemctl restart %s %s", EXPORTER, NODE_EXPORTER)
+
+
+@pytest.mark.usefixtures("exporter_edited_node_exporter_stopped")
+def test_restart_flush_does_not_scrape_a_stopped_node_exporter(
+    host: Any, instance_name: str
+) -> None:
+    """The restarts' flush runs the notified handlers early: node_exporter's scrape check must
+    wait for the systemctl call that starts node_exporter (the run fails otherwise)."""
+    changed = _check_run(instance_name, check=False)
+    assert "postgresql_monitoring : Restart prometheus-postgres-exporter" in changed, sorted(
+        changed
+    )
+    assert host.service(EXPORTER).is_running
+    assert host.service(NODE_EXPORTER).is_running

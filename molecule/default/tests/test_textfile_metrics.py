@@ -42,6 +42,14 @@ def _utc(stamp: str) -> float:
     return dt.datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC).timestamp()
 
 
+def test_backup_metric_left_by_the_converge_names_a_backup(host: Any) -> None:
+    """The textfile written by the converge itself (not refreshed here) reports a backup: the
+    first full backup runs in the background (postgresql_backup, async) and the metrics job
+    must run after it finished (its handler waits first), not while it runs (0: none)."""
+    prom = host.file(f"{TEXTFILE_DIR}/coachdb.prom").content_string
+    assert _value(prom, BACKUP_METRIC) > 0, prom
+
+
 def test_node_exporter_listens_on_loopback_only(host: Any) -> None:
     sockets = [str(s) for s in host.socket.get_listening_sockets()]
     assert "tcp://127.0.0.1:9100" in sockets, sockets
