@@ -61,7 +61,7 @@ def _task_result(output: str, title: str) -> str:
 def _pgdg_probed(output: str) -> bool:
     """Whether a run asked PGDG: its step ran (PGDG read by the uri module, or by the probe on
     a first run) or was skipped as a whole (a recorded fallback)."""
-    step = _task_result(output, "Add the PGDG repository when the distribution lacks the requested major")
+    step = _task_result(output, PGDG_STEP)
     assert step in ("included", "skipping"), output[-3000:]
     return step == "included"
 
@@ -71,6 +71,7 @@ def _uri_ran(output: str) -> bool:
     return _task_result(output, "PGDG | Probe the repository with a short timeout") == "ok"
 
 
+PGDG_STEP = "Add the PGDG repository when the distribution lacks the requested major"
 NO_FILES = {"paths": {}, "units": {}, "packages": {}}
 RECORD = "/etc/ansible/facts.d/coachdb_postgresql.fact"
 
@@ -145,12 +146,12 @@ def test_recorded_fallback_is_not_probed_again(run_site: Any) -> None:
 class _Pgdg(http.server.BaseHTTPRequestHandler):
     """A PGDG stand-in that answers 200 (HEAD and GET; check mode downloads nothing)."""
 
-    def do_HEAD(self) -> None:  # noqa: N802 (http.server's name)
+    def do_HEAD(self) -> None:
         self.send_response(200)
         self.send_header("Content-Length", "0")
         self.end_headers()
 
-    do_GET = do_HEAD  # noqa: N815
+    do_GET = do_HEAD
 
     def log_message(self, *args: object) -> None:
         pass
