@@ -59,11 +59,12 @@ def _task_result(output: str, title: str) -> str:
 
 
 def _pgdg_probed(output: str) -> bool:
-    """Whether a run asked PGDG: its step ran (PGDG read by the uri module, or by the probe on
-    a first run) or was skipped as a whole (a recorded fallback)."""
+    """Whether a run asked PGDG: its step ran (the uri module asks, or the probe on a first
+    run found it answering), or the probe of a first run found it unreachable; not when the
+    step is skipped as a whole for a recorded fallback."""
     step = _task_result(output, PGDG_STEP)
     assert step in ("included", "skipping"), output[-3000:]
-    return step == "included"
+    return step == "included" or "(distribution lacks it; PGDG unreachable)." in output
 
 
 def _uri_ran(output: str) -> bool:
@@ -169,6 +170,8 @@ def test_first_run_reads_pgdg_in_the_probe(run_site: Any, tmp_path: Path) -> Non
     unreachable = run_site({**UNREACHABLE, **first}, playbook=PLAYBOOK)
     assert unreachable.rc == 0, unreachable.output[-3000:]
     assert _pgdg_probed(unreachable.output) and not _uri_ran(unreachable.output)
+    # the PGDG step is not even included for an answer that is not 200
+    assert _task_result(unreachable.output, PGDG_STEP) == "skipping"
     assert f"DECISION version={distro} fallback=True" in unreachable.output
     assert "(distribution lacks it; PGDG unreachable)." in unreachable.output
 
