@@ -56,3 +56,14 @@ def test_no_lists_and_no_output() -> None:
     assert PARSE("@@ lists no\n@@ installed\n")["lists"] is False
     empty = PARSE("")
     assert empty["lists"] is False and empty["installed"] == [] and empty["policy_requested"] == ""
+
+
+def test_pgdg_answer_is_read_only_when_it_is_a_status() -> None:
+    """The probe's PGDG read (a first run whose major the distribution lacks): the status it
+    printed; no section, an empty one (no python3) or anything else: "" (the uri module asks)."""
+    assert PARSE(OUTPUT)["pgdg"] == ""
+    assert PARSE("@@ lists yes\n@@ pgdg\n200\n@@ installed\n")["pgdg"] == "200"
+    assert PARSE("@@ pgdg\n-1\n")["pgdg"] == "-1"
+    assert PARSE("@@ pgdg\n404\n")["pgdg"] == "404"
+    for unusable in ("@@ pgdg\n", "@@ pgdg\nTraceback\n", "@@ pgdg\n200\n200\n", "@@ pgdg\n2000\n"):
+        assert PARSE(unusable)["pgdg"] == "", unusable

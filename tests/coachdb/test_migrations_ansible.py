@@ -62,15 +62,19 @@ def test_check_converge_idempotence_env_file(model_server: ModelServer, tmp_path
 
     # -vvv prints the shell command that starts each module, with the task's `environment`
     # as a VAR=value prefix (what the controller's process list shows while it runs): the
-    # migrator's password must be in neither, nor in any result, for status and deploy.
+    # migrator's password must be in neither, nor in any result, for deploy and the env file.
     rc, changed, out = play(extra, "-vvv")
     assert rc == 0, out[-3000:]
     assert changed == 2, out[-3000:]  # the deploy and the env file
     assert len(_registry(model_server)) == 6
     assert "+ coaching_sessions @v1.0.0 .. ok" in out
-    assert out.count("EXEC ") >= 2, "the status and deploy calls' command lines are printed"
+    assert out.count("EXEC ") >= 2, "the deploy and env file tasks' command lines are printed"
     assert model_server.migrator_password not in out
+    # a run asks sqitch once: deploy's own answer says whether it deployed anything
+    ran = r"Status \| Ask sqitch what is deployed[^\n]*\n(?:(?!TASK \[)[^\n]*\n)*?(\w+):"
+    assert [m.group(1) for m in re.finditer(ran, out)] == ["skipping"], out[-3000:]
 
+    # the re-run's deploy finds nothing to deploy: no change
     rc, changed, out = play(extra)
     assert (rc, changed) == (0, 0), out[-3000:]
     assert "Schema up to date (6 changes)" in out
