@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from test_probe_gates import _check_run
+
 
 def test_install_record_matches_server(
     psql: Callable[..., str], pg_install_record: dict[str, Any]
@@ -36,6 +38,76 @@ def test_service_enabled_and_running(host: Any, pg_version: int) -> None:
     assert service.is_running
     assert service.is_enabled
     assert host.file(f"/etc/postgresql/{pg_version}/main/start.conf").contains("^auto$")
+
+
+def _unit(host: Any, pg_version: int) -> dict[str, str]:
+    """systemd's view of the cluster's unit (a few properties)."""
+    out = host.check_output(
+        "systemctl show -p Type -p MainPID -p NeedDaemonReload -p ActiveState postgresql@%s-main",
+        pg_version,
+    )
+    return dict(line.split("=", 1) for line in out.splitlines())
+
+
+def _postmaster_pid(host: Any, pg_version: int) -> str:
+    pidfile = host.file(f"/var/lib/postgresql/{pg_version}/main/postmaster.pid")
+    return pidfile.content_string.split()[0]
+
+
+def test_cluster_runs_in_the_foreground_of_its_unit(host: Any, pg_version: int) -> None:
+    """The role's drop-in (postgresql_cluster_systemd_foreground): systemd runs postgres itself
+    in the foreground (pg_ctlcluster --foreground), so the unit's main PID is the postmaster."""
+    unit = _unit(host, pg_version)
+    assert unit["Type"] == "simple", unit
+    assert unit["NeedDaemonReload"] == "no", unit  # the drop-in was read before the first start
+    assert unit["MainPID"] == _postmaster_pid(host, pg_version), unit
+
+
+def test_restart_returns_when_the_server_accepts_connections(
+    host: Any, pg_version: int, psql: Callable[..., str]
+) -> None:
+    """`pg_ctlcluster restart` (what the role's restart handler runs; it hands over to
+    systemctl) returns only once the new postmaster accepts connections: the next statement
+    needs no retry."""
+    before = _postmaster_pid(host, pg_version)
+    host.check_output("pg_ctlcluster %s main restart", pg_version)
+    assert psql("SELECT 1") == "1"
+    unit = _unit(host, pg_version)
+    assert unit["ActiveState"] == "active", unit
+    assert unit["MainPID"] == _postmaster_pid(host, pg_version) != before, unit
+
+
+CLUSTER_FILES_TASK = (
+    "postgresql_cluster : Protect the data directory (0700, owned by postgres), start the"
+    " cluster at boot (start.conf), the unit's foreground drop-in"
+)
+
+
+def test_a_removed_dropin_is_put_back_without_a_restart(
+    host: Any, pg_version: int, instance_name: str
+) -> None:
+    """The drop-in deleted by hand (and systemd told): check mode predicts the write, the run
+    does exactly that (systemd re-reads the unit in the same step) and leaves the running
+    server alone (same postmaster); the unit runs postgres in the foreground again from its
+    next start."""
+    dropin = f"/etc/systemd/system/postgresql@{pg_version}-main.service.d/coachdb-foreground.conf"
+    saved = host.file(dropin).content_string
+    before = _postmaster_pid(host, pg_version)
+    host.check_output("rm -f %s && systemctl daemon-reload", dropin)
+    try:
+        assert _unit(host, pg_version)["Type"] == "forking"  # Debian's unit as shipped
+        predicted = _check_run(instance_name)
+        assert CLUSTER_FILES_TASK in predicted, sorted(predicted)
+        changed = _check_run(instance_name, check=False)
+        assert changed == predicted, f"predicted {sorted(predicted)}, changed {sorted(changed)}"
+        assert host.file(dropin).content_string == saved
+        unit = _unit(host, pg_version)
+        assert unit["Type"] == "simple", unit
+        assert unit["NeedDaemonReload"] == "no", unit
+        assert _postmaster_pid(host, pg_version) == before
+    finally:
+        if not host.file(dropin).exists:
+            host.check_output("printf '%%s' %s > %s && systemctl daemon-reload", saved, dropin)
 
 
 def test_listens_only_where_configured(host: Any) -> None:
