@@ -2,7 +2,8 @@
 
 Why: a converged host's re-run skips creating, protecting and starting the cluster in one
 skipped include (vars/main.yml: ``_postgresql_cluster_converge_needed``). Each part the probe
-can find different (cluster missing, data directory, start.conf, service) must open that step
+can find different (cluster missing, data directory, start.conf, service, the unit's
+foreground drop-in) must open that step
 on its own; here each is set different alone (the parts' own comparisons are the shared probe
 filters, tested in test_probe_filter.py and test_probe_drift.py), and with none different the
 step is skipped. Before this test only Molecule exercised the gate. Check mode against this
@@ -27,6 +28,7 @@ PARTS = [
     "_postgresql_cluster_datadir_differs",
     "_postgresql_cluster_start_conf_differs",
     "_postgresql_cluster_service_differs",
+    "_postgresql_cluster_daemon_reload",
 ]
 NONE = "none"
 # A cluster nobody has: the probe finds nothing, the port clashes with no cluster.
