@@ -9,6 +9,7 @@ against files in a temporary directory; no playbook, no container.
 from __future__ import annotations
 
 import grp
+import importlib.util
 import json
 import os
 import pwd
@@ -262,3 +263,33 @@ def test_bad_directory_fails_before_any_write(
     assert result.get("failed") is True, result
     assert message in result["msg"]
     assert not good.exists() and not (target / "f.conf").exists()
+
+
+def test_a_parent_made_meanwhile_by_another_run_is_no_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two hosts' runs delegated to one controller create the same missing parent at once
+    (postgresql_tls's CA copies under .secrets/<host>/): the run that loses the race to make the
+    shared parent goes on and sets up its own directory (Molecule default failed with EEXIST)."""
+    spec = importlib.util.spec_from_file_location("coachdb_files", MODULE)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    shared, own = tmp_path / "secrets", tmp_path / "secrets" / "host"
+    user, group = pwd.getpwuid(os.getuid()).pw_name, grp.getgrgid(os.getgid()).gr_name
+    plan = module._plan_dir({"path": str(own), "owner": user, "group": group, "mode": "0700"}, set())
+    assert plan["create"] == [str(shared), str(own)]
+    isdir = os.path.isdir
+
+    def other_run_wins(path: str) -> bool:
+        """The other run makes the shared parent right after this run looked for it."""
+        seen = isdir(path)
+        if path == str(shared) and not seen:
+            shared.mkdir(mode=0o755)
+        return seen
+
+    monkeypatch.setattr(os.path, "isdir", other_run_wins)
+    module._make_dir(plan)
+    monkeypatch.undo()
+    assert stat.S_IMODE(own.stat().st_mode) == 0o700
+    assert stat.S_IMODE(shared.stat().st_mode) == 0o755  # the other run's to set up

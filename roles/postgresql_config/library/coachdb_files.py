@@ -277,7 +277,16 @@ def _make_dir(plan: dict[str, Any]) -> None:
         # a parent shared with an entry listed before was made by that entry
         if path != plan["path"] and os.path.isdir(path):
             continue
-        os.mkdir(path, 0o700)
+        try:
+            os.mkdir(path, 0o700)
+        except FileExistsError:
+            # made since this run looked (several hosts' runs delegated to one controller
+            # write under one new parent at once): a parent is the other run's to set up, as
+            # the file module lets it be; the directory itself is set up here all the same
+            if not os.path.isdir(path):
+                raise
+            if path != plan["path"]:
+                continue
         os.chown(path, plan["uid"], plan["gid"])
         os.chmod(path, plan["mode"])
 
