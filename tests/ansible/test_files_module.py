@@ -277,7 +277,8 @@ def test_a_parent_made_meanwhile_by_another_run_is_no_error(
     spec.loader.exec_module(module)
     shared, own = tmp_path / "secrets", tmp_path / "secrets" / "host"
     user, group = pwd.getpwuid(os.getuid()).pw_name, grp.getgrgid(os.getgid()).gr_name
-    plan = module._plan_dir({"path": str(own), "owner": user, "group": group, "mode": "0700"}, set())
+    wanted = {"path": str(own), "owner": user, "group": group, "mode": "0700"}
+    plan = module._plan_dir(wanted, set())
     assert plan["create"] == [str(shared), str(own)]
     isdir = os.path.isdir
 
