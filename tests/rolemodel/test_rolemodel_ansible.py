@@ -103,6 +103,10 @@ def refusals(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RoleRuns]:
         )
         rr.states["roles_after_refusals"] = _roles_present(cluster)
         rr.runs["check"] = run_playbook("rolemodel.yml", base, "--check")
+        # a supplied password on a cluster without the roles: the password query runs in
+        # check mode for roles the (rolled-back) roles phase would create
+        supplied = {"COACHDB_APP_PASSWORD": secrets.token_urlsafe(24)}
+        rr.runs["check_supplied"] = run_playbook("rolemodel.yml", base, "--check", env=supplied)
         rr.states["roles_after_check"] = _roles_present(cluster)
         rr.states["secrets_after_check"] = (
             sorted(p.name for p in secrets_dir.glob("*")) if secrets_dir.exists() else []
@@ -190,6 +194,53 @@ def test_check_mode_predicts_changes_and_makes_none(refusals: RoleRuns) -> None:
     assert run.changed > 0
     assert refusals.states["roles_after_check"] == []
     assert not any(n.endswith(".password") for n in refusals.states["secrets_after_check"])
+
+
+def _task_changed(run: PlayRun, task: str) -> bool:
+    """Whether ``task`` (its name's start) reported changed in ``run``'s default output."""
+    found = re.search(
+        r"TASK \[postgresql_rolemodel : " + re.escape(task) + r"[^\n]*\n(.*?)(?=\nTASK \[|\Z)",
+        run.output,
+        re.S,
+    )
+    assert found, f"task {task!r} not in the output"
+    return "changed: [" in found.group(1)
+
+
+PASSWORD_TASK = "Passwords | Set the login roles' passwords"
+
+
+def test_check_mode_predicts_the_password_of_a_role_not_created_yet(refusals: RoleRuns) -> None:
+    """A first check run with a supplied password: the password query runs (rolled back)
+    without failing on the roles its roles phase only predicted, and reports the change."""
+    run = refusals.runs["check_supplied"]
+    assert run.rc == 0, run.output[-3000:]
+    assert _task_changed(run, PASSWORD_TASK), run.output[-3000:]
+    assert refusals.states["roles_after_check"] == []
+
+
+def test_converge_sets_every_password_and_the_rerun_none(role_converged: RoleRuns) -> None:
+    """The one password query sets each login role's verifier (each logs in over TCP with
+    SCRAM), and the re-run, finding every digest as wanted, sets none and changes nothing."""
+    rr = role_converged
+    passwords = {"trading_coach_user": rr.app_password} | {
+        p.stem: p.read_text().strip() for p in rr.secrets_dir.glob("*.password")
+    }
+    assert sorted(passwords) == [
+        "trading_coach_migrator",
+        "trading_coach_readonly",
+        "trading_coach_user",
+    ]
+    assert _task_changed(rr.runs["converge"], PASSWORD_TASK)
+    for role, password in passwords.items():
+        with psycopg.connect(
+            host="127.0.0.1", port=rr.cluster.port, dbname="elite_trading_coach_ai",
+            user=role, password=password, connect_timeout=10,
+        ) as conn:  # fmt: skip
+            assert conn.execute("SELECT session_user").fetchone() == (role,)
+    again = rr.runs["again"]
+    assert again.rc == 0 and again.changed == 0, again.output[-4000:]
+    assert not _task_changed(again, PASSWORD_TASK)
 
 
 def test_converge_changes_then_second_run_changes_nothing(role_runs: RoleRuns) -> None:
