@@ -125,8 +125,9 @@ def role_converged(
     with _fresh_cluster(tmp_path_factory, int(request.param)) as (cluster, secrets_dir, base):
         rr = RoleRuns(cluster, secrets_dir, app_password=secrets.token_urlsafe(24), base=base)
         env = {"COACHDB_APP_PASSWORD": rr.app_password}
-        # -v prints every task's result (set_fact's facts too): only no_log keeps secrets out
-        rr.runs["converge"] = run_playbook("rolemodel.yml", base, "-v", env=env)
+        # -vvv prints every task's result (set_fact's facts too) and its module arguments (the
+        # password query's verifiers): only no_log keeps secrets out
+        rr.runs["converge"] = run_playbook("rolemodel.yml", base, "-vvv", env=env)
         assert rr.runs["converge"].rc == 0, rr.runs["converge"].output[-5000:]
         # before any test opens it: the role relies on the password lookup creating it private
         generated = secrets_dir / "trading_coach_migrator.password"
@@ -332,7 +333,7 @@ def test_no_password_or_verifier_in_ansible_output_or_server_log(role_runs: Role
 
 
 def test_no_password_or_verifier_in_the_converge_runs(role_converged: RoleRuns) -> None:
-    """The same claim over the converge (-v) and its re-run alone: the mutation check's catch
+    """The same claim over the converge (-vvv) and its re-run alone: the mutation check's catch
     of a missing no_log or PGOPTIONS without role_runs' six further runs (the test above
     covers every run)."""
     _assert_no_password_or_verifier(
