@@ -78,7 +78,11 @@ def _fresh_cluster(
     if major not in found:
         pytest.skip(f"no PostgreSQL {major} server binaries ({fetch_hint(major)})")
     secrets_dir = tmp_path_factory.mktemp("controller") / "secrets"
-    with running_cluster(found[major], settings=SETTINGS) as cluster:
+    # every statement in the log with its parameters (log_min_duration_statement = 0), on top
+    # of the DDL: the password query's verifiers travel in a SELECT's parameter, which
+    # log_statement = 'ddl' alone would never log, so only this proves PGOPTIONS keeps them out
+    logged = {**SETTINGS, "log_min_duration_statement": "0"}
+    with running_cluster(found[major], settings=logged) as cluster:
         base: dict[str, object] = {
             "ansible_python_interpreter": sys.executable,  # has psycopg; postgres cannot run it
             "postgresql_rolemodel_become": False,  # the test cluster trusts its private socket
