@@ -78,7 +78,11 @@ def _fresh_cluster(
     if major not in found:
         pytest.skip(f"no PostgreSQL {major} server binaries ({fetch_hint(major)})")
     secrets_dir = tmp_path_factory.mktemp("controller") / "secrets"
-    with running_cluster(found[major], settings=SETTINGS) as cluster:
+    # every statement in the log with its parameters (log_min_duration_statement = 0), on top
+    # of the DDL: the password query's verifiers travel in a SELECT's parameter, which
+    # log_statement = 'ddl' alone would never log, so only this proves PGOPTIONS keeps them out
+    logged = {**SETTINGS, "log_min_duration_statement": "0"}
+    with running_cluster(found[major], settings=logged) as cluster:
         base: dict[str, object] = {
             "ansible_python_interpreter": sys.executable,  # has psycopg; postgres cannot run it
             "postgresql_rolemodel_become": False,  # the test cluster trusts its private socket
@@ -103,6 +107,10 @@ def refusals(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RoleRuns]:
         )
         rr.states["roles_after_refusals"] = _roles_present(cluster)
         rr.runs["check"] = run_playbook("rolemodel.yml", base, "--check")
+        # a supplied password on a cluster without the roles: the password query runs in
+        # check mode for roles the (rolled-back) roles phase would create
+        supplied = {"COACHDB_APP_PASSWORD": secrets.token_urlsafe(24)}
+        rr.runs["check_supplied"] = run_playbook("rolemodel.yml", base, "--check", env=supplied)
         rr.states["roles_after_check"] = _roles_present(cluster)
         rr.states["secrets_after_check"] = (
             sorted(p.name for p in secrets_dir.glob("*")) if secrets_dir.exists() else []
@@ -121,8 +129,9 @@ def role_converged(
     with _fresh_cluster(tmp_path_factory, int(request.param)) as (cluster, secrets_dir, base):
         rr = RoleRuns(cluster, secrets_dir, app_password=secrets.token_urlsafe(24), base=base)
         env = {"COACHDB_APP_PASSWORD": rr.app_password}
-        # -v prints every task's result (set_fact's facts too): only no_log keeps secrets out
-        rr.runs["converge"] = run_playbook("rolemodel.yml", base, "-v", env=env)
+        # -vvv prints every task's result (set_fact's facts too) and its module arguments (the
+        # password query's verifiers): only no_log keeps secrets out
+        rr.runs["converge"] = run_playbook("rolemodel.yml", base, "-vvv", env=env)
         assert rr.runs["converge"].rc == 0, rr.runs["converge"].output[-5000:]
         # before any test opens it: the role relies on the password lookup creating it private
         generated = secrets_dir / "trading_coach_migrator.password"
@@ -190,6 +199,53 @@ def test_check_mode_predicts_changes_and_makes_none(refusals: RoleRuns) -> None:
     assert run.changed > 0
     assert refusals.states["roles_after_check"] == []
     assert not any(n.endswith(".password") for n in refusals.states["secrets_after_check"])
+
+
+def _task_changed(run: PlayRun, task: str) -> bool:
+    """Whether ``task`` (its name's start) reported changed in ``run``'s default output."""
+    found = re.search(
+        r"TASK \[postgresql_rolemodel : " + re.escape(task) + r"[^\n]*\n(.*?)(?=\nTASK \[|\Z)",
+        run.output,
+        re.S,
+    )
+    assert found, f"task {task!r} not in the output"
+    return "changed: [" in found.group(1)
+
+
+PASSWORD_TASK = "Passwords | Set the login roles' passwords"
+
+
+def test_check_mode_predicts_the_password_of_a_role_not_created_yet(refusals: RoleRuns) -> None:
+    """A first check run with a supplied password: the password query runs (rolled back)
+    without failing on the roles its roles phase only predicted, and reports the change."""
+    run = refusals.runs["check_supplied"]
+    assert run.rc == 0, run.output[-3000:]
+    assert _task_changed(run, PASSWORD_TASK), run.output[-3000:]
+    assert refusals.states["roles_after_check"] == []
+
+
+def test_converge_sets_every_password_and_the_rerun_none(role_converged: RoleRuns) -> None:
+    """The one password query sets each login role's verifier (each logs in over TCP with
+    SCRAM), and the re-run, finding every digest as wanted, sets none and changes nothing."""
+    rr = role_converged
+    passwords = {"trading_coach_user": rr.app_password} | {
+        p.stem: p.read_text().strip() for p in rr.secrets_dir.glob("*.password")
+    }
+    assert sorted(passwords) == [
+        "trading_coach_migrator",
+        "trading_coach_readonly",
+        "trading_coach_user",
+    ]
+    assert _task_changed(rr.runs["converge"], PASSWORD_TASK)
+    for role, password in passwords.items():
+        with psycopg.connect(
+            host="127.0.0.1", port=rr.cluster.port, dbname="elite_trading_coach_ai",
+            user=role, password=password, connect_timeout=10,
+        ) as conn:  # fmt: skip
+            assert conn.execute("SELECT session_user").fetchone() == (role,)
+    again = rr.runs["again"]
+    assert again.rc == 0 and again.changed == 0, again.output[-4000:]
+    assert not _task_changed(again, PASSWORD_TASK)
 
 
 def test_converge_changes_then_second_run_changes_nothing(role_runs: RoleRuns) -> None:
@@ -281,7 +337,7 @@ def test_no_password_or_verifier_in_ansible_output_or_server_log(role_runs: Role
 
 
 def test_no_password_or_verifier_in_the_converge_runs(role_converged: RoleRuns) -> None:
-    """The same claim over the converge (-v) and its re-run alone: the mutation check's catch
+    """The same claim over the converge (-vvv) and its re-run alone: the mutation check's catch
     of a missing no_log or PGOPTIONS without role_runs' six further runs (the test above
     covers every run)."""
     _assert_no_password_or_verifier(

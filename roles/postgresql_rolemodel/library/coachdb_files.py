@@ -1,0 +1,1 @@
+../../postgresql_config/library/coachdb_files.py
