@@ -169,7 +169,7 @@ def test_lost_stanza_is_created_in_the_first_full_backups_job_whose_failure_fail
     assert outcome(failed, WAIT) == "fatal", failed.output[-6000:]
     # stanza-create's own failure (its message, its exit status): nothing after it ran
     assert REFUSED in block(failed, WAIT), failed.output[-6000:]
-    assert re.search(r"^\s*rc: 42$", block(failed, WAIT), re.M), block(failed, WAIT)
+    assert re.search(r'(?:"rc": |^\s*rc: )42\b', block(failed, WAIT), re.M), block(failed, WAIT)
 
     fixed = drill.playbook("site.yml")
     assert fixed.rc == 0, fixed.output[-3000:]
