@@ -5,11 +5,15 @@ Its one read-only probe reads the cron file, whether a cron process runs and its
 and pg_stat_archiver; a converged host skips tasks/converge.yml as a whole and runs
 ``pgbackrest check`` only when the archiver is not healthy. These tests prove the skip on a
 converged host, that a broken schedule (a job line removed, cron disabled) is predicted in
-check mode and repaired, and that a failing archive still fails the converge.
+check mode and repaired, and that a failing archive still fails the converge. Last, a lost
+stanza (a new server's state): its creation runs in the background command of the first full
+backup, whose failure fails the converge at the handler that waits for it, with pgBackRest's
+own output.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import time
 
@@ -24,13 +28,20 @@ KEEP_CRON = "postgresql_backup : Keep cron running"
 CHECK = "postgresql_backup : Check that WAL archiving reaches the repository"
 
 
-def outcome(run: PlaybookRun, task: str) -> str:
-    """ok / changed / skipping / fatal of the first task whose name starts with ``task``."""
+def block(run: PlaybookRun, task: str) -> str:
+    """The output of the first task or handler whose name starts with ``task``."""
     found = re.search(
-        re.escape(f"TASK [{task}")
-        + r"[^\n]*\n(?:(?!TASK \[)[^\n]*\n)*?(ok|changed|skipping|fatal):",
+        r"(?:TASK|RUNNING HANDLER) \[" + re.escape(task)
+        + r"[^\n]*\n((?:(?!TASK \[|RUNNING HANDLER \[)[^\n]*\n)*)",
         run.output,
-    )
+    )  # fmt: skip
+    return found.group(1) if found else ""
+
+
+def outcome(run: PlaybookRun, task: str) -> str:
+    """ok / changed / skipping / fatal of the first task or handler whose name starts with
+    ``task``."""
+    found = re.search(r"^(ok|changed|skipping|fatal):", block(run, task), re.M)
     return found.group(1) if found else "not run"
 
 
@@ -116,4 +127,57 @@ def test_failing_archive_fails_the_converge(drill: Drill) -> None:
     assert run.rc != 0, run.output[-3000:]
     assert outcome(run, CHECK) == "fatal", run.output[-6000:]
     assert "must contain pgbackrest" in run.output, run.output[-3000:]
+    wait_archiver(drill, "healthy")
+
+
+CREATE = "postgresql_backup : Create the stanza"
+START = "postgresql_backup : Start the first full backup (it waits"
+START_PREDICTED = "postgresql_backup : Start the first full backup (check mode"
+WAIT = "postgresql_backup : Wait for the first full backup"
+SHIM = "/usr/local/bin/pgbackrest"
+REFUSED = "coachdb test shim: stanza-create refused"
+
+
+def test_lost_stanza_is_created_in_the_first_full_backups_job_whose_failure_fails_the_converge(
+    drill: Drill,
+) -> None:
+    """The stanza's directories removed from the repository, as on a new server. Check mode
+    predicts the first full backup (its stand-in). A stanza-create that fails (a shim in front
+    of pgbackrest refuses it) fails the converge at the handler that waits for the background
+    job, with the shim's message; without the shim the next converge creates the stanza in
+    that job (not in a task of its own), clears the archiver's failures and takes the backup."""
+    repo, stanza = drill.setup["repo_path"], drill.setup["stanza"]
+    drill.sh(f"rm -rf {repo}/archive/{stanza} {repo}/backup/{stanza}")
+
+    check = drill.playbook("site.yml", "--check")
+    assert check.rc == 0, check.output[-3000:]
+    assert outcome(check, START_PREDICTED) == "changed", check.output[-6000:]
+    assert outcome(check, CREATE) == "skipping", check.output[-6000:]
+
+    drill.sh(
+        f"printf '%s\\n' '#!/bin/sh' "
+        f'\'for a; do [ "$a" = stanza-create ] && echo "{REFUSED}" >&2 && exit 42; done\' '
+        f"'exec /usr/bin/pgbackrest \"$@\"' > {SHIM} && chmod 0755 {SHIM}"
+    )
+    try:
+        failed = drill.playbook("site.yml")
+    finally:
+        drill.sh(f"rm -f {SHIM}")
+    assert failed.rc != 0, failed.output[-3000:]
+    assert outcome(failed, CREATE) == "skipping", failed.output[-6000:]
+    assert outcome(failed, START) == "changed", failed.output[-6000:]
+    assert outcome(failed, WAIT) == "fatal", failed.output[-6000:]
+    # stanza-create's own failure (its message, its exit status): nothing after it ran
+    assert REFUSED in block(failed, WAIT), failed.output[-6000:]
+    assert re.search(r'(?:"rc": |^\s*rc: )42\b', block(failed, WAIT), re.M), block(failed, WAIT)
+
+    fixed = drill.playbook("site.yml")
+    assert fixed.rc == 0, fixed.output[-3000:]
+    assert outcome(fixed, CREATE) == "skipping", fixed.output[-6000:]
+    assert outcome(fixed, START) == "changed", fixed.output[-6000:]
+    assert outcome(fixed, WAIT) == "ok", fixed.output[-6000:]
+    info = json.loads(
+        drill.sh(f"runuser -u postgres -- pgbackrest --stanza={stanza} --output=json info").stdout
+    )
+    assert info[0]["status"]["code"] == 0 and len(info[0]["backup"]) == 1, info
     wait_archiver(drill, "healthy")

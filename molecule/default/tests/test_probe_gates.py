@@ -20,6 +20,8 @@ from typing import Any
 
 import pytest
 
+from coachdb.alerts import CERT_METRIC
+
 REPO = Path(__file__).resolve().parents[3]
 PLAYBOOK_BIN = str(Path(sys.executable).with_name("ansible-playbook"))
 PGBACKREST_CONF = "/etc/pgbackrest/pgbackrest.conf"
@@ -36,6 +38,12 @@ EXPECTED = {
 def _check_run(instance: str, check: bool = True) -> set[str]:
     """Names of the tasks site.yml reports as changed on ``instance`` (in check mode, or for
     real with ``check=False``)."""
+    return {name for name, result in _play(instance, check) if result.get("changed")}
+
+
+def _play(instance: str, check: bool = True) -> list[tuple[str, dict[str, Any]]]:
+    """Each task's (and handler's) name and result on ``instance``, in the order they ran, of
+    one site.yml run (in check mode, or for real with ``check=False``)."""
     inventory = os.environ.get("MOLECULE_INVENTORY_FILE")
     if not inventory:
         pytest.fail("MOLECULE_INVENTORY_FILE is not set: run through `molecule verify`")
@@ -55,12 +63,12 @@ def _check_run(instance: str, check: bool = True) -> set[str]:
     )  # fmt: skip
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
     report, _ = json.JSONDecoder().raw_decode(proc.stdout[proc.stdout.index("{\n") :])
-    return {
-        task["task"]["name"]
+    return [
+        (task["task"]["name"], task["hosts"][instance])
         for play in report["plays"]
         for task in play["tasks"]
-        if task["hosts"].get(instance, {}).get("changed")
-    }
+        if instance in task["hosts"]
+    ]
 
 
 @pytest.fixture
@@ -87,27 +95,43 @@ def test_hand_edits_are_predicted_in_check_mode(host: Any, instance_name: str) -
 
 EXPORTER_SETTINGS = "/etc/default/prometheus-postgres-exporter"
 EXPORTER = "prometheus-postgres-exporter"
+TEXTFILE_SCRIPT = "/usr/local/sbin/coachdb-textfile-metrics"
 
 
 @pytest.fixture
 def exporter_stopped_and_edited(host: Any) -> Iterator[None]:
-    """The exporter stopped (still enabled) and its settings edited by hand; the real run of
-    the test puts both back, and this makes sure of it afterwards."""
+    """The exporter stopped (still enabled), its settings and the textfile job's script edited
+    by hand; the real run of the test puts them back, and this makes sure of it afterwards."""
     saved = host.file(EXPORTER_SETTINGS).content_string
+    saved_script = host.file(TEXTFILE_SCRIPT).content_string
     host.check_output("systemctl stop %s", EXPORTER)
     host.check_output("printf '# edited by hand\\n' >> %s", EXPORTER_SETTINGS)
+    host.check_output("printf '# edited by hand\\n' >> %s", TEXTFILE_SCRIPT)
     try:
         yield
     finally:
         host.check_output("printf '%%s' %s > %s", saved, EXPORTER_SETTINGS)
+        host.check_output("printf '%%s' %s > %s", saved_script, TEXTFILE_SCRIPT)
         host.check_output("systemctl restart %s", EXPORTER)
 
 
-# Check mode cannot run a command: this task of postgresql_monitoring states its change instead.
+EXPORTERS_CHECK = (
+    "postgresql_monitoring : Refresh the textfile metrics, then check that the exporters serve"
+    " their metrics (pg_up 1, textfile)"
+)
+FIRST_FULL = (
+    "postgresql_backup : Start the first full backup (it waits for its WAL in the repository,"
+    " which proves archiving), then verify the repository"
+)
+# Check mode cannot run a command: these tasks state their change instead.
 STAND_INS = {
     "postgresql_monitoring : Enable and start the exporters and the metrics timer"
     " (check mode - what the real run would do)": "postgresql_monitoring : Enable and start"
     " the exporters and the metrics timer (one systemctl call)",
+    "postgresql_monitoring : Refresh the textfile metrics"
+    " (check mode - what the real run would do)": EXPORTERS_CHECK,
+    "postgresql_backup : Start the first full backup"
+    " (check mode - what the real run would do)": FIRST_FULL,
 }
 
 
@@ -115,12 +139,24 @@ STAND_INS = {
 def test_check_mode_predicts_exactly_what_the_run_changes(host: Any, instance_name: str) -> None:
     """A stopped, enabled exporter whose settings differ: started once, by the one systemctl
     call after the settings are written (its restart handler leaves an inactive exporter to
-    it); check mode must predict exactly the tasks the real run changes, no more."""
+    it); the textfile job's script differs: written, and the job run once by the exporters'
+    check, which then scrapes both exporters. Check mode must predict exactly the tasks the
+    real run changes, no more."""
     predicted = {STAND_INS.get(name, name) for name in _check_run(instance_name)}
-    changed = _check_run(instance_name, check=False)
+    results = _play(instance_name, check=False)
+    changed = {name for name, result in results if result.get("changed")}
     only_predicted, only_changed = sorted(predicted - changed), sorted(changed - predicted)
     assert predicted == changed, f"predicted only: {only_predicted}; changed only: {only_changed}"
     assert host.service(EXPORTER).is_running
+    # the job ran, then each exporter served its line (the check ran once, at the end)
+    checks = [result for name, result in results if name == EXPORTERS_CHECK]
+    assert [check.get("stdout_lines") for check in checks] == [
+        [
+            "refreshed",
+            "served http://127.0.0.1:9187/metrics ^pg_up 1$",
+            f"served http://127.0.0.1:9100/metrics ^{CERT_METRIC}[{{ ]",
+        ]
+    ], checks
 
 
 NODE_EXPORTER = "prometheus-node-exporter"
