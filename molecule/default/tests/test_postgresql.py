@@ -43,8 +43,8 @@ def test_service_enabled_and_running(host: Any, pg_version: int) -> None:
 def _unit(host: Any, pg_version: int) -> dict[str, str]:
     """systemd's view of the cluster's unit (a few properties)."""
     out = host.check_output(
-        "systemctl show -p Type -p MainPID -p NeedDaemonReload -p ActiveState postgresql@%s-main",
-        pg_version,
+        "systemctl show -p Type -p MainPID -p NeedDaemonReload -p ActiveState %s",
+        f"postgresql@{pg_version}-main",
     )
     return dict(line.split("=", 1) for line in out.splitlines())
 
@@ -70,7 +70,7 @@ def test_restart_returns_when_the_server_accepts_connections(
     systemctl) returns only once the new postmaster accepts connections: the next statement
     needs no retry."""
     before = _postmaster_pid(host, pg_version)
-    host.check_output("pg_ctlcluster %s main restart", pg_version)
+    host.check_output("pg_ctlcluster %s main restart", str(pg_version))
     assert psql("SELECT 1") == "1"
     unit = _unit(host, pg_version)
     assert unit["ActiveState"] == "active", unit
