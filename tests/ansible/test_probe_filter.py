@@ -174,6 +174,8 @@ for u; do
     is-enabled) cat "$STATE/$u.enabled" 2>/dev/null || echo disabled;;
     is-active) cat "$STATE/$u.active" 2>/dev/null || echo inactive;;
     enable) echo enabled > "$STATE/$u.enabled"; [ -n "$now" ] && echo active > "$STATE/$u.active";;
+    disable) echo disabled > "$STATE/$u.enabled";;
+    start) echo active > "$STATE/$u.active";;
   esac
 done
 [ "$cmd" = daemon-reload ] && echo reloaded >> "$STATE/daemon-reload"
@@ -205,6 +207,24 @@ def test_enable_now_says_changed_only_when_a_unit_state_changed(tmp_path: Path) 
     assert "changed" in run()
     assert (state / "a.timer.active").read_text() == "active\n"
     # both enabled and active already (e.g. the handler did it all): not changed
+    assert "changed" not in run()
+
+
+def test_start_disabled_leaves_the_unit_off_at_boot_and_running(tmp_path: Path) -> None:
+    """enabled=False (postgresql_cluster_start_on_boot false): disabled, then started."""
+    env, state = _fake_systemctl(tmp_path)
+    argv = F["coachdb_enable_now_argv"](["p.service"], enabled=False)
+
+    def run() -> list[str]:
+        out = subprocess.run(argv, env=env, capture_output=True, text=True, check=True)
+        return out.stdout.splitlines()
+
+    # enabled and stopped: disabled and started, a change
+    (state / "p.service.enabled").write_text("enabled\n")
+    assert "changed" in run()
+    assert (state / "p.service.enabled").read_text() == "disabled\n"
+    assert (state / "p.service.active").read_text() == "active\n"
+    # already disabled and running: no change
     assert "changed" not in run()
 
 

@@ -151,22 +151,30 @@ def coachdb_probe_unit_differs(
     return entry["enabled"] != want_enabled or (entry["active"] == "active") != bool(active)
 
 
-# Enable and start units in one systemctl call, printing "changed" only when their enabled or
-# active state differs afterwards (a handler may already have started a unit the probe saw
-# stopped: then this call changed nothing and must not say it did).
-ENABLE_NOW = (
-    's() { systemctl is-enabled "$@"; systemctl is-active "$@"; }; '
-    'b=$(s "$@"); systemctl enable --now "$@" || exit $?; '
-    '[ "$b" = "$(s "$@")" ] || echo changed'
+# Enable (or disable) and start units in one round trip, printing "changed" only when their
+# enabled or active state differs afterwards (a handler may already have started a unit the
+# probe saw stopped: then this call changed nothing and must not say it did).
+_UNIT_STATE = 's() { systemctl is-enabled "$@"; systemctl is-active "$@"; }; b=$(s "$@"); '
+_STATE_CHANGED = '[ "$b" = "$(s "$@")" ] || echo changed'
+ENABLE_NOW = _UNIT_STATE + 'systemctl enable --now "$@" || exit $?; ' + _STATE_CHANGED
+START_DISABLED = (
+    _UNIT_STATE
+    + 'systemctl disable "$@" || exit $?; systemctl start "$@" || exit $?; '
+    + _STATE_CHANGED
 )
 
 
-def coachdb_enable_now_argv(units: Iterable[str], daemon_reload: bool = False) -> list[str]:
+def coachdb_enable_now_argv(
+    units: Iterable[str], daemon_reload: bool = False, enabled: bool = True
+) -> list[str]:
     """argv that enables and starts ``units`` (one round trip); its stdout says "changed"
     exactly when a unit's enabled or active state changed. ``daemon_reload``: systemd reads
     the unit files again first (unit files written just before: the handler's module run
-    that would otherwise do it is spared)."""
-    script = ("systemctl daemon-reload || exit $?; " if daemon_reload else "") + ENABLE_NOW
+    that would otherwise do it is spared). ``enabled=False``: disabled (not started at boot),
+    then started."""
+    script = ("systemctl daemon-reload || exit $?; " if daemon_reload else "") + (
+        ENABLE_NOW if enabled else START_DISABLED
+    )
     return ["sh", "-c", script, "enable-now", *(str(u) for u in units)]
 
 
