@@ -20,7 +20,9 @@ makes: a module run with pipelining is one, a template or copy three; counted fr
 lines), the controller's CPU seconds, handlers that restarted PostgreSQL, and the load
 average before and after. Round trips, module runs and tasks do not depend on the load.
 The cold runs are also broken down by role (seconds, tasks, module runs): where the time goes.
-The containers and their generated secrets are removed at the end.
+The containers and their generated secrets are removed at the end. ``--rounds N`` repeats
+the whole sequence on fresh containers and prints each round's ratios and their median (one
+round's figures can be 10 % off the next's on this kind of machine).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import json
 import os
 import re
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -257,22 +260,89 @@ def _peer_inventory(path: Path, name: str, password: Path) -> None:
     password.chmod(0o600)
 
 
-def _ratios(runs: list[Run]) -> list[str]:
+def _ratios(runs: list[Run], tag: str = "") -> list[str]:
     """Issue 15's comparison: each of our runs over the peer's run of the same label."""
     by_label = {r.label: r for r in runs}
     lines = []
     for label, goal in GOALS.items():
-        ours, peer = by_label.get(label), by_label.get(f"peer {label}")
+        ours, peer = by_label.get(label + tag), by_label.get(f"peer {label}{tag}")
         if ours is None or peer is None:
             continue
         ratio = ours.seconds / peer.seconds
         verdict = "met" if ratio <= goal else "not met"
         lines.append(
-            f"{label}: {ours.seconds:.1f} s / peer {peer.seconds:.1f} s = {ratio:.2f} "
+            f"{label}{tag}: {ours.seconds:.1f} s / peer {peer.seconds:.1f} s = {ratio:.2f} "
             f"(goal <= {goal}: {verdict}); tasks {ours.tasks} / {peer.tasks}, "
             f"controller CPU {ours.cpu:.1f} / {peer.cpu:.1f} s"
         )
     return lines
+
+
+def _median_ratios(rounds: list[list[Run]]) -> list[str]:
+    """Over several rounds: the median of the per-round ratios (a round's two runs ran minutes
+    apart, so their ratio is steadier than either figure; the median drops one noisy round)."""
+    lines = []
+    for label, goal in GOALS.items():
+        ratios = []
+        for one in rounds:
+            by_label = {r.label.split(" #")[0]: r for r in one}
+            if label in by_label and f"peer {label}" in by_label:
+                ratios.append(by_label[label].seconds / by_label[f"peer {label}"].seconds)
+        if ratios:
+            median = statistics.median(ratios)
+            verdict = "met" if median <= goal else "not met"
+            each = ", ".join(f"{x:.2f}" for x in ratios)
+            lines.append(
+                f"{label}: median ratio {median:.2f} over {len(ratios)} rounds ({each}); "
+                f"goal <= {goal}: {verdict}"
+            )
+    return lines
+
+
+def _round(args: argparse.Namespace, logs: Path, k: int) -> list[Run]:
+    """One round: ours cold, re-run and check, then the peer's cold and re-run, each on a fresh
+    container (removed at the end unless --keep). ``k`` > 0 numbers the round's labels and logs."""
+    run_id = os.environ.get("COACHDB_RUN_ID", "local")
+    name = f"coachdb-bench-converge-{run_id}"
+    peer = f"coachdb-bench-peer-{run_id}"
+    tag = f" #{k}" if k else ""
+    log = lambda label: logs / f"{label.replace(' ', '-')}{f'-{k}' if k else ''}.json"  # noqa: E731
+    runs: list[Run] = []
+    with tempfile.TemporaryDirectory(prefix="coachdb-bench-") as tmp:
+        try:
+            port = _start(name, args.image)
+            inventory = Path(tmp) / "inventory.json"
+            _inventory(inventory, name, port, Path(tmp) / "secrets")
+            for label in ("cold", "re-run"):
+                runs.append(_converge(label + tag, inventory, log(label), trips=args.trips))
+            # Check mode on the converged host: what a preview costs, and it must predict nothing.
+            runs.append(
+                _converge("check" + tag, inventory, log("check"), "--check", trips=args.trips)
+            )
+            if not args.no_peer:
+                _start(peer, args.image)
+                peer_inventory, password = Path(tmp) / "peer.json", Path(tmp) / "peer-vars.json"
+                _peer_inventory(peer_inventory, peer, password)
+                for label in ("cold", "re-run"):
+                    runs.append(
+                        _converge(
+                            f"peer {label}{tag}",
+                            peer_inventory,
+                            log(f"peer {label}"),
+                            "-e",
+                            f"@{password}",
+                            trips=args.trips,
+                            playbook=PEER_PLAYBOOK,
+                            roles_path=PEER_ROLES,
+                        )
+                    )
+        finally:
+            if not args.keep:
+                for container in (name, peer):
+                    subprocess.run(
+                        ["docker", "rm", "-f", container], capture_output=True, check=False
+                    )
+    return runs
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -289,55 +359,28 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="count docker exec calls (runs with -vvv, which adds controller time to every figure)",
     )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="repeat ours and the peer's runs this many times on fresh containers and print "
+        "each round's ratios and their median (the figures swing with the machine's load)",
+    )
     args = parser.parse_args(argv)
-    run_id = os.environ.get("COACHDB_RUN_ID", "local")
-    name = f"coachdb-bench-converge-{run_id}"
-    peer = f"coachdb-bench-peer-{run_id}"
     logs = REPO / ".cache" / "bench-converge"
     logs.mkdir(parents=True, exist_ok=True)
-    runs: list[Run] = []
-    with tempfile.TemporaryDirectory(prefix="coachdb-bench-") as tmp:
-        try:
-            port = _start(name, args.image)
-            inventory = Path(tmp) / "inventory.json"
-            _inventory(inventory, name, port, Path(tmp) / "secrets")
-            for label in ("cold", "re-run"):
-                runs.append(_converge(label, inventory, logs / f"{label}.json", trips=args.trips))
-            # Check mode on the converged host: what a preview costs, and it must predict nothing.
-            runs.append(
-                _converge("check", inventory, logs / "check.json", "--check", trips=args.trips)
-            )
-            if not args.no_peer:
-                _start(peer, args.image)
-                peer_inventory, password = Path(tmp) / "peer.json", Path(tmp) / "peer-vars.json"
-                _peer_inventory(peer_inventory, peer, password)
-                for label in ("cold", "re-run"):
-                    runs.append(
-                        _converge(
-                            f"peer {label}",
-                            peer_inventory,
-                            logs / f"peer-{label}.json",
-                            "-e",
-                            f"@{password}",
-                            trips=args.trips,
-                            playbook=PEER_PLAYBOOK,
-                            roles_path=PEER_ROLES,
-                        )
-                    )
-        finally:
-            if not args.keep:
-                for container in (name, peer):
-                    subprocess.run(
-                        ["docker", "rm", "-f", container], capture_output=True, check=False
-                    )
+    rounds: list[list[Run]] = []
+    for k in range(1, max(args.rounds, 1) + 1):
+        rounds.append(_round(args, logs, k if args.rounds > 1 else 0))
+    runs = [r for one in rounds for r in one]
     print(f"bench-converge: site.yml on a fresh container of {args.image} ({os.cpu_count()} CPUs)")
     print(
-        f"{'run':<12} {'seconds':>8} {'tasks':>6} {'on host':>8} {'trips':>6} {'cpu s':>6} "
+        f"{'run':<15} {'seconds':>8} {'tasks':>6} {'on host':>8} {'trips':>6} {'cpu s':>6} "
         f"{'ok':>4} {'changed':>8} {'skipped':>8} {'restarts':>9}  load avg before -> after"
     )
     for r in runs:
         print(
-            f"{r.label:<12} {r.seconds:>8.1f} {r.tasks:>6} {r.modules:>8} "
+            f"{r.label:<15} {r.seconds:>8.1f} {r.tasks:>6} {r.modules:>8} "
             f"{r.round_trips if r.round_trips >= 0 else '-':>6} "
             f"{r.cpu:>6.1f} {r.ok:>4} {r.changed:>8} {r.skipped:>8} {r.restarts:>9}  "
             f"{r.load_before} -> {r.load_after}"
@@ -347,14 +390,19 @@ def main(argv: list[str] | None = None) -> int:
         "trips: docker exec calls (--trips); cpu s: the controller's user+sys; peer: "
         "geerlingguy.postgresql 4.0.3 (vendor/peers/), one database and one user"
     )
-    for line in _ratios(runs):
-        print(line)
-    for r in runs:
-        if r.label in {"cold", "peer cold"}:
+    for k in range(len(rounds)):
+        for line in _ratios(runs, f" #{k + 1}" if len(rounds) > 1 else ""):
+            print(line)
+    if len(rounds) > 1:
+        for line in _median_ratios(rounds):
+            print(line)
+    for r in rounds[0]:
+        if r.label.split(" #")[0] in {"cold", "peer cold"}:
             print("\n".join(_breakdown(r)))
     print(f"logs (JSON callback): {logs}/")
-    ours = [r for r in runs if not r.label.startswith("peer ")]
-    return 0 if all(r.changed == 0 for r in ours[1:]) else 1
+    # every run after a cold one (re-run, check) must change nothing
+    later = [r for r in runs if r.label.split(" #")[0] in {"re-run", "check"}]
+    return 0 if all(r.changed == 0 for r in later) else 1
 
 
 if __name__ == "__main__":
