@@ -179,7 +179,6 @@ for u; do
   esac
 done
 [ "$cmd" = daemon-reload ] && echo reloaded >> "$STATE/daemon-reload"
-[ "$cmd" = enable ] && [ -f "$STATE/daemon-reload" ] && : > "$STATE/enabled-after-reload"
 exit 0
 """
 
@@ -228,13 +227,12 @@ def test_start_disabled_leaves_the_unit_off_at_boot_and_running(tmp_path: Path) 
     assert "changed" not in run()
 
 
-def test_enable_now_reloads_systemd_first_when_asked(tmp_path: Path) -> None:
+def test_enable_now_leaves_the_reload_to_systemctl_enable(tmp_path: Path) -> None:
+    """No separate daemon-reload (`systemctl enable` and `disable` reload systemd themselves,
+    see the filter) and none switched off: neither script passes --no-reload."""
     env, state = _fake_systemctl(tmp_path)
-    plain = F["coachdb_enable_now_argv"](["a.timer"])
-    subprocess.run(plain, env=env, capture_output=True, text=True, check=True)
+    for enabled in (True, False):
+        argv = F["coachdb_enable_now_argv"](["c.timer"], enabled=enabled)
+        assert "--no-reload" not in argv[2] and "daemon-reload" not in argv[2]
+        subprocess.run(argv, env=env, capture_output=True, text=True, check=True)
     assert not (state / "daemon-reload").exists()
-    argv = F["coachdb_enable_now_argv"](["c.timer"], daemon_reload=True)
-    out = subprocess.run(argv, env=env, capture_output=True, text=True, check=True)
-    assert "changed" in out.stdout.splitlines()
-    assert (state / "daemon-reload").read_text() == "reloaded\n"
-    assert (state / "enabled-after-reload").exists()
