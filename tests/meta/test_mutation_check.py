@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -28,6 +29,28 @@ def test_missing_anchor_is_reported_not_skipped(tmp_path: Path) -> None:
     twice = mutations.Mutation(id="y", claim="c", file="f.txt", search="a", replace="", tests=["t"])
     with pytest.raises(ValueError, match="anchor found 3 times"):
         mutations.apply(tmp_path, twice)
+
+
+def test_scratch_copy_keeps_shared_files_linked() -> None:
+    """A file linked into several roles is one file in the copy too: a break applied to it
+    reaches every role (each role's filter_plugins/ and library/ link to postgresql_config's)."""
+    copy = mutations.scratch_copy(mutations.REPO)
+    try:
+        shared = copy / "roles/postgresql_config/filter_plugins/coachdb_probe.py"
+        linked = copy / "roles/postgresql_cluster/filter_plugins/coachdb_probe.py"
+        assert linked.is_symlink() and linked.resolve() == shared.resolve()
+        m = mutations.Mutation(
+            id="x",
+            claim="c",
+            file="roles/postgresql_config/filter_plugins/coachdb_probe.py",
+            search="def coachdb_enable_now_argv(",
+            replace="def coachdb_enable_now_argv_broken(",
+            tests=["t"],
+        )
+        mutations.apply(copy, m)
+        assert "def coachdb_enable_now_argv_broken(" in linked.read_text(encoding="utf-8")
+    finally:
+        shutil.rmtree(copy.parent)
 
 
 def test_verdicts() -> None:

@@ -104,7 +104,14 @@ def scratch_copy(root: Path) -> Path:
             continue
         target = dest / rel
         target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(src, target)
+        if src.is_symlink():
+            # A shared file linked into several roles (coachdb_probe.py, coachdb_files.py)
+            # stays one file: a break of it reaches every role that loads it. (Copying the
+            # link's target made independent copies, and a break of the shared filter
+            # survived a Molecule run that loaded another role's copy, session 13.)
+            target.symlink_to(os.readlink(src))
+        else:
+            shutil.copy2(src, target)
     # fetched test binaries (.cache/pg14) are not in git: share them read-only
     if (root / ".cache").is_dir():
         (dest / ".cache").symlink_to(root / ".cache")
