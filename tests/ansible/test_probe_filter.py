@@ -13,6 +13,7 @@ import hashlib
 import os
 import pwd
 import subprocess
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -193,13 +194,16 @@ def _fake_systemctl(tmp_path: Path) -> tuple[dict[str, str], Path]:
     return {**os.environ, "PATH": f"{bindir}:{os.environ['PATH']}", "STATE": str(state)}, state
 
 
+def _stdout_lines(argv: list[str], env: dict[str, str]) -> list[str]:
+    """Run a filter's argv against the fake systemctl; its stdout lines."""
+    out = subprocess.run(argv, env=env, capture_output=True, text=True, check=True)
+    return out.stdout.splitlines()
+
+
 def test_enable_now_says_changed_only_when_a_unit_state_changed(tmp_path: Path) -> None:
     env, state = _fake_systemctl(tmp_path)
     argv = F["coachdb_enable_now_argv"](["a.timer", "b.service"])
-
-    def run() -> list[str]:
-        out = subprocess.run(argv, env=env, capture_output=True, text=True, check=True)
-        return out.stdout.splitlines()
+    run = partial(_stdout_lines, argv, env)
 
     # a started but disabled unit (a handler started it) is still enabled: changed
     (state / "b.service.active").write_text("active\n")
@@ -213,10 +217,7 @@ def test_start_disabled_leaves_the_unit_off_at_boot_and_running(tmp_path: Path) 
     """enabled=False (postgresql_cluster_start_on_boot false): disabled, then started."""
     env, state = _fake_systemctl(tmp_path)
     argv = F["coachdb_enable_now_argv"](["p.service"], enabled=False)
-
-    def run() -> list[str]:
-        out = subprocess.run(argv, env=env, capture_output=True, text=True, check=True)
-        return out.stdout.splitlines()
+    run = partial(_stdout_lines, argv, env)
 
     # enabled and stopped: disabled and started, a change
     (state / "p.service.enabled").write_text("enabled\n")
