@@ -260,14 +260,23 @@ def _peer_inventory(path: Path, name: str, password: Path) -> None:
     password.chmod(0o600)
 
 
-def _ratios(runs: list[Run], tag: str = "") -> list[str]:
-    """Issue 15's comparison: each of our runs over the peer's run of the same label."""
+def _pairs(runs: list[Run]) -> dict[str, tuple[Run, Run]]:
+    """Ours and the peer's run of each goal's label (cold, re-run) that ``runs`` (one round)
+    holds both of."""
     by_label = {r.label: r for r in runs}
+    return {
+        label: (by_label[label], by_label[f"peer {label}"])
+        for label in GOALS
+        if label in by_label and f"peer {label}" in by_label
+    }
+
+
+def _ratios(runs: list[Run], tag: str = "") -> list[str]:
+    """Issue 15's comparison: each of our runs over the peer's run of the same label (one
+    round; ``tag`` names the round in the text)."""
     lines = []
-    for label, goal in GOALS.items():
-        ours, peer = by_label.get(label + tag), by_label.get(f"peer {label}{tag}")
-        if ours is None or peer is None:
-            continue
+    for label, (ours, peer) in _pairs(runs).items():
+        goal = GOALS[label]
         ratio = ours.seconds / peer.seconds
         verdict = "met" if ratio <= goal else "not met"
         lines.append(
@@ -283,12 +292,9 @@ def _median_ratios(rounds: list[list[Run]]) -> list[str]:
     apart, so their ratio is steadier than either figure; the median drops one noisy round)."""
     lines = []
     for label, goal in GOALS.items():
-        ratios = []
-        for one in rounds:
-            by_label = {r.label.split(" #")[0]: r for r in one}
-            if label in by_label and f"peer {label}" in by_label:
-                ratios.append(by_label[label].seconds / by_label[f"peer {label}"].seconds)
-        if ratios:
+        pairs = [pair for one in rounds if (pair := _pairs(one).get(label))]
+        if pairs:
+            ratios = [ours.seconds / peer.seconds for ours, peer in pairs]
             median = statistics.median(ratios)
             verdict = "met" if median <= goal else "not met"
             each = ", ".join(f"{x:.2f}" for x in ratios)
@@ -301,11 +307,10 @@ def _median_ratios(rounds: list[list[Run]]) -> list[str]:
 
 def _round(args: argparse.Namespace, logs: Path, k: int) -> list[Run]:
     """One round: ours cold, re-run and check, then the peer's cold and re-run, each on a fresh
-    container (removed at the end unless --keep). ``k`` > 0 numbers the round's labels and logs."""
+    container (removed at the end unless --keep). ``k`` > 0 numbers the round's log files."""
     run_id = os.environ.get("COACHDB_RUN_ID", "local")
     name = f"coachdb-bench-converge-{run_id}"
     peer = f"coachdb-bench-peer-{run_id}"
-    tag = f" #{k}" if k else ""
     log = lambda label: logs / f"{label.replace(' ', '-')}{f'-{k}' if k else ''}.json"  # noqa: E731
     runs: list[Run] = []
     with tempfile.TemporaryDirectory(prefix="coachdb-bench-") as tmp:
@@ -314,11 +319,9 @@ def _round(args: argparse.Namespace, logs: Path, k: int) -> list[Run]:
             inventory = Path(tmp) / "inventory.json"
             _inventory(inventory, name, port, Path(tmp) / "secrets")
             for label in ("cold", "re-run"):
-                runs.append(_converge(label + tag, inventory, log(label), trips=args.trips))
+                runs.append(_converge(label, inventory, log(label), trips=args.trips))
             # Check mode on the converged host: what a preview costs, and it must predict nothing.
-            runs.append(
-                _converge("check" + tag, inventory, log("check"), "--check", trips=args.trips)
-            )
+            runs.append(_converge("check", inventory, log("check"), "--check", trips=args.trips))
             if not args.no_peer:
                 _start(peer, args.image)
                 peer_inventory, password = Path(tmp) / "peer.json", Path(tmp) / "peer-vars.json"
@@ -326,7 +329,7 @@ def _round(args: argparse.Namespace, logs: Path, k: int) -> list[Run]:
                 for label in ("cold", "re-run"):
                     runs.append(
                         _converge(
-                            f"peer {label}{tag}",
+                            f"peer {label}",
                             peer_inventory,
                             log(f"peer {label}"),
                             "-e",
@@ -373,35 +376,38 @@ def main(argv: list[str] | None = None) -> int:
     for k in range(1, max(args.rounds, 1) + 1):
         rounds.append(_round(args, logs, k if args.rounds > 1 else 0))
     runs = [r for one in rounds for r in one]
+    # the table and the ratios name each round when there are several
+    tags = [f" #{k}" if len(rounds) > 1 else "" for k in range(1, len(rounds) + 1)]
     print(f"bench-converge: site.yml on a fresh container of {args.image} ({os.cpu_count()} CPUs)")
     print(
         f"{'run':<15} {'seconds':>8} {'tasks':>6} {'on host':>8} {'trips':>6} {'cpu s':>6} "
         f"{'ok':>4} {'changed':>8} {'skipped':>8} {'restarts':>9}  load avg before -> after"
     )
-    for r in runs:
-        print(
-            f"{r.label:<15} {r.seconds:>8.1f} {r.tasks:>6} {r.modules:>8} "
-            f"{r.round_trips if r.round_trips >= 0 else '-':>6} "
-            f"{r.cpu:>6.1f} {r.ok:>4} {r.changed:>8} {r.skipped:>8} {r.restarts:>9}  "
-            f"{r.load_before} -> {r.load_after}"
-        )
+    for one, tag in zip(rounds, tags, strict=True):
+        for r in one:
+            print(
+                f"{r.label + tag:<15} {r.seconds:>8.1f} {r.tasks:>6} {r.modules:>8} "
+                f"{r.round_trips if r.round_trips >= 0 else '-':>6} "
+                f"{r.cpu:>6.1f} {r.ok:>4} {r.changed:>8} {r.skipped:>8} {r.restarts:>9}  "
+                f"{r.load_before} -> {r.load_after}"
+            )
     print(
         "tasks: every task listed; on host: module runs on the container (each loop item); "
         "trips: docker exec calls (--trips); cpu s: the controller's user+sys; peer: "
         "geerlingguy.postgresql 4.0.3 (vendor/peers/), one database and one user"
     )
-    for k in range(len(rounds)):
-        for line in _ratios(runs, f" #{k + 1}" if len(rounds) > 1 else ""):
+    for one, tag in zip(rounds, tags, strict=True):
+        for line in _ratios(one, tag):
             print(line)
     if len(rounds) > 1:
         for line in _median_ratios(rounds):
             print(line)
     for r in rounds[0]:
-        if r.label.split(" #")[0] in {"cold", "peer cold"}:
+        if r.label in {"cold", "peer cold"}:
             print("\n".join(_breakdown(r)))
     print(f"logs (JSON callback): {logs}/")
     # every run after a cold one (re-run, check) must change nothing
-    later = [r for r in runs if r.label.split(" #")[0] in {"re-run", "check"}]
+    later = [r for r in runs if r.label in {"re-run", "check"}]
     return 0 if all(r.changed == 0 for r in later) else 1
 
 
