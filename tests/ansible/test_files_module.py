@@ -2,8 +2,11 @@
 it is given, atomically, with owner/group/mode; reports the truth in check mode and --diff;
 changes nothing on a second run; and refuses bad input before its first write.
 
-Fast: the module runs for real (as Ansible runs it: a Python process reading its arguments)
-against files in a temporary directory; no playbook, no container.
+Fast: the module runs for real (as Ansible runs it on a host: a Python process reading its
+arguments) against files in a temporary directory; no playbook, no container. Every test runs
+a second time through what the action plugin of the same name does on the controller
+(roles/postgresql_config/action_plugins/coachdb_files.py: the arguments validated against the
+module's spec, then its ``converge`` in the calling process): both must behave alike.
 """
 
 from __future__ import annotations
@@ -24,8 +27,27 @@ import pytest
 from tests.ansible.conftest import REPO
 
 MODULE = REPO / "roles" / "postgresql_config" / "library" / "coachdb_files.py"
+ACTION = REPO / "roles" / "postgresql_config" / "action_plugins" / "coachdb_files.py"
 OTHER_USER = "nobody"
 OTHER_GROUP = grp.getgrgid(pwd.getpwnam(OTHER_USER).pw_gid).gr_name
+
+
+def _load(path: Path, name: str) -> Any:
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+# Which way run() goes for the test running now (the autouse fixture below sets it).
+_RUNNER = "module"
+
+
+@pytest.fixture(autouse=True, params=["module", "worker"])
+def runner(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setattr(sys.modules[__name__], "_RUNNER", request.param)
+    return str(request.param)
 
 
 def run(
@@ -35,7 +57,10 @@ def run(
     diff: bool = False,
     directories: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """Run the module once with these files; return its JSON result (failed ones too)."""
+    """Run the module once with these files (a process, or the action plugin's in-process
+    way); return its result (failed ones too)."""
+    if _RUNNER == "worker":
+        return _run_in_worker(files, check, diff, directories)
     args = {
         "ANSIBLE_MODULE_ARGS": {
             "files": files,
@@ -58,6 +83,28 @@ def run(
     )
     argfile.unlink()
     return json.loads(proc.stdout)
+
+
+def _run_in_worker(
+    files: list[dict[str, Any]],
+    check: bool,
+    diff: bool,
+    directories: list[dict[str, Any]] | None,
+) -> dict[str, Any]:
+    """What the action plugin does where the task runs on the controller: the module file loaded
+    by the plugin's own loader, the arguments validated against the module's spec (the
+    validator ActionBase.validate_argument_spec uses; its error fails the task), converge()."""
+    from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+
+    module = _load(ACTION, "coachdb_files_action")._load_module()
+    args: dict[str, Any] = {"files": files}
+    if directories is not None:
+        args["directories"] = directories
+    validated = ArgumentSpecValidator(module.ARGUMENT_SPEC).validate(args)
+    if validated.error_messages:
+        return {"failed": True, "msg": validated.errors.msg, "changed": False}
+    params = validated.validated_parameters
+    return dict(module.converge(params["directories"], params["files"], check, diff))
 
 
 def meta(path: Path) -> tuple[str, str, str]:
@@ -271,10 +318,7 @@ def test_a_parent_made_meanwhile_by_another_run_is_no_error(
     """Two hosts' runs delegated to one controller create the same missing parent at once
     (postgresql_tls's CA copies under .secrets/<host>/): the run that loses the race to make the
     shared parent goes on and sets up its own directory (Molecule default failed with EEXIST)."""
-    spec = importlib.util.spec_from_file_location("coachdb_files", MODULE)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = _load(MODULE, "coachdb_files")
     shared, own = tmp_path / "secrets", tmp_path / "secrets" / "host"
     user, group = pwd.getpwuid(os.getuid()).pw_name, grp.getgrgid(os.getgid()).gr_name
     wanted = {"path": str(own), "owner": user, "group": group, "mode": "0700"}

@@ -296,40 +296,53 @@ def _dir_diff(plan: dict[str, Any]) -> dict[str, Any]:
     return {"before": _describe(plan, plan["attrs"]), "after": {**after, "state": "directory"}}
 
 
-def main() -> None:
-    module = AnsibleModule(
-        argument_spec={
-            "directories": {
-                "type": "list", "elements": "dict", "default": [], "options": _DIR_SPEC,
-            },
-            "files": {"type": "list", "elements": "dict", "default": [], "options": _FILE_SPEC},
-        },
-        supports_check_mode=True,
-    )  # fmt: skip
-    paths = [os.path.normpath(d["path"]) for d in module.params["directories"]]
-    paths += [f["path"] for f in module.params["files"]]
+ARGUMENT_SPEC: dict[str, Any] = {
+    "directories": {"type": "list", "elements": "dict", "default": [], "options": _DIR_SPEC},
+    "files": {"type": "list", "elements": "dict", "default": [], "options": _FILE_SPEC},
+}
+
+
+def converge(
+    directories: list[dict[str, Any]], files: list[dict[str, Any]], check_mode: bool, diff: bool
+) -> dict[str, Any]:
+    """The whole run on validated arguments (ARGUMENT_SPEC): the module's result, with
+    ``failed`` and ``msg`` where a path cannot be made what it must be.
+
+    A function of its own so that the action plugin of the same name
+    (action_plugins/coachdb_files.py) runs exactly this code in Ansible's worker process where
+    the task runs on the controller, without a module run.
+    """
+    paths = [os.path.normpath(d["path"]) for d in directories]
+    paths += [f["path"] for f in files]
     if len(set(paths)) != len(paths):
-        module.fail_json(msg="directories/files: a path is listed twice", changed=False)
+        return {
+            "failed": True,
+            "msg": "directories/files: a path is listed twice",
+            "changed": False,
+        }
     listed: set[str] = set()
     dir_plans: list[dict[str, Any]] = []
     try:
-        for spec in module.params["directories"]:
+        for spec in directories:
             dir_plans.append(_plan_dir(spec, listed))
             listed.add(dir_plans[-1]["path"])
-        plans = [_plan(spec, module.check_mode, listed) for spec in module.params["files"]]
+        plans = [_plan(spec, check_mode, listed) for spec in files]
     except (ValueError, OSError) as exc:
-        module.fail_json(msg=str(exc), changed=False)
+        return {"failed": True, "msg": str(exc), "changed": False}
     dirs_changing = [d for d in dir_plans if d["changed"]]
     changing = [p for p in plans if p["content_changed"] or p["attrs_changed"]]
     done: list[str] = []
-    if not module.check_mode:
+    if not check_mode:
         for plan in dirs_changing:
             try:
                 _make_dir(plan)
             except OSError as exc:
-                module.fail_json(
-                    msg=f"{plan['path']}: {exc}", changed=bool(done), changed_files=done
-                )
+                return {
+                    "failed": True,
+                    "msg": f"{plan['path']}: {exc}",
+                    "changed": bool(done),
+                    "changed_files": done,
+                }
             done.append(plan["path"])
         for plan in changing:
             try:
@@ -339,17 +352,30 @@ def main() -> None:
                     os.chown(plan["path"], plan["uid"], plan["gid"])
                     os.chmod(plan["path"], plan["mode"])
             except OSError as exc:
-                module.fail_json(
-                    msg=f"{plan['path']}: {exc}", changed=bool(done), changed_files=done
-                )
+                return {
+                    "failed": True,
+                    "msg": f"{plan['path']}: {exc}",
+                    "changed": bool(done),
+                    "changed_files": done,
+                }
             done.append(plan["path"])
     result: dict[str, Any] = {
         "changed": bool(dirs_changing or changing),
         "changed_files": [p["path"] for p in dirs_changing + changing],
     }
-    if module._diff:
+    if diff:
         result["diff"] = [_dir_diff(p) for p in dirs_changing]
         result["diff"] += [d for p in changing for d in _diffs(p)]
+    return result
+
+
+def main() -> None:
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    result = converge(
+        module.params["directories"], module.params["files"], module.check_mode, module._diff
+    )
+    if result.pop("failed", False):
+        module.fail_json(**result)
     module.exit_json(**result)
 
 

@@ -1,0 +1,1 @@
+../../postgresql_config/action_plugins/coachdb_files.py
