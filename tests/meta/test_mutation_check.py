@@ -63,6 +63,34 @@ def test_verdicts() -> None:
     assert mutations.judge(pending, 0, "2 passed")[0] == "pending"
 
 
+def test_molecule_verdicts_count_only_the_actions_that_run_the_roles() -> None:
+    """A scenario that fails where the break runs (converge, idempotence, check, verify) caught
+    it; one that fails before (create: no instance) or without naming an action (a timeout)
+    never exercised it: an ERROR, not a catch (it used to count as caught)."""
+    m = mutations.Mutation(
+        id="x", claim="c", file="f", search="s", replace="r", tier="molecule", molecule="default"
+    )
+
+    def log(action: str, state: str) -> str:
+        # as Molecule prints it, colours included
+        return (
+            f"\x1b[32mINFO\x1b[0m     \x1b[32mdefault\x1b[0m ➜ \x1b[33mcreate\x1b[0m: "
+            f"\x1b[32mExecuted: Successful\x1b[0m\n"
+            f"\x1b[32mINFO\x1b[0m     \x1b[32mdefault\x1b[0m ➜ \x1b[33m{action}\x1b[0m: "
+            f"\x1b[31mExecuted: {state}\x1b[0m\n"
+            "\x1b[32mdefault\x1b[0m ➜ destroy: Executed: Failed\n"
+        )
+
+    verdict, detail = mutations.judge(m, 1, log("verify", "Failed"))
+    assert (verdict, detail.split(":")[0]) == ("caught", "molecule test -s default failed at verify")
+    assert mutations.judge(m, 1, log("converge", "Failed"))[0] == "caught"
+    assert mutations.judge(m, 1, log("idempotence", "Failed"))[0] == "caught"
+    created = mutations.judge(m, 1, log("create", "Failed"))
+    assert created == ("ERROR", "molecule test -s default failed at create: not a catch"), created
+    assert mutations.judge(m, -1, "timed out after 2400s")[0] == "ERROR"
+    assert mutations.judge(m, 0, log("verify", "Successful"))[0] == "SURVIVED"
+
+
 def test_every_named_test_exists() -> None:
     """A renamed test id would make its break an ERROR in CI: collect them all here, early."""
     import os

@@ -47,6 +47,13 @@ from tests.support.suites import conflicts, schedule
 REPO = Path(__file__).resolve().parents[2]
 SPEC = REPO / "tests" / "mutations.yml"
 RESULT_LINE = re.compile(r"^(FAILED|ERROR) (\S+)")
+# Molecule's line for an action that failed ("default ➜ converge: Executed: Failed"), colours
+# stripped first.
+MOLECULE_FAILED = re.compile(r"^\S*\s*\S+ ➜ (\w+): Executed: Failed", re.MULTILINE)
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+# The actions that run the repository's roles and tests against the instances; a failure
+# anywhere else (create, prepare, destroy, syntax, a timeout) says nothing about the break.
+MOLECULE_CATCHING_ACTIONS = {"converge", "idempotence", "check", "side_effect", "verify"}
 
 
 @dataclass
@@ -177,8 +184,17 @@ def run_tests(copy: Path, m: Mutation, worker: int = 0) -> tuple[int, str]:
 def judge(m: Mutation, rc: int, output: str) -> tuple[str, str]:
     failed = [match.group(2) for match in map(RESULT_LINE.match, output.splitlines()) if match]
     if m.tier == "molecule":
+        actions = MOLECULE_FAILED.findall(ANSI.sub("", output))
+        if rc != 0 and (not actions or actions[0] not in MOLECULE_CATCHING_ACTIONS):
+            # e.g. the instance could not be created: the break was never exercised
+            where = f"at {actions[0]}" if actions else f"(exit {rc}, no failed action named)"
+            return "ERROR", f"molecule test -s {m.molecule} failed {where}: not a catch"
         caught = rc != 0
-        detail = f"molecule test -s {m.molecule} failed" if caught else "molecule test passed"
+        detail = (
+            f"molecule test -s {m.molecule} failed at {actions[0]}"
+            if caught
+            else "molecule test passed"
+        )
         tail = [line for line in output.splitlines() if "FAILED" in line or "failed" in line]
         if caught and tail:
             detail += f": {tail[-1].strip()[:90]}"
