@@ -28,7 +28,7 @@ PARTS = [
     "_postgresql_cluster_datadir_differs",
     "_postgresql_cluster_start_conf_differs",
     "_postgresql_cluster_service_differs",
-    "_postgresql_cluster_daemon_reload",
+    "_postgresql_cluster_unit_changed",
 ]
 NONE = "none"
 # A cluster nobody has: the probe finds nothing, the port clashes with no cluster.
