@@ -140,3 +140,19 @@ def test_bad_input_fails_with_the_modules_message_before_any_write(play: Any) ->
     assert bad.rc != 0 and bad.changed == 0
     assert "owner no-such-user-coachdb does not exist" in bad.output
     assert not play.target.exists()
+
+
+def test_every_role_that_writes_with_it_links_the_module_and_the_plugin() -> None:
+    """A role used on its own finds both next to its tasks (Ansible looks in the role's
+    library/ and action_plugins/): each links postgresql_config's one copy."""
+    module = REPO / "roles" / "postgresql_config" / "library" / "coachdb_files.py"
+    users = sorted(
+        role.name
+        for role in (REPO / "roles").iterdir()
+        if any("coachdb_files:" in t.read_text() for t in role.glob("tasks/*.yml"))
+    )
+    assert "postgresql_rolemodel" in users and "postgresql_tls" in users, users
+    for name in users:
+        role = REPO / "roles" / name
+        assert (role / "library" / "coachdb_files.py").resolve() == module, name
+        assert (role / "action_plugins" / "coachdb_files.py").resolve() == ACTION, name
