@@ -82,7 +82,10 @@ def test_molecule_verdicts_count_only_the_actions_that_run_the_roles() -> None:
         )
 
     verdict, detail = mutations.judge(m, 1, log("verify", "Failed"))
-    assert (verdict, detail.split(":")[0]) == ("caught", "molecule test -s default failed at verify")
+    assert (verdict, detail.split(":")[0]) == (
+        "caught",
+        "molecule test -s default failed at verify",
+    )
     assert mutations.judge(m, 1, log("converge", "Failed"))[0] == "caught"
     assert mutations.judge(m, 1, log("idempotence", "Failed"))[0] == "caught"
     created = mutations.judge(m, 1, log("create", "Failed"))
