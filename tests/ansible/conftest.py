@@ -21,15 +21,21 @@ REPO = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
 
 
-def role_filters(role: str, plugin: str) -> dict[str, Any]:
-    """The filters of ``roles/<role>/filter_plugins/<plugin>.py``, loaded as Ansible would
-    (by path: a role's plugins are not an importable package), for tests that call them."""
-    path = REPO / "roles" / role / "filter_plugins" / f"{plugin}.py"
-    spec = importlib.util.spec_from_file_location(plugin, path)
+def load_file(path: Path, name: str) -> Any:
+    """A Python file of a role (a plugin, a module) as a module, by path: a role's plugins and
+    modules are not an importable package."""
+    spec = importlib.util.spec_from_file_location(name, path)
     assert spec and spec.loader, path
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module.FilterModule().filters()
+    return module
+
+
+def role_filters(role: str, plugin: str) -> dict[str, Any]:
+    """The filters of ``roles/<role>/filter_plugins/<plugin>.py``, loaded as Ansible would,
+    for tests that call them."""
+    path = REPO / "roles" / role / "filter_plugins" / f"{plugin}.py"
+    return load_file(path, plugin).FilterModule().filters()
 
 
 @pytest.fixture(scope="session")

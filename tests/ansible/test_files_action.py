@@ -9,7 +9,6 @@ Molecule scenarios; the shared ``converge`` is tested both ways in test_files_mo
 from __future__ import annotations
 
 import grp
-import importlib.util
 import os
 import pwd
 import re
@@ -20,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from tests.ansible.conftest import REPO
+from tests.ansible.conftest import REPO, load_file
 from tests.support.playbook import PlayRun, run_playbook
 
 ACTION = REPO / "roles" / "postgresql_config" / "action_plugins" / "coachdb_files.py"
@@ -51,14 +50,6 @@ PLAYBOOK = """
             secret: true
       no_log: "{{ hide | default(true) }}"
 """
-
-
-def _load_action() -> Any:
-    spec = importlib.util.spec_from_file_location("coachdb_files_action", ACTION)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _section(output: str, task: str) -> str:
@@ -102,7 +93,7 @@ def play(tmp_path: Path) -> Any:
 
 
 def test_only_local_tasks_without_become_or_async_run_in_the_worker() -> None:
-    runs_in_worker = _load_action().runs_in_worker
+    runs_in_worker = load_file(ACTION, "coachdb_files_action").runs_in_worker
     assert runs_in_worker("local", False, 0)
     assert not runs_in_worker("community.docker.docker", False, 0)
     assert not runs_in_worker("ssh", False, 0)

@@ -12,7 +12,6 @@ module's spec, then its ``converge`` in the calling process): both must behave a
 from __future__ import annotations
 
 import grp
-import importlib.util
 import json
 import os
 import pwd
@@ -24,20 +23,12 @@ from typing import Any
 
 import pytest
 
-from tests.ansible.conftest import REPO
+from tests.ansible.conftest import REPO, load_file
 
 MODULE = REPO / "roles" / "postgresql_config" / "library" / "coachdb_files.py"
 ACTION = REPO / "roles" / "postgresql_config" / "action_plugins" / "coachdb_files.py"
 OTHER_USER = "nobody"
 OTHER_GROUP = grp.getgrgid(pwd.getpwnam(OTHER_USER).pw_gid).gr_name
-
-
-def _load(path: Path, name: str) -> Any:
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 # Which way run() goes for the test running now (the autouse fixture below sets it).
@@ -96,7 +87,7 @@ def _run_in_worker(
     validator ActionBase.validate_argument_spec uses; its error fails the task), converge()."""
     from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
-    module = _load(ACTION, "coachdb_files_action")._load_module()
+    module = load_file(ACTION, "coachdb_files_action")._load_module()
     args: dict[str, Any] = {"files": files}
     if directories is not None:
         args["directories"] = directories
@@ -318,7 +309,7 @@ def test_a_parent_made_meanwhile_by_another_run_is_no_error(
     """Two hosts' runs delegated to one controller create the same missing parent at once
     (postgresql_tls's CA copies under .secrets/<host>/): the run that loses the race to make the
     shared parent goes on and sets up its own directory (Molecule default failed with EEXIST)."""
-    module = _load(MODULE, "coachdb_files")
+    module = load_file(MODULE, "coachdb_files")
     shared, own = tmp_path / "secrets", tmp_path / "secrets" / "host"
     user, group = pwd.getpwuid(os.getuid()).pw_name, grp.getgrgid(os.getgid()).gr_name
     wanted = {"path": str(own), "owner": user, "group": group, "mode": "0700"}
