@@ -11,7 +11,6 @@ from __future__ import annotations
 import grp
 import os
 import pwd
-import re
 import stat
 import sys
 from pathlib import Path
@@ -20,7 +19,7 @@ from typing import Any
 import pytest
 
 from tests.ansible.conftest import REPO, load_file
-from tests.support.playbook import PlayRun, run_playbook
+from tests.support.playbook import PlayRun, run_playbook, task_output
 
 ACTION = REPO / "roles" / "postgresql_config" / "action_plugins" / "coachdb_files.py"
 # A role that links the plugin and the module (as the roles find them): the link's plugin must
@@ -50,13 +49,6 @@ PLAYBOOK = """
             secret: true
       no_log: "{{ hide | default(true) }}"
 """
-
-
-def _section(output: str, task: str) -> str:
-    """The -vvv output of one task (from its TASK header to the next one)."""
-    match = re.search(rf"TASK \[{re.escape(task)}\].*?(?=TASK \[|PLAY RECAP)", output, re.S)
-    assert match, output[-3000:]
-    return match.group(0)
 
 
 @pytest.fixture
@@ -105,10 +97,10 @@ def test_writes_in_the_worker_then_changes_nothing(play: Any) -> None:
     first = play("PGPASSWORD=one\n", "-vvv")
     assert first.rc == 0 and first.changed == 1, first.output[-3000:]
     # the stat module's run is a process the local connection starts; the files task starts none
-    assert "EXEC" in _section(
+    assert "EXEC" in task_output(
         first.output, "A real module on the controller (its run shows in -vvv)"
     )
-    assert "EXEC" not in _section(first.output, "Files on the controller"), first.output[-3000:]
+    assert "EXEC" not in task_output(first.output, "Files on the controller"), first.output[-3000:]
     env = play.target / "app.env"
     assert env.read_text() == "PGPASSWORD=one\n"
     assert stat.S_IMODE(env.stat().st_mode) == 0o600
@@ -122,7 +114,7 @@ def test_check_mode_predicts_and_writes_nothing_and_the_diff_hides_a_secret(play
     preview = play("PGPASSWORD=two\n", "--check", "--diff", hide=False)
     assert preview.rc == 0 and preview.changed == 1, preview.output[-3000:]
     # no_log off: only the plugin's `secret` keeps the texts out of the diff
-    assert "PGPASSWORD" not in _section(preview.output, "Files on the controller")
+    assert "PGPASSWORD" not in task_output(preview.output, "Files on the controller")
     assert (play.target / "app.env").read_text() == "PGPASSWORD=one\n"
 
 

@@ -42,6 +42,14 @@ class PlayRun:
         return self.recap()["changed"]
 
 
+def task_output(output: str, task: str) -> str:
+    """What a run printed for one task (``task``: its full name, as in ``TASK [...]``), from its
+    header to the next task's or the recap; fails when the task is not in ``output``."""
+    match = re.search(rf"TASK \[{re.escape(task)}\].*?(?=TASK \[|PLAY RECAP)", output, re.S)
+    assert match, f"no task {task!r} in the output:\n{output[-3000:]}"
+    return match.group(0)
+
+
 def run_playbook(
     playbook: Path | str,
     extra_vars: Mapping[str, object] | None = None,
