@@ -302,6 +302,14 @@ ARGUMENT_SPEC: dict[str, Any] = {
 }
 
 
+def _failed(msg: str, done: list[str] | None = None) -> dict[str, Any]:
+    """The result of a run that stopped: before any write (``done`` None), or after writing
+    ``done``, which stays reported."""
+    if done is None:
+        return {"failed": True, "msg": msg, "changed": False}
+    return {"failed": True, "msg": msg, "changed": bool(done), "changed_files": done}
+
+
 def converge(
     directories: list[dict[str, Any]], files: list[dict[str, Any]], check_mode: bool, diff: bool
 ) -> dict[str, Any]:
@@ -315,11 +323,7 @@ def converge(
     paths = [os.path.normpath(d["path"]) for d in directories]
     paths += [f["path"] for f in files]
     if len(set(paths)) != len(paths):
-        return {
-            "failed": True,
-            "msg": "directories/files: a path is listed twice",
-            "changed": False,
-        }
+        return _failed("directories/files: a path is listed twice")
     listed: set[str] = set()
     dir_plans: list[dict[str, Any]] = []
     try:
@@ -328,7 +332,7 @@ def converge(
             listed.add(dir_plans[-1]["path"])
         plans = [_plan(spec, check_mode, listed) for spec in files]
     except (ValueError, OSError) as exc:
-        return {"failed": True, "msg": str(exc), "changed": False}
+        return _failed(str(exc))
     dirs_changing = [d for d in dir_plans if d["changed"]]
     changing = [p for p in plans if p["content_changed"] or p["attrs_changed"]]
     done: list[str] = []
@@ -337,12 +341,7 @@ def converge(
             try:
                 _make_dir(plan)
             except OSError as exc:
-                return {
-                    "failed": True,
-                    "msg": f"{plan['path']}: {exc}",
-                    "changed": bool(done),
-                    "changed_files": done,
-                }
+                return _failed(f"{plan['path']}: {exc}", done)
             done.append(plan["path"])
         for plan in changing:
             try:
@@ -352,12 +351,7 @@ def converge(
                     os.chown(plan["path"], plan["uid"], plan["gid"])
                     os.chmod(plan["path"], plan["mode"])
             except OSError as exc:
-                return {
-                    "failed": True,
-                    "msg": f"{plan['path']}: {exc}",
-                    "changed": bool(done),
-                    "changed_files": done,
-                }
+                return _failed(f"{plan['path']}: {exc}", done)
             done.append(plan["path"])
     result: dict[str, Any] = {
         "changed": bool(dirs_changing or changing),
