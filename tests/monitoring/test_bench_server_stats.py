@@ -16,6 +16,8 @@ import random
 import pytest
 
 from tests.support.bench_server import (
+    combined_tps,
+    cycle_transactions,
     goal_verdict,
     ratio_with_ci,
     robust_ratio,
@@ -69,3 +71,17 @@ def test_verdict_needs_the_whole_interval_on_one_side_of_the_goal() -> None:
     assert goal_verdict(0.90, 0.965) == "goal NOT met"
     assert goal_verdict(0.95, 1.01).startswith("undecided")
     assert goal_verdict(math.nan, math.nan).startswith("undecided")
+
+
+def test_two_phases_of_a_run_combine_by_their_time_not_by_a_mean_of_their_rates() -> None:
+    # 1000 transactions at 1000 tps (1 s), then 1000 at 500 tps (2 s): 2000 in 3 s
+    assert combined_tps([(1000.0, 1000), (500.0, 1000)]) == pytest.approx(2000 / 3)
+    assert combined_tps([(800.0, 4000)]) == pytest.approx(800.0)
+
+
+def test_checkpoint_cycle_ends_at_whichever_trigger_comes_first() -> None:
+    max_wal, target = 1.9e9, 0.9  # a requested checkpoint after 1e9 bytes of WAL
+    # 1000 bytes per transaction: the WAL trigger at 1 M transactions, the 300 s timer first
+    assert cycle_transactions(1000, 1000, 300, max_wal, target) == pytest.approx(300_000)
+    # 10 000 bytes per transaction: the WAL trigger at 100 000 transactions comes first
+    assert cycle_transactions(1000, 10_000, 300, max_wal, target) == pytest.approx(100_000)

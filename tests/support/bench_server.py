@@ -20,6 +20,14 @@ per core). Every run starts alike: small tables vacuumed, history truncated, a c
 archiving backlog; a fixed count of transactions (not a time) makes both arms of a pair write
 the same WAL. Beside CPU it counts I/O per transaction (:class:`IO`), so a cost that is not
 CPU is measured.
+
+Two phases, two ratios: a run is ``--transactions`` per client right after the checkpoint (the
+WAL-heaviest phase: most first changes of a page are logged as full-page images, the phase
+sessions 8-14 measured alone), then ``--later-transactions`` per client without a new
+checkpoint. The first is archiving's worst case; the whole run is what a server under this
+load archives over the start of a checkpoint cycle. WAL per transaction only falls as a cycle
+goes on, so any run shorter than a cycle costs at least what the whole cycle costs on average:
+the benchmark prints which share of a cycle (:func:`cycle_transactions`) its runs cover.
 ``--pairs`` off/on pairs per condition in alternating order (a drifting machine load favours
 neither mode).
 """
@@ -230,6 +238,43 @@ def pgbench_run(
     done = re.search(r"number of transactions actually processed: (\d+)", out)
     assert tps and done, out
     return float(tps.group(1)), int(done.group(1))
+
+
+def combined_tps(parts: list[tuple[float, int]]) -> float:
+    """tps of consecutive pgbench runs taken as one: all their transactions over all their time."""
+    return sum(n for _, n in parts) / sum(n / tps for tps, n in parts)
+
+
+def spread(runs: list[float]) -> float:
+    """Coefficient of variation of runs (the noise floor of their ratios); nan for one run."""
+    return statistics.stdev(runs) / statistics.fmean(runs) if len(runs) > 1 else math.nan
+
+
+def cycle_transactions(
+    tps: float, wal_per_transaction: float, timeout_s: float, max_wal: float, target: float
+) -> float:
+    """Transactions in one checkpoint cycle at this rate: whichever trigger comes first.
+
+    A timed checkpoint comes ``checkpoint_timeout`` after the last one; a requested one when
+    the WAL since then reaches about ``max_wal_size / (1 + checkpoint_completion_target)``
+    (PostgreSQL's CheckPointSegments). With the WAL per transaction of a run's start (the
+    heaviest) this is a lower bound on the cycle, so the share of it a run covers is not
+    overstated.
+    """
+    return min(tps * timeout_s, max_wal / (1 + target) / wal_per_transaction)
+
+
+def checkpoint_settings(cluster: Cluster) -> tuple[float, float, float]:
+    """checkpoint_timeout (s), max_wal_size (bytes) and checkpoint_completion_target now."""
+    with psycopg.connect(cluster.dsn()) as conn:
+        rows = dict(
+            conn.execute(
+                "SELECT name, setting::float * CASE unit WHEN 'MB' THEN 1048576 ELSE 1 END"
+                " FROM pg_settings WHERE name IN"
+                " ('checkpoint_timeout', 'max_wal_size', 'checkpoint_completion_target')"
+            ).fetchall()
+        )
+    return rows["checkpoint_timeout"], rows["max_wal_size"], rows["checkpoint_completion_target"]
 
 
 def server_cpu(cluster: Cluster) -> tuple[float, float]:
@@ -582,11 +627,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=int, default=8, help="run length with --transactions 0")
     parser.add_argument(
         "--transactions", type=int, default=5000,
-        help="transactions per client in each on/off run (0: --seconds per run instead)",
+        help="transactions per client right after each run's checkpoint (0: --seconds instead)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--later-transactions", type=int, default=15000,
+        help="transactions per client that follow them in the same run (0: none)",
     )  # fmt: skip
     parser.add_argument(
         "--pairs", type=int, default=12,
-        help="off/on pairs per condition (12: ~10.5 min on a quiet machine)",
+        help="off/on pairs per condition (12: ~45 min on a quiet machine)",
     )  # fmt: skip
     parser.add_argument(
         "--conditions", default="idle,loaded", help="idle, loaded or both (comma-separated)"
@@ -702,9 +751,14 @@ def main(argv: list[str] | None = None) -> int:
             print(
                 f"bench-server: PostgreSQL 15, pgbench scale {args.scale}, {args.clients} clients, "
                 + (
-                    f"{args.transactions * args.clients} transactions per run"
+                    f"{args.transactions * args.clients} transactions per run after its checkpoint"
                     if args.transactions
                     else f"{args.seconds} s per run"
+                )
+                + (
+                    f", then {args.later_transactions * args.clients} more"
+                    if args.later_transactions
+                    else ""
                 )
                 + f", {args.pairs} off/on pairs per condition, "
                 f"{os.cpu_count()} CPUs, load average {os.getloadavg()} at the start\n"
@@ -722,6 +776,9 @@ def main(argv: list[str] | None = None) -> int:
             if args.spacing_chunks:
                 checkpoint_spacing(cluster, pgbench, args)
             tps: dict[tuple[str, bool], list[float]] = {}
+            first: dict[tuple[str, bool], list[float]] = {}  # the first phase of each run
+            first_wal: dict[bool, list[float]] = {}
+            first_count = 0
             lags: list[Lag] = []
             loads: dict[bool, list[float]] = {}
             cpus: dict[tuple[str, bool], list[tuple[float, float]]] = {}
@@ -729,6 +786,10 @@ def main(argv: list[str] | None = None) -> int:
             groups: str | None = None
             pushed = {"wal": 0, "stored": 0, "cpu": 0.0, "archiver": 0.0, "written": 0}
             ios: dict[tuple[str, bool], list[tuple[IO, int]]] = {}
+
+            def bench(per_client: int) -> tuple[float, int]:
+                return pgbench_run(pgbench, cluster, args.clients, args.seconds, per_client)
+
             for loaded in conditions:
                 for n in range(args.pairs):
                     modes = (("off", "/bin/true"), ("on", push))
@@ -739,18 +800,25 @@ def main(argv: list[str] | None = None) -> int:
                         wal0, stored0 = wal_bytes(cluster), repo_bytes(repo)
                         cpu0, io0 = server_cpu(cluster), io_now(cluster)
                         with cpu_load(loaded):
-                            run, done = pgbench_run(
-                                pgbench, cluster, args.clients, args.seconds, args.transactions
+                            parts = [bench(args.transactions)]
+                            first_count = parts[0][1]
+                            first_wal.setdefault(loaded, []).append(
+                                (wal_bytes(cluster) - wal0) / first_count
                             )
+                            if args.later_transactions:
+                                parts.append(bench(args.later_transactions))
+                            run, done = combined_tps(parts), sum(n for _, n in parts)
                             walpt.setdefault(loaded, []).append((wal_bytes(cluster) - wal0) / done)
                             ios.setdefault((mode, loaded), []).append((io_now(cluster) - io0, done))
                             lag = archive_lag(cluster) if mode == "on" else None
                             groups = groups or (autogroups(cluster) if mode == "on" else None)
                         loads.setdefault(loaded, []).append(os.getloadavg()[0])
                         tps.setdefault((mode, loaded), []).append(run)
+                        first.setdefault((mode, loaded), []).append(parts[0][0])
                         line = (
                             f"  archiving {mode:3} {'with' if loaded else 'without':7} CPU load: "
-                            f"{run:8.1f} tps, load average {os.getloadavg()[0]:.1f}"
+                            f"{run:8.1f} tps ({parts[0][0]:.1f} in its first {first_count}), "
+                            f"load average {os.getloadavg()[0]:.1f}"
                         )
                         if lag is not None:
                             lags.append(lag)
@@ -774,19 +842,40 @@ def main(argv: list[str] | None = None) -> int:
                             (work_cpu / done, archiving / done, (cpu1[1] - cpu0[1]) / done)
                         )
                         print(line, flush=True)
+            timeout, max_wal, target = checkpoint_settings(cluster)
             for loaded in conditions:
-                on, off = tps[("on", loaded)], tps[("off", loaded)]
-                ratio, half = ratio_with_ci(on, off)
-                noise = statistics.stdev(off) / statistics.fmean(off) if len(off) > 1 else math.nan
                 label = "with competing CPU load" if loaded else "machine otherwise idle  "
-                middle, low, high = robust_ratio(on, off)
-                print(
-                    f"RATIO archiving on/off, {label}: {ratio:.3f} +/- {half:.3f} (95 % CI of "
-                    f"{len(on)} pairs; goal >= 0.97); robust: {middle:.3f} [{low:.3f}, "
-                    f"{high:.3f}] (Hodges-Lehmann, 95 % signed-rank interval): "
-                    f"{goal_verdict(low, high)}; off runs spread {noise:.1%} (CV); "
-                    f"load average {min(loads[loaded]):.1f}..{max(loads[loaded]):.1f}"
-                )
+                phases = [(first, f"first {first_count} transactions after a checkpoint")]
+                if args.later_transactions:
+                    rate = statistics.fmean(tps[("off", loaded)])
+                    cycle = cycle_transactions(
+                        rate, statistics.fmean(first_wal[loaded]), timeout, max_wal, target
+                    )
+                    count = (args.transactions + args.later_transactions) * args.clients
+                    phases.append(
+                        (tps, f"whole runs of {count}: {count / cycle:.0%} of a checkpoint cycle")
+                    )
+                for runs, phase in phases:
+                    on, off = runs[("on", loaded)], runs[("off", loaded)]
+                    ratio, half = ratio_with_ci(on, off)
+                    noise = spread(off)
+                    middle, low, high = robust_ratio(on, off)
+                    print(
+                        f"RATIO archiving on/off, {label}, {phase}: {ratio:.3f} +/- {half:.3f} "
+                        f"(95 % CI of {len(on)} pairs; goal >= 0.97); robust: {middle:.3f} "
+                        f"[{low:.3f}, {high:.3f}] (Hodges-Lehmann, 95 % signed-rank interval): "
+                        f"{goal_verdict(low, high)}; off runs spread {noise:.1%} (CV); "
+                        f"load average {min(loads[loaded]):.1f}..{max(loads[loaded]):.1f}"
+                    )
+                if args.later_transactions:
+                    print(
+                        f"  checkpoint cycle (checkpoint_timeout {timeout:.0f} s, or "
+                        f"max_wal_size {max_wal / 2**20:.0f} MB / (1 + {target}) of WAL, whichever "
+                        f"comes first) at the off runs' {rate:.0f} tps and the first phase's "
+                        f"{statistics.fmean(first_wal[loaded]):.0f} bytes of WAL per transaction: "
+                        f"at least {cycle:.0f} transactions; WAL per transaction falls as a cycle "
+                        f"goes on, so a run shorter than a cycle costs at least the cycle's mean"
+                    )
                 both = cpus[("off", loaded)] + cpus[("on", loaded)]
                 server = statistics.fmean(c[0] for c in both)
                 extra = statistics.fmean(c[1] for c in cpus[("on", loaded)]) - statistics.fmean(
@@ -802,7 +891,8 @@ def main(argv: list[str] | None = None) -> int:
                     f"archive_command); the most archiving can cost while the CPU is saturated: "
                     f"ratio {server / (server + extra):.3f} (all of it from the server's share), "
                     f"{server / (server + inside):.3f} (only the server's own processes); WAL per "
-                    f"transaction {statistics.fmean(walpt[loaded]):.0f} bytes"
+                    f"transaction {statistics.fmean(walpt[loaded]):.0f} bytes (first phase "
+                    f"{statistics.fmean(first_wal[loaded]):.0f})"
                 )
                 print_io(ios, loaded)
             if groups:
