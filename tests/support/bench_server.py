@@ -778,7 +778,7 @@ def main(argv: list[str] | None = None) -> int:
             tps: dict[tuple[str, bool], list[float]] = {}
             first: dict[tuple[str, bool], list[float]] = {}  # the first phase of each run
             first_wal: dict[bool, list[float]] = {}
-            first_count = 0
+            first_count = whole_count = 0  # transactions of a run's first phase, of all of it
             lags: list[Lag] = []
             loads: dict[bool, list[float]] = {}
             cpus: dict[tuple[str, bool], list[tuple[float, float]]] = {}
@@ -808,6 +808,7 @@ def main(argv: list[str] | None = None) -> int:
                             if args.later_transactions:
                                 parts.append(bench(args.later_transactions))
                             run, done = combined_tps(parts), sum(n for _, n in parts)
+                            whole_count = done
                             walpt.setdefault(loaded, []).append((wal_bytes(cluster) - wal0) / done)
                             ios.setdefault((mode, loaded), []).append((io_now(cluster) - io0, done))
                             lag = archive_lag(cluster) if mode == "on" else None
@@ -845,15 +846,21 @@ def main(argv: list[str] | None = None) -> int:
             timeout, max_wal, target = checkpoint_settings(cluster)
             for loaded in conditions:
                 label = "with competing CPU load" if loaded else "machine otherwise idle  "
+                heavy_wal = statistics.fmean(first_wal[loaded])
                 phases = [(first, f"first {first_count} transactions after a checkpoint")]
+                cycle_note = ""
                 if args.later_transactions:
                     rate = statistics.fmean(tps[("off", loaded)])
-                    cycle = cycle_transactions(
-                        rate, statistics.fmean(first_wal[loaded]), timeout, max_wal, target
-                    )
-                    count = (args.transactions + args.later_transactions) * args.clients
-                    phases.append(
-                        (tps, f"whole runs of {count}: {count / cycle:.0%} of a checkpoint cycle")
+                    cycle = cycle_transactions(rate, heavy_wal, timeout, max_wal, target)
+                    share = f"{whole_count / cycle:.0%} of a checkpoint cycle"
+                    phases.append((tps, f"whole runs of {whole_count}: {share}"))
+                    cycle_note = (
+                        f"  checkpoint cycle (checkpoint_timeout {timeout:.0f} s, or "
+                        f"max_wal_size {max_wal / 2**20:.0f} MB / (1 + {target}) of WAL, whichever "
+                        f"comes first) at the off runs' {rate:.0f} tps and the first phase's "
+                        f"{heavy_wal:.0f} bytes of WAL per transaction: at least {cycle:.0f} "
+                        f"transactions; WAL per transaction falls as a cycle goes on, so a run "
+                        f"shorter than a cycle costs at least the cycle's mean"
                     )
                 for runs, phase in phases:
                     on, off = runs[("on", loaded)], runs[("off", loaded)]
@@ -867,15 +874,8 @@ def main(argv: list[str] | None = None) -> int:
                         f"{goal_verdict(low, high)}; off runs spread {noise:.1%} (CV); "
                         f"load average {min(loads[loaded]):.1f}..{max(loads[loaded]):.1f}"
                     )
-                if args.later_transactions:
-                    print(
-                        f"  checkpoint cycle (checkpoint_timeout {timeout:.0f} s, or "
-                        f"max_wal_size {max_wal / 2**20:.0f} MB / (1 + {target}) of WAL, whichever "
-                        f"comes first) at the off runs' {rate:.0f} tps and the first phase's "
-                        f"{statistics.fmean(first_wal[loaded]):.0f} bytes of WAL per transaction: "
-                        f"at least {cycle:.0f} transactions; WAL per transaction falls as a cycle "
-                        f"goes on, so a run shorter than a cycle costs at least the cycle's mean"
-                    )
+                if cycle_note:
+                    print(cycle_note)
                 both = cpus[("off", loaded)] + cpus[("on", loaded)]
                 server = statistics.fmean(c[0] for c in both)
                 extra = statistics.fmean(c[1] for c in cpus[("on", loaded)]) - statistics.fmean(
@@ -892,7 +892,7 @@ def main(argv: list[str] | None = None) -> int:
                     f"ratio {server / (server + extra):.3f} (all of it from the server's share), "
                     f"{server / (server + inside):.3f} (only the server's own processes); WAL per "
                     f"transaction {statistics.fmean(walpt[loaded]):.0f} bytes (first phase "
-                    f"{statistics.fmean(first_wal[loaded]):.0f})"
+                    f"{heavy_wal:.0f})"
                 )
                 print_io(ios, loaded)
             if groups:
